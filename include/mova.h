@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mova: a userspace memory allocator built on the Linux kernel's answer to
+ * fragmentation: pageblocks with migratetypes under a buddy allocator,
+ * movable objects reached through handles, migration and compaction.
+ *
+ * This is the only installed header. Every function documents its context.
+ * The extended API returns 0 or a positive errno value; the malloc family
+ * behaves as POSIX says. See docs/DESIGN.md and docs/MIGRATION.md.
+ */
+#ifndef MOVA_H
+#define MOVA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MOVA_API __attribute__((visibility("default")))
+#define MOVA_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define MOVA_API
+#define MOVA_MALLOC_ATTR
+#endif
+
+#define MOVA_VERSION_MAJOR 0
+#define MOVA_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------ types */
+
+typedef struct mova_arena mova_arena; /* opaque */
+typedef uint64_t mova_handle;         /* opaque; MOVA_NULL (0) is never valid */
+#define MOVA_NULL ((mova_handle)0)
+
+/* The kernel's order (include/linux/mmzone.h); stored 4 bits per pageblock. */
+enum mova_migratetype {
+	MOVA_MIGRATE_UNMOVABLE,
+	MOVA_MIGRATE_MOVABLE,
+	MOVA_MIGRATE_RECLAIMABLE,
+	MOVA_MIGRATE_HIGHATOMIC,
+	MOVA_MIGRATE_CMA,
+	MOVA_MIGRATE_ISOLATE,
+	MOVA_MIGRATE_TYPES
+};
+#define MOVA_MIGRATE_PCPTYPES 3 /* types kept on the per-thread page lists */
+
+/* Page orders: 0 .. MOVA_MAX_PAGE_ORDER, as the kernel's MAX_PAGE_ORDER. */
+#define MOVA_MAX_PAGE_ORDER 10
+#define MOVA_NR_PAGE_ORDERS (MOVA_MAX_PAGE_ORDER + 1)
+#define MOVA_PAGE_SIZE 4096u
+
+/*
+ * Arena configuration. Always start from mova_config_init(), which sets
+ * every field to its default; mova_arena_create() validates every field
+ * and fails with EINVAL naming nothing but the errno (use
+ * mova_config_check() to get the reason as text).
+ */
+typedef struct mova_config {
+	size_t reserve_bytes;     /* address space reserved up front; 0 = default (64 GiB);
+	                             at least 4 pageblocks, at most 512 GiB */
+	unsigned pageblock_order; /* 0 = default 9 (2 MiB pageblocks); 6..10 */
+	int kcompactd;            /* 1 = start the background compaction thread (default 1) */
+	unsigned proactiveness;   /* 0..100, as vm.compaction_proactiveness (default 20) */
+	/* ---- extensions ---- */
+	unsigned extfrag_threshold; /* 0..1000, as vm.extfrag_threshold (default 500) */
+	unsigned
+	    kcompactd_cpu_budget; /* percent of one CPU kcompactd may use, 1..100 (default 10) */
+	unsigned
+	    kcompactd_interval_ms; /* proactive check period (default 500, HPAGE_FRAG_CHECK_INTERVAL_MSEC) */
+	size_t retain_bytes; /* free memory kept backed for reuse before pageblocks go
+	                                  back to the OS (hysteresis); default 8 pageblocks */
+	size_t cma_bytes;    /* pageblocks reserved as MIGRATE_CMA at creation (default 0) */
+	size_t max_handles;  /* handle table capacity; 0 = default (reserve_bytes / 64) */
+} mova_config;
+
+/* ------------------------------------------------------------------ arena */
+
+/* Fill every field of *cfg with its default. Never fails. */
+MOVA_API void mova_config_init(mova_config *cfg);
+
+/* Validate cfg. Returns 0, or EINVAL and (if msg != NULL) a static string naming the field. */
+MOVA_API int mova_config_check(const mova_config *cfg, const char **msg);
+
+/* Create an arena. NULL cfg means defaults. Returns NULL and sets errno on
+ * failure: EINVAL for a bad field, ENOMEM when the reservation fails. */
+MOVA_API mova_arena *mova_arena_create(const mova_config *cfg);
+
+/* Stop the arena's kcompactd and return all its memory. No other thread may
+ * use the arena during or after the call; handles and pointers die with it. */
+MOVA_API void mova_arena_destroy(mova_arena *a);
+
+/* The process-wide arena that mova_malloc and the preload library use,
+ * created on first use (configured by MOVA_CONF). Never destroyed. */
+MOVA_API mova_arena *mova_default_arena(void);
+
+/* ------------------------------------------- movable objects, via handles */
+
+/* Allocate a movable object of size bytes (0 is allowed). MOVA_NULL with
+ * errno ENOMEM on failure. Contents uninitialised; mova_hcalloc zeroes them. */
+MOVA_API mova_handle mova_halloc(mova_arena *a, size_t size);
+MOVA_API mova_handle mova_hcalloc(mova_arena *a, size_t size);
+
+/* Free. 0, or EINVAL for a handle that is not live (stale, already freed,
+ * foreign, MOVA_NULL), or EBUSY for a pinned object. Never corrupts the arena. */
+MOVA_API int mova_hfree(mova_arena *a, mova_handle h);
+
+/* The object's address, stable until the matching mova_unpin. Pins nest and
+ * may be released from any thread. NULL with errno EINVAL for a handle that
+ * is not live (never another object's memory), EOVERFLOW when the object
+ * already holds MOVA_MAX_PINS pins. May wait briefly for a migration in
+ * flight to publish the object's new address. */
+MOVA_API void *mova_pin(mova_arena *a, mova_handle h);
+#define MOVA_MAX_PINS 4095
+
+/* 0, or EINVAL when the handle is not live or not pinned. */
+MOVA_API int mova_unpin(mova_arena *a, mova_handle h);
+
+/* The size asked for at allocation; 0 if the handle is not live. */
+MOVA_API size_t mova_hsize(mova_arena *a, mova_handle h);
+
+/* An RCU read-side section (liburcu, bulletproof flavour: no registration
+ * needed). Sections nest. */
+MOVA_API void mova_read_lock(void);
+MOVA_API void mova_read_unlock(void);
+
+/* Read-only access inside a read section, valid until mova_read_unlock; the
+ * object may be migrated meanwhile and the address returned keeps the
+ * contents it had. NULL with errno EINVAL for a handle that is not live.
+ * Writing through it is not allowed: writers pin. */
+MOVA_API const void *mova_deref(mova_arena *a, mova_handle h);
+
+/* ----------------------------------- unmovable memory (raw), malloc-like */
+
+MOVA_API MOVA_MALLOC_ATTR void *mova_malloc(size_t size);
+MOVA_API MOVA_MALLOC_ATTR void *mova_calloc(size_t nmemb, size_t size);
+MOVA_API void *mova_realloc(void *ptr, size_t size);
+MOVA_API void mova_free(void *ptr);
+MOVA_API MOVA_MALLOC_ATTR void *mova_aligned_alloc(size_t alignment, size_t size);
+MOVA_API int mova_posix_memalign(void **memptr, size_t alignment, size_t size);
+MOVA_API size_t mova_usable_size(const void *ptr);
+
+/* ------------------------------------------------------------- compaction */
+
+/* mova_compact's results besides 0 (success) */
+enum mova_compact_result {
+	MOVA_COMPACT_SKIPPED = 1,     /* not suitable: too little free memory to compact into,
+	                                 or the problem is lack of memory, not fragmentation */
+	MOVA_COMPACT_DEFERRED = 2,    /* recent attempts at this order failed; backing off */
+	MOVA_COMPACT_NO_PROGRESS = 3, /* ran, but no free block of the order came of it */
+	MOVA_COMPACT_CONTENDED = 4, /* stopped early: locks contended or no room to migrate into */
+};
+
+/* Synchronous compaction by the calling thread. order < 0 compacts the
+ * whole arena (as writing 1 to /proc/sys/vm/compact_memory: pack sparse
+ * slabs, then migrate scanner against free scanner over every pageblock)
+ * and then returns free pageblocks to the OS; it returns 0. order >= 0
+ * stops as soon as a free block of that order exists (direct compaction:
+ * async, then sync-light) and returns 0 or one of the codes above. EINVAL
+ * for a NULL arena or an order above MOVA_MAX_PAGE_ORDER. Objects pinned
+ * meanwhile stay where they are. */
+MOVA_API int mova_compact(mova_arena *a, int order);
+
+/* As wakeup_kcompactd: ask the arena's kcompactd to make order free.
+ * Never blocks; does nothing for order <= 0 or an arena without kcompactd. */
+MOVA_API void mova_kcompactd_wakeup(mova_arena *a, int order);
+
+/* ------------------------------------------------- contiguous allocation */
+
+/* nr_pages physically contiguous (in the arena) pages, page-aligned, as
+ * alloc_contig_range / cma_alloc: CMA pageblocks first, then movable ones
+ * cleared by migrating their objects out (MR_CONTIG_RANGE), then free or
+ * new pageblocks. NULL with errno ENOMEM (nothing could be cleared) or
+ * EINVAL (nr_pages 0). At most 64 pageblocks. */
+MOVA_API void *mova_alloc_contig(mova_arena *a, size_t nr_pages);
+/* 0, or EINVAL when p is not the start of a contiguous allocation of
+ * exactly nr_pages from this arena. */
+MOVA_API int mova_free_contig(mova_arena *a, void *p, size_t nr_pages);
+
+/* ------------------------------------------------------------- statistics */
+
+/* vmstat-style event counters, in the kernel's names where it has them. */
+#define MOVA_VMSTAT_ITEMS(X)                                                     \
+	X(pgalloc)         /* page blocks handed out by the buddy allocator */   \
+	X(pgfree)          /* page blocks given back to the buddy allocator */   \
+	X(pcp_refill)      /* per-thread page list refills from the zone */      \
+	X(pcp_drain)       /* per-thread page list drains to the zone */         \
+	X(pageblock_grow)  /* pageblocks brought into the arena */               \
+	X(pageblock_claim) /* fallbacks that claimed a whole pageblock */        \
+	X(pageblock_steal) /* fallbacks that took only the pages needed */       \
+	X(pages_returned)  /* free pages given back to the OS (MADV_DONTNEED) */ \
+	X(slab_alloc)      /* slabs created */                                   \
+	X(slab_free)       /* slabs given back to the page allocator */          \
+	X(compact_stall)                                                         \
+	X(compact_success)                                                       \
+	X(compact_fail)                                                          \
+	X(compact_migrate_scanned)                                               \
+	X(compact_free_scanned)                                                  \
+	X(compact_isolated)                                                      \
+	X(compact_daemon_wake)                                                   \
+	X(compact_daemon_migrate_scanned)                                        \
+	X(compact_daemon_free_scanned)                                           \
+	X(pgmigrate_success)                                                     \
+	X(pgmigrate_fail)                                                        \
+	X(rcu_batches) /* grace-period batches of freed memory */
+
+typedef struct mova_stats {
+	size_t reserved_bytes;  /* address space reserved for the arena */
+	size_t populated_bytes; /* pageblocks brought into the arena so far */
+	size_t
+	    resident_bytes; /* arena memory backed by the OS as mova accounts it, metadata included */
+	size_t
+	    metadata_bytes; /* the part of resident_bytes that is metadata (descriptors, handles, slabs' headers) */
+	size_t live_bytes;   /* bytes asked for by live handle objects and large raw allocations,
+	                           plus the usable size of live small raw allocations */
+	size_t free_bytes;   /* bytes on the buddy free lists (ISOLATE excluded) */
+	size_t live_handles; /* handles allocated and not freed */
+	size_t page_size;
+	unsigned pageblock_order;
+	uint64_t nr_free[MOVA_NR_PAGE_ORDERS];                        /* buddyinfo */
+	uint64_t nr_free_mt[MOVA_MIGRATE_TYPES][MOVA_NR_PAGE_ORDERS]; /* pagetypeinfo */
+	uint64_t nr_pageblocks[MOVA_MIGRATE_TYPES]; /* pageblocks per migratetype */
+	uint64_t nr_pageblocks_unbacked;            /* populated pageblocks without a backed page */
+	unsigned fragmentation_score;               /* 0..100, as fragmentation_score_node */
+#define MOVA_STATS_FIELD(name) uint64_t name;
+	MOVA_VMSTAT_ITEMS(MOVA_STATS_FIELD)
+#undef MOVA_STATS_FIELD
+} mova_stats;
+
+/* Snapshot of the arena's statistics. Safe to call from any thread at any
+ * time; the snapshot is consistent per field, not across fields. */
+MOVA_API void mova_stats_get(mova_arena *a, mova_stats *st);
+
+/* Human-readable: buddyinfo, pagetypeinfo and the counters, in the
+ * kernel's formats. */
+MOVA_API void mova_stats_print(mova_arena *a, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MOVA_H */

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arena.h: struct mova_arena, the node of this design (pglist_data with one
+ * zone): the zone and its buddy allocator, the bins of every size class,
+ * the handle table, the thread caches, the counters, and the compaction
+ * and kcompactd state. Also the process-wide registry of arenas (for
+ * thread exit and fork) and the default arena.
+ *
+ * Lock ranks, outermost first (lock.h): registry (GLOBAL), compaction
+ * (COMPACT), threads list (THREADS), bins (BIN), pcp, zone, handle table,
+ * meta pools. Nothing here is taken on a fast path.
+ */
+#ifndef MV_ARENA_H
+#define MV_ARENA_H
+
+#include <pthread.h>
+
+#include "compact.h"
+#include "meta.h"
+#include "tcache.h"
+
+struct mova_arena {
+	struct mv_zone zone;
+	struct mv_bin bins[MV_NR_CLASSES];
+	struct mv_htable htab;
+	struct mv_vmstat vm;
+	mova_config cfg; /* resolved: every default filled in */
+	uint32_t tag;    /* handle tag, non-zero */
+	uint64_t epoch;  /* unique per arena ever created in this process */
+	bool is_default;
+	struct mv_meta_pool meta;
+
+	mv_mutex threads_lock;
+	struct mv_tcache *tcaches;
+	_Atomic int64_t dead_live_bytes; /* counters of thread caches torn down */
+	_Atomic int64_t dead_live_handles;
+	_Atomic int64_t large_live_bytes; /* raw large objects, asked-for bytes */
+
+	_Atomic uint32_t
+	    migrate_seq; /* bumped (and futex-woken) when a migration batch publishes */
+	_Atomic uint32_t migrate_waiters;
+
+	struct mv_compact_state compact;
+	struct mv_kcompactd kcompactd;
+};
+
+/* the registry of live arenas; thread exit and fork walk it */
+extern mv_mutex mv_registry_lock;
+bool mv_arena_alive(struct mova_arena *a, uint64_t epoch); /* caller holds mv_registry_lock */
+void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg),
+			 void *arg); /* holds the lock */
+
+/* the default arena's range, for mova_free's one-compare ownership test */
+extern struct mova_arena *mv_default;
+extern char *mv_default_base;
+extern size_t mv_default_span;
+struct mova_arena *mv_default_arena_slow(void);
+
+static inline bool mv_arena_owns(const struct mova_arena *a, const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)a->zone.base < a->zone.reserve_bytes;
+}
+
+/* The calling thread's tcache for a (created on first use). */
+extern __thread struct mv_tls_last {
+	struct mova_arena *a;
+	uint64_t epoch;
+	struct mv_tcache *tc;
+} mv_tls_last __attribute__((tls_model("initial-exec")));
+
+static inline struct mv_tcache *mv_tcache_of(struct mova_arena *a)
+{
+	if (likely(mv_tls_last.a == a && mv_tls_last.epoch == a->epoch))
+		return mv_tls_last.tc;
+	return mv_tcache_get_slow(a);
+}
+
+/* The pages behind every live allocation, slab, and free block go back
+ * to the buddy or the OS; counters for stats. */
+void mv_arena_drain_all_pcp(struct mova_arena *a);
+/* give back pageblocks above the retain threshold (hysteresis) */
+void mv_arena_maybe_return(struct mova_arena *a);
+/* after a slow allocation: wake kcompactd if an allocation fell back or failed */
+void mv_arena_check_wakeup(struct mova_arena *a);
+
+#endif

@@ -1,0 +1,1109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * buddy.c: the zone's buddy allocator, after mm/page_alloc.c (v6.10): free
+ * lists per order per migratetype, split (expand) and merge
+ * (__free_one_page) by buddy arithmetic, the fallback table, the rule for
+ * claiming a whole pageblock versus stealing the pages needed
+ * (steal_suitable_fallback), and moving a pageblock's free pages between
+ * lists (move_freepages_block). See buddy.h for the invariants.
+ *
+ * Where mova differs from the kernel, and why:
+ *  - The zone grows: the unpopulated top of the reservation behaves as free
+ *    pageblocks any type may claim whole. __rmqueue tries its own type,
+ *    then whole free pageblocks of other types (ALLOC_NOFRAGMENT), then
+ *    grows, and only then steals from mixed pageblocks, as the kernel does
+ *    when it retries without ALLOC_NOFRAGMENT after reclaim.
+ *  - No watermarks or reclaim: a fallback that steals records
+ *    pageblock_order in wake_order, which the arena turns into a kcompactd
+ *    wakeup, as boost_watermark -> kswapd -> wakeup_kcompactd does.
+ *  - Whole free pageblocks are given back to the OS (mv_zone_return_free)
+ *    and a bit per page says whether the OS backs it (resident_bytes).
+ *
+ * Locking: everything under zone->lock, except descriptor and flag loads
+ * by lockless readers, which is why descriptor fields are written through
+ * mv_pg_store.
+ */
+#include "buddy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "os.h"
+
+const int mv_fallbacks[MIGRATE_PCPTYPES][MIGRATE_PCPTYPES - 1] = {
+    [MIGRATE_UNMOVABLE] = {MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE},
+    [MIGRATE_MOVABLE] = {MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE},
+    [MIGRATE_RECLAIMABLE] = {MIGRATE_UNMOVABLE, MIGRATE_MOVABLE},
+};
+
+#define NONE MV_PFN_NONE
+
+/* ------------------------------------------------------------ setup */
+
+int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
+		 struct mv_vmstat *vm)
+{
+	memset(z, 0, sizeof *z);
+	mv_mutex_init(&z->lock, MV_RANK_ZONE);
+	z->vm = vm;
+	z->pageblock_order = pageblock_order;
+	z->pageblock_nr_pages = (size_t)1 << pageblock_order;
+	z->reserve_bytes = reserve_bytes;
+	z->nr_pages_max = reserve_bytes >> MV_PAGE_SHIFT;
+	size_t nr_blocks = z->nr_pages_max >> pageblock_order;
+	/* aligned to the largest block, so buddy arithmetic never leaves it */
+	size_t align = MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << pageblock_order);
+	z->base = mv_os_reserve(reserve_bytes, align);
+	if (!z->base)
+		goto fail;
+	z->desc_bytes = mv_align_up(z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
+	z->desc = mv_os_reserve(z->desc_bytes, MV_PAGE_SIZE);
+	if (!z->desc)
+		goto fail;
+	z->pb.order = pageblock_order;
+	z->pb.nr_blocks = nr_blocks;
+	size_t bitmap_words = (z->nr_pages_max + 63) / 64;
+	z->pb_words_bytes = mv_align_up(
+	    (mv_pageblock_words(nr_blocks) + bitmap_words) * sizeof(uint64_t), MV_PAGE_SIZE);
+	/* mapped, not committed page by page: untouched parts cost nothing */
+	z->pb.words = mv_os_map(z->pb_words_bytes);
+	if (!z->pb.words)
+		goto fail;
+	z->backed = (uint64_t *)(z->pb.words + mv_pageblock_words(nr_blocks));
+	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
+		for (int t = 0; t < MIGRATE_TYPES; t++)
+			z->free_area[o].free_list[t] = NONE;
+	/* page_group_by_mobility_disabled: too small to group (build_all_zonelists) */
+	z->page_group_by_mobility_disabled = nr_blocks < MIGRATE_TYPES;
+	return 0;
+fail:;
+	int err = errno ? errno : ENOMEM;
+	mv_zone_destroy(z);
+	return err;
+}
+
+void mv_zone_destroy(struct mv_zone *z)
+{
+	mv_os_release(z->base, z->reserve_bytes);
+	mv_os_release(z->desc, z->desc_bytes);
+	mv_os_release(z->pb.words, z->pb_words_bytes);
+	z->base = NULL;
+	z->desc = NULL;
+	z->pb.words = NULL;
+	mv_mutex_destroy(&z->lock);
+}
+
+/* ------------------------------------------------------------ free lists */
+
+/* backed pages in [pfn, pfn + nr) */
+static size_t count_backed(const struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t n = 0, end = pfn + nr;
+	while (pfn < end) {
+		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
+		n += (size_t)__builtin_popcountll(z->backed[w] & mask);
+		pfn += len;
+	}
+	return n;
+}
+
+/* set (or clear) the backed bits of a range; returns how many changed */
+static size_t set_backed(struct mv_zone *z, size_t pfn, size_t nr, bool on)
+{
+	size_t n = 0, end = pfn + nr;
+	while (pfn < end) {
+		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
+		uint64_t old = z->backed[w];
+		z->backed[w] = on ? old | mask : old & ~mask;
+		n += (size_t)__builtin_popcountll((on ? ~old : old) & mask);
+		pfn += len;
+	}
+	return n;
+}
+
+/* wholly free pageblocks of a free block that hold a backed page */
+static size_t backed_pageblocks(const struct mv_zone *z, size_t pfn, unsigned order)
+{
+	if (order < z->pageblock_order)
+		return 0;
+	size_t n = 0, count = (size_t)1 << (order - z->pageblock_order);
+	for (size_t i = 0; i < count; i++)
+		n += count_backed(z, pfn + i * z->pageblock_nr_pages, z->pageblock_nr_pages) != 0;
+	return n;
+}
+
+static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, long sign)
+{
+	struct mv_free_area *area = &z->free_area[order];
+	size_t pages = (size_t)1 << order;
+	area->nr_free += (uint64_t)sign;
+	area->nr_free_mt[mt] += (uint64_t)sign;
+	z->nr_free_pages_mt[mt] += (size_t)sign * pages;
+	if (mt != MIGRATE_ISOLATE)
+		mv_relaxed_store(&z->nr_free_pages,
+				 mv_relaxed_load(&z->nr_free_pages) + (size_t)sign * pages);
+	size_t nb = backed_pageblocks(z, pfn, order);
+	if (nb)
+		mv_relaxed_store(&z->free_pb_backed,
+				 mv_relaxed_load(&z->free_pb_backed) + (size_t)sign * nb);
+}
+
+static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt, bool tail)
+{
+	struct mv_page *pg = &z->desc[pfn];
+	uint32_t *head = &z->free_area[order].free_list[mt];
+	if (*head == NONE) {
+		pg->lru.next = pg->lru.prev = (uint32_t)pfn;
+		*head = (uint32_t)pfn;
+	} else {
+		struct mv_page *h = &z->desc[*head];
+		uint32_t t = h->lru.prev;
+		pg->lru.next = *head;
+		pg->lru.prev = t;
+		z->desc[t].lru.next = (uint32_t)pfn;
+		h->lru.prev = (uint32_t)pfn;
+		if (!tail)
+			*head = (uint32_t)pfn;
+	}
+	mv_pg_store(pg->order, (uint8_t)order);
+	mv_pg_store(pg->mt, (uint8_t)mt);
+	mv_pg_store(pg->type, (uint8_t)PG_BUDDY);
+	account_free(z, pfn, order, mt, 1);
+}
+
+static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt)
+{
+	struct mv_page *pg = &z->desc[pfn];
+	uint32_t *head = &z->free_area[order].free_list[mt];
+	MV_BUG_ON(pg->type != PG_BUDDY || pg->order != order || pg->mt != mt,
+		  "buddy: pfn %zu is not a free block of order %u on list %d", pfn, order, mt);
+	if (pg->lru.next == pfn) {
+		*head = NONE;
+	} else {
+		z->desc[pg->lru.prev].lru.next = pg->lru.next;
+		z->desc[pg->lru.next].lru.prev = pg->lru.prev;
+		if (*head == pfn)
+			*head = pg->lru.next;
+	}
+	mv_pg_store(pg->type, (uint8_t)PG_NONE);
+	account_free(z, pfn, order, mt, -1);
+}
+
+static void set_pageblock_type(struct mv_zone *z, size_t pfn, int mt)
+{
+	int old = mv_get_pfnblock_migratetype(z, pfn);
+	if (old == mt)
+		return;
+	if (z->page_group_by_mobility_disabled && mt < MIGRATE_PCPTYPES)
+		mt = MIGRATE_UNMOVABLE;
+	mv_set_pageblock_migratetype(&z->pb, pfn, mt);
+	mv_relaxed_add(&z->nr_pageblocks_mt[old], (size_t)-1);
+	mv_relaxed_add(&z->nr_pageblocks_mt[mt], 1);
+}
+
+/* change_pageblock_range */
+static void change_pageblock_range(struct mv_zone *z, size_t pfn, unsigned order, int mt)
+{
+	size_t n = order >= z->pageblock_order ? (size_t)1 << (order - z->pageblock_order) : 1;
+	for (size_t i = 0; i < n; i++)
+		set_pageblock_type(z, pfn + i * z->pageblock_nr_pages, mt);
+}
+
+/* expand: split a block of order high down to low, halves on mt's lists */
+static void expand(struct mv_zone *z, size_t pfn, unsigned low, unsigned high, int mt)
+{
+	size_t size = (size_t)1 << high;
+	while (high > low) {
+		high--;
+		size >>= 1;
+		add_to_free_list(z, pfn + size, high, mt, false);
+	}
+}
+
+/* buddy_merge_likely: will the block at pfn merge one order higher soon? */
+static bool buddy_merge_likely(const struct mv_zone *z, size_t pfn, size_t buddy_pfn,
+			       unsigned order)
+{
+	if (order >= MV_MAX_PAGE_ORDER - 1)
+		return false;
+	size_t higher = buddy_pfn & pfn;
+	size_t higher_buddy = higher ^ ((size_t)1 << (order + 1));
+	if (higher_buddy >= mv_relaxed_load(&z->populated_pfn))
+		return false;
+	const struct mv_page *b = &z->desc[higher_buddy];
+	return b->type == PG_BUDDY && b->order == order + 1;
+}
+
+/* __free_one_page: merge as far as the rules allow, then list the result */
+static void free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt)
+{
+	size_t populated = mv_relaxed_load(&z->populated_pfn);
+	size_t buddy_pfn = 0;
+	bool had_buddy = false;
+	while (order < MV_MAX_PAGE_ORDER) {
+		buddy_pfn = pfn ^ ((size_t)1 << order);
+		had_buddy = true;
+		if (buddy_pfn >= populated)
+			break;
+		struct mv_page *b = &z->desc[buddy_pfn];
+		if (b->type != PG_BUDDY || b->order != order)
+			break;
+		int bmt = b->mt;
+		if (order >= z->pageblock_order && bmt != mt &&
+		    (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(bmt)))
+			break;
+		del_from_free_list(z, buddy_pfn, order, bmt);
+		if (order >= z->pageblock_order && bmt != mt)
+			change_pageblock_range(z, buddy_pfn, order, mt);
+		pfn &= buddy_pfn;
+		order++;
+		had_buddy = false;
+	}
+	bool tail = had_buddy && buddy_merge_likely(z, pfn, pfn ^ ((size_t)1 << order), order);
+	add_to_free_list(z, pfn, order, mt, tail);
+}
+
+/* Free a block; a block larger than a pageblock is freed per pageblock,
+ * since its pageblocks may have different types (split_large_buddy). */
+static void free_block(struct mv_zone *z, size_t pfn, unsigned order)
+{
+	if (order <= z->pageblock_order) {
+		free_one_page(z, pfn, order, mv_get_pfnblock_migratetype(z, pfn));
+		return;
+	}
+	size_t n = (size_t)1 << (order - z->pageblock_order);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = pfn + i * z->pageblock_nr_pages;
+		free_one_page(z, p, z->pageblock_order, mv_get_pfnblock_migratetype(z, p));
+	}
+}
+
+static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	while (nr) {
+		unsigned order = pfn ? (unsigned)__builtin_ctzl(pfn) : MV_MAX_PAGE_ORDER;
+		order = MV_MIN(order, mv_ilog2(nr));
+		order = MV_MIN(order, (unsigned)MV_MAX_PAGE_ORDER);
+		free_block(z, pfn, order);
+		pfn += (size_t)1 << order;
+		nr -= (size_t)1 << order;
+	}
+}
+
+/* Mark [pfn, pfn+nr) backed (the owner will touch it); true if no page of
+ * it was backed before, so the pages read as zeros. */
+static bool mark_backed(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t n = set_backed(z, pfn, nr, true);
+	if (n)
+		mv_relaxed_add(&z->resident_pages, n);
+	return n == nr;
+}
+
+static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int type, bool *zeroed)
+{
+	struct mv_page *pg = &z->desc[pfn];
+	mv_pg_store(pg->mt, (uint8_t)mt);
+	mv_pg_store(pg->x, (uint32_t)nr);
+	mv_pg_store(pg->order, (uint8_t)0);
+	mv_pg_store(pg->type, (uint8_t)type);
+	bool zero = mark_backed(z, pfn, nr);
+	if (zeroed)
+		*zeroed = zero;
+}
+
+/* ------------------------------------------------------------ growth */
+
+/* Bring pageblocks [populated, end) into the arena, typed mt, and free
+ * them into the buddy lists. Caller holds zone->lock. */
+static bool grow(struct mv_zone *z, int mt, unsigned order)
+{
+	size_t start = mv_relaxed_load(&z->populated_pfn);
+	size_t blk = (size_t)1 << MV_MAX(order, z->pageblock_order);
+	size_t end = mv_align_up(start, blk) + blk;
+	if (end > z->nr_pages_max || end < start)
+		return false;
+	size_t dend = mv_align_up(end * sizeof(struct mv_page), MV_PAGE_SIZE);
+	if (dend > z->desc_committed_bytes) {
+		if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
+				 dend - z->desc_committed_bytes))
+			return false;
+		z->desc_committed_bytes = dend;
+	}
+	if (mv_os_commit(mv_zone_addr(z, start), (end - start) << MV_PAGE_SHIFT))
+		return false;
+	for (size_t p = start; p < end; p += z->pageblock_nr_pages) {
+		/* a fresh pageblock's flags are zero: UNMOVABLE, counted as such */
+		mv_relaxed_add(&z->nr_pageblocks_mt[MIGRATE_UNMOVABLE], 1);
+		set_pageblock_type(z, p, mt);
+		mv_count(z->vm, MV_VM_pageblock_grow, 1);
+	}
+	atomic_store_explicit(&z->populated_pfn, end, memory_order_release);
+	for (size_t p = start; p < end; p += z->pageblock_nr_pages)
+		free_one_page(z, p, z->pageblock_order, mv_get_pfnblock_migratetype(z, p));
+	return true;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static size_t rmqueue_smallest(struct mv_zone *z, unsigned order, int mt)
+{
+	for (unsigned o = order; o < MV_NR_PAGE_ORDERS; o++) {
+		uint32_t pfn = z->free_area[o].free_list[mt];
+		if (pfn == NONE)
+			continue;
+		del_from_free_list(z, pfn, o, mt);
+		expand(z, pfn, order, o, mt);
+		return pfn;
+	}
+	return NONE;
+}
+
+bool mv_can_steal_fallback(const struct mv_zone *z, unsigned order, int start_mt)
+{
+	if (order >= z->pageblock_order)
+		return true;
+	return order >= z->pageblock_order / 2 || start_mt == MIGRATE_RECLAIMABLE ||
+	       start_mt == MIGRATE_UNMOVABLE || z->page_group_by_mobility_disabled;
+}
+
+int mv_find_suitable_fallback(const struct mv_zone *z, unsigned order, int mt, bool only_stealable,
+			      bool *can_steal)
+{
+	const struct mv_free_area *area = &z->free_area[order];
+	if (area->nr_free == 0)
+		return -1;
+	*can_steal = false;
+	for (int i = 0; i < MIGRATE_PCPTYPES - 1; i++) {
+		int fmt = mv_fallbacks[mt][i];
+		if (area->free_list[fmt] == NONE)
+			continue;
+		if (mv_can_steal_fallback(z, order, mt))
+			*can_steal = true;
+		if (!only_stealable || *can_steal)
+			return fmt;
+	}
+	return -1;
+}
+
+void mv_prep_move_freepages_block(struct mv_zone *z, size_t pfn, size_t *free_pages,
+				  size_t *movable_pages)
+{
+	size_t start = mv_pageblock_start_pfn(z, pfn), end = start + z->pageblock_nr_pages;
+	size_t nfree = 0, nmov = 0;
+	for (size_t p = start; p < end;) {
+		const struct mv_page *pg = &z->desc[p];
+		uint8_t type = mv_pg_load(pg->type);
+		if (type == PG_BUDDY) {
+			size_t n = (size_t)1 << pg->order;
+			nfree += n;
+			p += n;
+			continue;
+		}
+		if (type == PG_PCP) {
+			p += (size_t)1 << mv_pg_load(pg->order);
+			continue;
+		}
+		if (type == PG_SLAB) {
+			nmov += is_migrate_movable(mv_pg_load(pg->mt));
+			p++;
+			continue;
+		}
+		if (type == PG_ALLOC || type == PG_LARGE || type == PG_CONTIG) {
+			size_t n = MV_MAX(mv_pg_load(pg->x), 1u);
+			if (is_migrate_movable(mv_pg_load(pg->mt)))
+				nmov += MV_MIN(n, end - p);
+			p += n;
+			continue;
+		}
+		p++;
+	}
+	*free_pages = nfree;
+	*movable_pages = nmov;
+}
+
+/* Split a free block larger than a pageblock that covers pfn into
+ * pageblock-order blocks on their own pageblocks' lists. */
+static void split_large_free_block(struct mv_zone *z, size_t pfn)
+{
+	for (unsigned o = z->pageblock_order + 1; o < MV_NR_PAGE_ORDERS; o++) {
+		size_t head = pfn & ~(((size_t)1 << o) - 1);
+		if (head >= mv_relaxed_load(&z->populated_pfn))
+			return;
+		struct mv_page *pg = &z->desc[head];
+		if (pg->type == PG_BUDDY && pg->order == o) {
+			del_from_free_list(z, head, o, pg->mt);
+			size_t n = (size_t)1 << (o - z->pageblock_order);
+			for (size_t i = 0; i < n; i++) {
+				size_t p = head + i * z->pageblock_nr_pages;
+				add_to_free_list(z, p, z->pageblock_order,
+						 mv_get_pfnblock_migratetype(z, p), false);
+			}
+			return;
+		}
+	}
+}
+
+size_t mv_move_freepages_block(struct mv_zone *z, size_t pfn, int new_mt)
+{
+	size_t start = mv_pageblock_start_pfn(z, pfn), end = start + z->pageblock_nr_pages;
+	size_t moved = 0;
+	split_large_free_block(z, start);
+	for (size_t p = start; p < end;) {
+		struct mv_page *pg = &z->desc[p];
+		if (pg->type == PG_BUDDY) {
+			unsigned o = pg->order;
+			int old = pg->mt;
+			del_from_free_list(z, p, o, old);
+			add_to_free_list(z, p, o, new_mt, false);
+			moved += (size_t)1 << o;
+			p += (size_t)1 << o;
+			continue;
+		}
+		if (pg->type == PG_PCP) {
+			p += (size_t)1 << pg->order;
+			continue;
+		}
+		p++;
+	}
+	set_pageblock_type(z, start, new_mt);
+	return moved;
+}
+
+/* steal_suitable_fallback: claim the whole pageblock or take one block */
+static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned current_order,
+				      unsigned order, int start_type, bool whole_block)
+{
+	int block_type = mv_get_pfnblock_migratetype(z, pfn);
+	int list_type = z->desc[pfn].mt;
+	if (block_type == MIGRATE_HIGHATOMIC)
+		goto single_page;
+	if (current_order >= z->pageblock_order) {
+		del_from_free_list(z, pfn, current_order, list_type);
+		change_pageblock_range(z, pfn, current_order, start_type);
+		expand(z, pfn, order, current_order, start_type);
+		mv_count(z->vm, MV_VM_pageblock_claim, 1);
+		return pfn;
+	}
+	/* a fallback into a mixed pageblock: what boost_watermark answers */
+	if (atomic_load_explicit(&z->wake_order, memory_order_relaxed) < (int)z->pageblock_order)
+		atomic_store_explicit(&z->wake_order, (int)z->pageblock_order,
+				      memory_order_relaxed);
+	if (!whole_block)
+		goto single_page;
+	size_t free_pages, movable_pages, alike;
+	mv_prep_move_freepages_block(z, pfn, &free_pages, &movable_pages);
+	if (start_type == MIGRATE_MOVABLE)
+		alike = movable_pages;
+	else if (block_type == MIGRATE_MOVABLE)
+		alike = z->pageblock_nr_pages - (free_pages + movable_pages);
+	else
+		alike = 0;
+	if (free_pages + alike >= ((size_t)1 << (z->pageblock_order - 1)) ||
+	    z->page_group_by_mobility_disabled) {
+		mv_move_freepages_block(z, pfn, start_type);
+		mv_count(z->vm, MV_VM_pageblock_claim, 1);
+		return rmqueue_smallest(z, order, start_type);
+	}
+single_page:
+	del_from_free_list(z, pfn, current_order, list_type);
+	expand(z, pfn, order, current_order, list_type);
+	mv_count(z->vm, MV_VM_pageblock_steal, 1);
+	return pfn;
+}
+
+/* __rmqueue_fallback */
+static size_t rmqueue_fallback(struct mv_zone *z, unsigned order, int start_mt, unsigned flags)
+{
+	unsigned min_order = order;
+	bool can_steal = false;
+	int fmt = -1;
+	int current_order;
+	if (order < z->pageblock_order && (flags & MV_ALLOC_NOFRAGMENT))
+		min_order = z->pageblock_order;
+	for (current_order = MV_MAX_PAGE_ORDER; current_order >= (int)min_order; current_order--) {
+		fmt = mv_find_suitable_fallback(z, (unsigned)current_order, start_mt, false,
+						&can_steal);
+		if (fmt == -1)
+			continue;
+		/* a movable request that cannot claim the block takes the smallest block */
+		if (!can_steal && start_mt == MIGRATE_MOVABLE && (unsigned)current_order > order)
+			goto find_smallest;
+		goto do_steal;
+	}
+	return NONE;
+find_smallest:
+	for (current_order = (int)order; current_order < MV_NR_PAGE_ORDERS; current_order++) {
+		fmt = mv_find_suitable_fallback(z, (unsigned)current_order, start_mt, false,
+						&can_steal);
+		if (fmt != -1)
+			break;
+	}
+	if (current_order >= MV_NR_PAGE_ORDERS)
+		return NONE;
+do_steal:;
+	size_t pfn = z->free_area[current_order].free_list[fmt];
+	return steal_suitable_fallback(z, pfn, (unsigned)current_order, order, start_mt, can_steal);
+}
+
+static size_t rmqueue(struct mv_zone *z, unsigned order, int mt, unsigned flags)
+{
+	size_t pfn;
+	bool cma = (flags & MV_ALLOC_CMA) && mt == MIGRATE_MOVABLE;
+	if (mt >= MIGRATE_PCPTYPES) /* CMA, HIGHATOMIC, ISOLATE: their own lists only */
+		return rmqueue_smallest(z, order, mt);
+	/* balance CMA use: take CMA first when it holds over half of the free pages */
+	if (cma && z->nr_free_pages_mt[MIGRATE_CMA] > mv_relaxed_load(&z->nr_free_pages) / 2) {
+		pfn = rmqueue_smallest(z, order, MIGRATE_CMA);
+		if (pfn != NONE)
+			return pfn;
+	}
+	pfn = rmqueue_smallest(z, order, mt);
+	if (pfn != NONE)
+		return pfn;
+	if (cma) {
+		pfn = rmqueue_smallest(z, order, MIGRATE_CMA);
+		if (pfn != NONE)
+			return pfn;
+	}
+	if (!z->page_group_by_mobility_disabled) {
+		pfn = rmqueue_fallback(z, order, mt, flags | MV_ALLOC_NOFRAGMENT);
+		if (pfn != NONE)
+			return pfn;
+	}
+	if (!(flags & MV_ALLOC_NOGROW) && grow(z, mt, order)) {
+		pfn = rmqueue_smallest(z, order, mt);
+		if (pfn != NONE)
+			return pfn;
+	}
+	return rmqueue_fallback(z, order, mt, flags & ~MV_ALLOC_NOFRAGMENT);
+}
+
+static void note_failure(struct mv_zone *z, unsigned order)
+{
+	int cur = atomic_load_explicit(&z->wake_order, memory_order_relaxed);
+	while (cur < (int)order &&
+	       !atomic_compare_exchange_weak_explicit(&z->wake_order, &cur, (int)order,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+size_t mv_buddy_alloc(struct mv_zone *z, unsigned order, int mt, unsigned alloc_flags, bool *zeroed)
+{
+	if (order > MV_MAX_PAGE_ORDER)
+		return NONE;
+	mv_lock(&z->lock);
+	size_t pfn = rmqueue(z, order, mt, alloc_flags);
+	if (pfn != NONE)
+		prep_new_page(z, pfn, (size_t)1 << order, mt, PG_ALLOC, zeroed);
+	mv_unlock(&z->lock);
+	if (pfn != NONE)
+		mv_count(z->vm, MV_VM_pgalloc, 1);
+	else
+		note_failure(z, order);
+	return pfn;
+}
+
+size_t mv_buddy_alloc_exact(struct mv_zone *z, size_t nr, int mt, unsigned alloc_flags,
+			    bool *zeroed)
+{
+	unsigned order = mv_order_for_pages(nr);
+	if (order > MV_MAX_PAGE_ORDER)
+		return NONE;
+	mv_lock(&z->lock);
+	size_t pfn = rmqueue(z, order, mt, alloc_flags);
+	if (pfn != NONE) {
+		prep_new_page(z, pfn, nr, mt, PG_ALLOC, zeroed);
+		free_range_locked(z, pfn + nr, ((size_t)1 << order) - nr);
+	}
+	mv_unlock(&z->lock);
+	if (pfn != NONE)
+		mv_count(z->vm, MV_VM_pgalloc, 1);
+	else
+		note_failure(z, order);
+	return pfn;
+}
+
+void mv_buddy_free(struct mv_zone *z, size_t pfn, unsigned order)
+{
+	mv_lock(&z->lock);
+	free_block(z, pfn, order);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgfree, 1);
+}
+
+void mv_buddy_free_range(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	mv_lock(&z->lock);
+	free_range_locked(z, pfn, nr);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgfree, 1);
+}
+
+unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsigned count,
+			       uint32_t *out, bool *zeroed)
+{
+	unsigned n = 0;
+	bool all_zero = true;
+	mv_lock(&z->lock);
+	for (; n < count; n++) {
+		size_t pfn = rmqueue(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0);
+		if (pfn == NONE)
+			break;
+		bool zero;
+		prep_new_page(z, pfn, (size_t)1 << order, mt, PG_PCP, &zero);
+		mv_pg_store(z->desc[pfn].order, (uint8_t)order);
+		all_zero &= zero;
+		out[n] = (uint32_t)pfn;
+	}
+	mv_unlock(&z->lock);
+	if (zeroed)
+		*zeroed = all_zero && n;
+	if (n)
+		mv_count(z->vm, MV_VM_pgalloc, n);
+	else
+		note_failure(z, order);
+	return n;
+}
+
+void mv_buddy_free_bulk(struct mv_zone *z, const uint32_t *pfns, unsigned n, unsigned order)
+{
+	mv_lock(&z->lock);
+	for (unsigned i = 0; i < n; i++)
+		free_block(z, pfns[i], order);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgfree, n);
+}
+
+/* ------------------------------------------------------------ pageblock runs */
+
+/* The free block covering pfn (head, order), if pfn's pageblock is wholly free. */
+static bool pageblock_free_block(const struct mv_zone *z, size_t pfn, size_t *head, unsigned *order)
+{
+	for (unsigned o = z->pageblock_order; o < MV_NR_PAGE_ORDERS; o++) {
+		size_t h = pfn & ~(((size_t)1 << o) - 1);
+		const struct mv_page *pg = &z->desc[h];
+		if (pg->type == PG_BUDDY && pg->order == o) {
+			*head = h;
+			*order = o;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool pageblock_claimable(const struct mv_zone *z, size_t pfn)
+{
+	size_t h;
+	unsigned o;
+	int mt = mv_get_pfnblock_migratetype(z, pfn);
+	return migratetype_is_mergeable(mt) && pageblock_free_block(z, pfn, &h, &o);
+}
+
+size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *zeroed)
+{
+	size_t pbn = z->pageblock_nr_pages, need = nr_pb * pbn;
+	if (nr_pb == 0 || nr_pb > z->nr_pages_max / pbn)
+		return NONE;
+	mv_lock(&z->lock);
+	size_t populated = mv_relaxed_load(&z->populated_pfn);
+	size_t run_start = 0, run = 0, found = NONE;
+	for (size_t p = 0; p < populated; p += pbn) {
+		if (pageblock_claimable(z, p)) {
+			if (!run)
+				run_start = p;
+			run += pbn;
+			if (run >= need) {
+				found = run_start;
+				break;
+			}
+		} else {
+			run = 0;
+		}
+	}
+	if (found == NONE) {
+		/* extend a free run that reaches the top, or start at the top */
+		size_t start = run ? run_start : populated;
+		size_t end = start + need;
+		if (end > z->nr_pages_max || end < start)
+			goto fail;
+		size_t dend = mv_align_up(end * sizeof(struct mv_page), MV_PAGE_SIZE);
+		if (dend > z->desc_committed_bytes) {
+			if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
+					 dend - z->desc_committed_bytes))
+				goto fail;
+			z->desc_committed_bytes = dend;
+		}
+		if (mv_os_commit(mv_zone_addr(z, populated), (end - populated) << MV_PAGE_SHIFT))
+			goto fail;
+		for (size_t p = populated; p < end; p += pbn) {
+			mv_relaxed_add(&z->nr_pageblocks_mt[MIGRATE_UNMOVABLE], 1);
+			mv_count(z->vm, MV_VM_pageblock_grow, 1);
+		}
+		atomic_store_explicit(&z->populated_pfn, end, memory_order_release);
+		found = start;
+		populated = end;
+	}
+	/* take every free block overlapping the run; give back what sticks out */
+	for (size_t p = found; p < found + need && p < populated; p += pbn) {
+		size_t head;
+		unsigned o;
+		if (!pageblock_free_block(z, p, &head, &o))
+			continue; /* freshly populated */
+		del_from_free_list(z, head, o, z->desc[head].mt);
+		size_t bend = head + ((size_t)1 << o);
+		if (head < found)
+			free_range_locked(z, head, found - head);
+		if (bend > found + need)
+			free_range_locked(z, found + need, bend - (found + need));
+	}
+	for (size_t p = found; p < found + need; p += pbn)
+		set_pageblock_type(z, p, mt);
+	prep_new_page(z, found, need, mt, PG_ALLOC, zeroed);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgalloc, 1);
+	return found;
+fail:
+	mv_unlock(&z->lock);
+	note_failure(z, MV_MAX_PAGE_ORDER);
+	return NONE;
+}
+
+/* the free block covering pfn: head and order, or false */
+static bool covering_free_block(const struct mv_zone *z, size_t pfn, size_t *head, unsigned *order)
+{
+	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
+		size_t h = pfn & ~(((size_t)1 << o) - 1);
+		const struct mv_page *pg = &z->desc[h];
+		if (pg->type == PG_BUDDY && pg->order == o) {
+			*head = h;
+			*order = o;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolated_ok)
+{
+	size_t end = pfn + nr, head;
+	unsigned o;
+	mv_lock(&z->lock);
+	if (end > mv_relaxed_load(&z->populated_pfn) || end < pfn) {
+		mv_unlock(&z->lock);
+		return false;
+	}
+	for (size_t p = pfn; p < end; p = head + ((size_t)1 << o)) {
+		if (!covering_free_block(z, p, &head, &o) ||
+		    (!isolated_ok && mv_get_pfnblock_migratetype(z, p) == MIGRATE_ISOLATE)) {
+			mv_unlock(&z->lock);
+			return false;
+		}
+	}
+	for (size_t p = pfn; p < end;) {
+		covering_free_block(z, p, &head, &o);
+		size_t bend = head + ((size_t)1 << o);
+		del_from_free_list(z, head, o, z->desc[head].mt);
+		if (head < pfn)
+			free_range_locked(z, head, pfn - head);
+		if (bend > end)
+			free_range_locked(z, end, bend - end);
+		p = bend;
+	}
+	mark_backed(z, pfn, nr);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgalloc, 1);
+	return true;
+}
+
+unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigned max_order,
+					  uint32_t *pfns, uint8_t *orders, unsigned max,
+					  size_t *scanned)
+{
+	size_t start = mv_pageblock_start_pfn(z, pfn), end = start + z->pageblock_nr_pages;
+	unsigned n = 0;
+	size_t seen = 0;
+	mv_lock(&z->lock);
+	for (size_t p = start; p < end && n < max;) {
+		struct mv_page *pg = &z->desc[p];
+		seen++;
+		if (pg->type == PG_BUDDY) {
+			unsigned o = pg->order;
+			if (o < max_order && pg->mt != MIGRATE_ISOLATE) {
+				del_from_free_list(z, p, o, pg->mt);
+				prep_new_page(z, p, (size_t)1 << o,
+					      mv_get_pfnblock_migratetype(z, p), PG_ALLOC, NULL);
+				pfns[n] = (uint32_t)p;
+				orders[n] = (uint8_t)o;
+				n++;
+			}
+			p += (size_t)1 << o;
+			continue;
+		}
+		if (pg->type == PG_PCP) {
+			p += (size_t)1 << pg->order;
+			continue;
+		}
+		if ((pg->type == PG_ALLOC || pg->type == PG_LARGE || pg->type == PG_CONTIG) &&
+		    pg->x) {
+			p += pg->x;
+			continue;
+		}
+		p++;
+	}
+	mv_unlock(&z->lock);
+	if (scanned)
+		*scanned += seen;
+	return n;
+}
+
+/* ------------------------------------------------------------ giving back */
+
+#define RETURN_BATCH 64
+
+size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
+{
+	struct {
+		size_t pfn;
+		unsigned order;
+		bool ok;
+	} batch[RETURN_BATCH];
+	bool whole = min_order >= z->pageblock_order;
+	size_t returned = 0;
+	for (;;) {
+		unsigned n = 0;
+		mv_lock(&z->lock);
+		size_t fpb = mv_relaxed_load(&z->free_pb_backed);
+		size_t excess = !whole ? SIZE_MAX : fpb > keep ? fpb - keep : 0;
+		for (int o = MV_MAX_PAGE_ORDER; o >= (int)min_order && excess && n < RETURN_BATCH;
+		     o--) {
+			for (int mt = 0; mt < MIGRATE_TYPES && excess && n < RETURN_BATCH; mt++) {
+				if (mt == MIGRATE_ISOLATE)
+					continue;
+				uint32_t pfn = z->free_area[o].free_list[mt];
+				while (pfn != NONE && excess && n < RETURN_BATCH) {
+					uint32_t next = z->desc[pfn].lru.next;
+					if (count_backed(z, pfn, (size_t)1 << o)) {
+						size_t nb = backed_pageblocks(z, pfn, (unsigned)o);
+						del_from_free_list(z, pfn, (unsigned)o, mt);
+						/* off the lists and unmergeable while the lock is dropped */
+						mv_pg_store(z->desc[pfn].type, (uint8_t)PG_ALLOC);
+						mv_pg_store(z->desc[pfn].x, (uint32_t)1 << o);
+						batch[n].pfn = pfn;
+						batch[n].order = (unsigned)o;
+						n++;
+						if (whole)
+							excess = excess > nb ? excess - nb : 0;
+						pfn = z->free_area[o]
+							  .free_list[mt]; /* the list changed */
+						continue;
+					}
+					pfn = next == z->free_area[o].free_list[mt] ? NONE : next;
+				}
+			}
+		}
+		mv_unlock(&z->lock);
+		if (!n)
+			break;
+		for (unsigned i = 0; i < n; i++)
+			batch[i].ok =
+			    !mv_os_decommit(mv_zone_addr(z, batch[i].pfn),
+					    ((size_t)1 << batch[i].order) << MV_PAGE_SHIFT);
+		size_t done = 0;
+		mv_lock(&z->lock);
+		for (unsigned i = 0; i < n; i++) {
+			if (batch[i].ok) {
+				size_t cleared =
+				    set_backed(z, batch[i].pfn, (size_t)1 << batch[i].order, false);
+				mv_relaxed_add(&z->resident_pages, -cleared);
+				done += cleared;
+			}
+			free_block(z, batch[i].pfn, batch[i].order);
+		}
+		mv_unlock(&z->lock);
+		mv_count(z->vm, MV_VM_pages_returned, done);
+		returned += done;
+		if (!done) /* the OS refused: do not spin */
+			break;
+	}
+	return returned;
+}
+
+/* ------------------------------------------------------------ isolation */
+
+int mv_zone_isolate_pageblock(struct mv_zone *z, size_t pfn)
+{
+	mv_lock(&z->lock);
+	if (mv_get_pfnblock_migratetype(z, pfn) == MIGRATE_ISOLATE) {
+		mv_unlock(&z->lock);
+		return EBUSY;
+	}
+	mv_move_freepages_block(z, pfn, MIGRATE_ISOLATE);
+	z->nr_isolate_pageblock++;
+	mv_unlock(&z->lock);
+	return 0;
+}
+
+void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
+{
+	mv_lock(&z->lock);
+	size_t start = mv_pageblock_start_pfn(z, pfn);
+	if (mv_get_pfnblock_migratetype(z, start) != MIGRATE_ISOLATE) {
+		mv_unlock(&z->lock);
+		return;
+	}
+	mv_move_freepages_block(z, start, mt);
+	z->nr_isolate_pageblock--;
+	/* a wholly free pageblock may now merge with its neighbours */
+	struct mv_page *pg = &z->desc[start];
+	if (pg->type == PG_BUDDY && pg->order == z->pageblock_order) {
+		del_from_free_list(z, start, z->pageblock_order, pg->mt);
+		free_one_page(z, start, z->pageblock_order, mt);
+	}
+	mv_unlock(&z->lock);
+}
+
+/* ------------------------------------------------------------ fragmentation */
+
+void mv_fill_contig_page_info(const struct mv_zone *z, unsigned order,
+			      struct mv_contig_page_info *info)
+{
+	info->free_pages = info->free_blocks_total = info->free_blocks_suitable = 0;
+	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
+		uint64_t blocks = z->free_area[o].nr_free;
+		info->free_blocks_total += blocks;
+		info->free_pages += blocks << o;
+		if (o >= order)
+			info->free_blocks_suitable += blocks << (o - order);
+	}
+}
+
+int mv_fragmentation_index(const struct mv_zone *z, unsigned order)
+{
+	struct mv_contig_page_info info;
+	mv_fill_contig_page_info(z, order, &info);
+	if (!info.free_blocks_total)
+		return 0;
+	if (info.free_blocks_suitable)
+		return -1000;
+	return (int)(1000 - (1000 + info.free_pages * 1000 / ((size_t)1 << order)) /
+				info.free_blocks_total);
+}
+
+unsigned mv_extfrag_for_order(const struct mv_zone *z, unsigned order)
+{
+	struct mv_contig_page_info info;
+	mv_fill_contig_page_info(z, order, &info);
+	if (!info.free_pages)
+		return 0;
+	return (unsigned)((info.free_pages - (info.free_blocks_suitable << order)) * 100 /
+			  info.free_pages);
+}
+
+unsigned mv_fragmentation_score(const struct mv_zone *z)
+{
+	return mv_extfrag_for_order(z, z->pageblock_order);
+}
+
+/* ------------------------------------------------------------ verification */
+
+const char *mv_zone_verify(struct mv_zone *z)
+{
+	static char msg[256];
+	const char *err = NULL;
+	mv_lock(&z->lock);
+	size_t populated = mv_relaxed_load(&z->populated_pfn);
+	size_t pages_mt[MIGRATE_TYPES] = {0}, backed_free = 0, total_nonisolate = 0;
+	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS && !err; o++) {
+		uint64_t blocks = 0;
+		for (int mt = 0; mt < MIGRATE_TYPES && !err; mt++) {
+			uint64_t n = 0;
+			uint32_t head = z->free_area[o].free_list[mt], pfn = head;
+			while (pfn != NONE) {
+				const struct mv_page *pg = &z->desc[pfn];
+				if (pfn >= populated || (pfn & (((size_t)1 << o) - 1)))
+					snprintf(msg, sizeof msg,
+						 "free block %u order %u out of place", pfn, o),
+					    err = msg;
+				else if (pg->type != PG_BUDDY || pg->order != o || pg->mt != mt)
+					snprintf(msg, sizeof msg,
+						 "free block %u on list (%u,%d) has descriptor "
+						 "(%u,%u,%u)",
+						 pfn, o, mt, pg->type, pg->order, pg->mt),
+					    err = msg;
+				else if (o < z->pageblock_order &&
+					 mv_get_pfnblock_migratetype(z, pfn) != mt &&
+					 mt != MIGRATE_ISOLATE &&
+					 mv_get_pfnblock_migratetype(z, pfn) != MIGRATE_ISOLATE)
+					snprintf(msg, sizeof msg,
+						 "free block %u order %u on list %d in a pageblock "
+						 "of type %d",
+						 pfn, o, mt, mv_get_pfnblock_migratetype(z, pfn)),
+					    err = msg;
+				if (err)
+					break;
+				/* fully merged? */
+				size_t b = pfn ^ ((size_t)1 << o);
+				if (o < MV_MAX_PAGE_ORDER && b < populated &&
+				    z->desc[b].type == PG_BUDDY && z->desc[b].order == o) {
+					int bmt = z->desc[b].mt;
+					bool can = o < z->pageblock_order || bmt == mt ||
+						   (migratetype_is_mergeable(mt) &&
+						    migratetype_is_mergeable(bmt));
+					if (can) {
+						snprintf(
+						    msg, sizeof msg,
+						    "free blocks %u and %zu of order %u not merged",
+						    pfn, b, o);
+						err = msg;
+						break;
+					}
+				}
+				pages_mt[mt] += (size_t)1 << o;
+				backed_free += backed_pageblocks(z, pfn, o);
+				n++;
+				pfn = pg->lru.next;
+				if (pfn == head)
+					break;
+				if (n > z->nr_pages_max) {
+					snprintf(msg, sizeof msg, "list (%u,%d) does not close", o,
+						 mt);
+					err = msg;
+					break;
+				}
+			}
+			if (!err && n != z->free_area[o].nr_free_mt[mt])
+				snprintf(msg, sizeof msg,
+					 "order %u type %d: %lu blocks listed, %lu counted", o, mt,
+					 (unsigned long)n,
+					 (unsigned long)z->free_area[o].nr_free_mt[mt]),
+				    err = msg;
+			blocks += n;
+		}
+		if (!err && blocks != z->free_area[o].nr_free)
+			snprintf(msg, sizeof msg, "order %u: nr_free %lu, lists hold %lu", o,
+				 (unsigned long)z->free_area[o].nr_free, (unsigned long)blocks),
+			    err = msg;
+	}
+	for (int mt = 0; mt < MIGRATE_TYPES && !err; mt++) {
+		if (pages_mt[mt] != z->nr_free_pages_mt[mt])
+			snprintf(msg, sizeof msg, "type %d: %zu free pages listed, %zu counted", mt,
+				 pages_mt[mt], z->nr_free_pages_mt[mt]),
+			    err = msg;
+		if (mt != MIGRATE_ISOLATE)
+			total_nonisolate += pages_mt[mt];
+	}
+	if (!err && total_nonisolate != mv_relaxed_load(&z->nr_free_pages))
+		snprintf(msg, sizeof msg, "nr_free_pages %zu, lists hold %zu",
+			 mv_relaxed_load(&z->nr_free_pages), total_nonisolate),
+		    err = msg;
+	if (!err && backed_free != mv_relaxed_load(&z->free_pb_backed))
+		snprintf(msg, sizeof msg, "free backed pageblocks: %zu counted, %zu found",
+			 mv_relaxed_load(&z->free_pb_backed), backed_free),
+		    err = msg;
+	mv_unlock(&z->lock);
+	return err;
+}

@@ -1,0 +1,1106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compaction.c: see compaction.h. The kernel functions each part follows
+ * are named where they start. What may run at once:
+ *
+ *   compaction vs allocation   a thread allocates only from its frozen
+ *                              slab; compaction takes only shared slabs
+ *                              (isolated under the bin lock: owner = the
+ *                              compactor's cache), so they never meet
+ *   compaction vs hfree        per object, on the entry word (migrate.h);
+ *                              frees of slots in isolated slabs go to xlist
+ *   compaction vs pin / deref  pins wait on MIGRATING; readers keep the old
+ *                              copy until the grace period that ends each
+ *                              batch
+ *   compaction vs compaction   compact->lock: one at a time per arena
+ */
+#include "compaction.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "kcompactd.h"
+#include "large.h"
+#include "os.h"
+
+#define CC_OLD_MAX 8000
+#define CC_SRC_MAX 512
+/* after a full compaction, free blocks from this order up go back to the OS */
+#define MV_RETURN_MIN_ORDER 2
+
+struct compact_control {
+	struct mova_arena *a;
+	struct mv_tcache *ctc; /* owner of isolated and destination slabs */
+	int order;
+	int migratetype;
+	enum migrate_mode mode;
+	enum migrate_reason reason;
+	size_t migrate_pfn, free_pfn;
+	size_t range_start,
+	    range_end; /* alloc_contig: only this range is a source, never a target */
+	bool whole_zone, ignore_skip_hint, no_set_skip_hint, direct_compaction,
+	    proactive_compaction, alloc_contig, finish_pageblock, contended, free_exhausted;
+	size_t total_migrate_scanned, total_free_scanned;
+	/* free pages isolated by the free scanner: freepages[order], linked
+	 * through the descriptors' lru.next as the kernel's cc->freepages[] */
+	uint32_t freepages[MV_NR_PAGE_ORDERS];
+	size_t nr_freepages;
+	/* sources isolated by the migrate scanner */
+	struct mv_slab *src_slabs[CC_SRC_MAX];
+	unsigned nr_src_slabs;
+	void *src_large[CC_SRC_MAX];
+	unsigned nr_src_large;
+	size_t nr_migratepages;
+	/* destinations */
+	struct mv_slab *dst[MV_NR_MOV_CLASSES];
+	/* old copies, freed after a grace period */
+	void **old;
+	unsigned nr_old;
+};
+
+/* ------------------------------------------------------------ state */
+
+void mv_compact_state_init(struct mova_arena *a)
+{
+	struct mv_compact_state *cs = &a->compact;
+	mv_mutex_init(&cs->lock, MV_RANK_COMPACT);
+	cs->compact_order_failed = MV_MAX_PAGE_ORDER + 1;
+	cs->compact_cached_migrate_pfn[0] = cs->compact_cached_migrate_pfn[1] = 0;
+	cs->compact_cached_free_pfn = SIZE_MAX;
+	/* the compactor's cache: never on the arena's list, owns no pages */
+	static const struct mv_tcache zero;
+	cs->ctc = mv_meta_alloc(&a->meta, sizeof zero);
+	if (cs->ctc) {
+		for (unsigned i = 0; i < MV_NR_MOV_CLASSES; i++)
+			cs->ctc->mov_cur[i] = &mv_slab_empty;
+		cs->ctc->dead = 1;
+	}
+}
+
+/* defer_compaction */
+void mv_defer_compaction(struct mova_arena *a, int order)
+{
+	struct mv_compact_state *cs = &a->compact;
+	cs->compact_considered = 0;
+	cs->compact_defer_shift++;
+	if (order < cs->compact_order_failed)
+		cs->compact_order_failed = order;
+	if (cs->compact_defer_shift > COMPACT_MAX_DEFER_SHIFT)
+		cs->compact_defer_shift = COMPACT_MAX_DEFER_SHIFT;
+}
+
+/* compaction_deferred */
+bool mv_compaction_deferred(struct mova_arena *a, int order)
+{
+	struct mv_compact_state *cs = &a->compact;
+	unsigned long defer_limit = 1UL << cs->compact_defer_shift;
+	if (order < cs->compact_order_failed)
+		return false;
+	if (++cs->compact_considered >= defer_limit) {
+		cs->compact_considered = (unsigned)defer_limit;
+		return false;
+	}
+	return true;
+}
+
+/* compaction_defer_reset */
+void mv_compaction_defer_reset(struct mova_arena *a, int order, bool alloc_success)
+{
+	struct mv_compact_state *cs = &a->compact;
+	if (alloc_success) {
+		cs->compact_considered = 0;
+		cs->compact_defer_shift = 0;
+	}
+	if (order >= cs->compact_order_failed)
+		cs->compact_order_failed = order + 1;
+}
+
+/* compaction_restarting */
+bool mv_compaction_restarting(struct mova_arena *a, int order)
+{
+	struct mv_compact_state *cs = &a->compact;
+	if (order < cs->compact_order_failed)
+		return false;
+	return cs->compact_defer_shift == COMPACT_MAX_DEFER_SHIFT &&
+	       cs->compact_considered >= 1UL << cs->compact_defer_shift;
+}
+
+/* __reset_isolation_suitable: clear every skip bit */
+static void reset_isolation_suitable(struct mova_arena *a)
+{
+	struct mv_zone *z = &a->zone;
+	size_t end = mv_relaxed_load(&z->populated_pfn);
+	for (size_t p = 0; p < end; p += z->pageblock_nr_pages)
+		mv_clear_pageblock_skip(&z->pb, p);
+	a->compact.compact_blockskip_flush = false;
+}
+
+static size_t top_block(struct mv_zone *z)
+{
+	size_t end = mv_relaxed_load(&z->populated_pfn);
+	return end ? end - z->pageblock_nr_pages : 0;
+}
+
+static void reset_cached_positions(struct mova_arena *a)
+{
+	a->compact.compact_cached_migrate_pfn[0] = a->compact.compact_cached_migrate_pfn[1] = 0;
+	a->compact.compact_cached_free_pfn = top_block(&a->zone);
+}
+
+bool mv_compaction_suitable(struct mova_arena *a, int order)
+{
+	struct mv_zone *z = &a->zone;
+	if (order < 0)
+		return true;
+	/* __compaction_suitable: room to migrate into (compact_gap) */
+	if (mv_relaxed_load(&z->nr_free_pages) < (2UL << order))
+		return false;
+	if (order > MV_PAGE_ALLOC_COSTLY_ORDER) {
+		mv_lock(&z->lock);
+		int fragindex = mv_fragmentation_index(z, (unsigned)order);
+		mv_unlock(&z->lock);
+		if (fragindex >= 0 && fragindex <= (int)a->cfg.extfrag_threshold)
+			return false;
+	}
+	return true;
+}
+
+/* is a free block of order (or more) available? (__compact_finished's check) */
+static bool free_block_available(struct mova_arena *a, int order, int mt)
+{
+	struct mv_zone *z = &a->zone;
+	bool ok = false;
+	mv_lock(&z->lock);
+	for (int o = order; o < MV_NR_PAGE_ORDERS && !ok; o++) {
+		struct mv_free_area *area = &z->free_area[o];
+		if (area->free_list[mt] != MV_PFN_NONE)
+			ok = true;
+		else if (mt == MIGRATE_MOVABLE && area->free_list[MIGRATE_CMA] != MV_PFN_NONE)
+			ok = true;
+		else {
+			bool can_steal;
+			ok = mv_find_suitable_fallback(z, (unsigned)o, mt, true, &can_steal) != -1;
+		}
+	}
+	mv_unlock(&z->lock);
+	return ok;
+}
+
+/* ------------------------------------------------------------ isolation */
+
+/* Take a shared movable slab for compaction; false if it is frozen, gone
+ * or (ASYNC) its bin is contended. Re-checks the descriptor under the bin
+ * lock: movable slabs die only under it. */
+static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, struct mv_slab *s)
+{
+	struct mova_arena *a = cc->a;
+	if (cls < MV_MOV_CLASS0 || cls >= MV_NR_CLASSES)
+		return false;
+	struct mv_bin *bin = &a->bins[cls];
+	if (cc->mode == MIGRATE_ASYNC) {
+		if (!mv_trylock(&bin->lock)) {
+			cc->contended = true;
+			return false;
+		}
+	} else {
+		mv_lock(&bin->lock);
+	}
+	struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn);
+	bool ok = mv_pg_load(pg->type) == PG_SLAB && mv_pg_load(pg->slab) == s && s->pfn == pfn &&
+		  (s->list == MV_SL_PARTIAL || s->list == MV_SL_FULL || s->list == MV_SL_EMPTY);
+	if (ok) {
+		mv_bin_del(bin, s);
+		s->list = MV_SL_ISOLATED;
+		atomic_store_explicit(&s->owner, cc->ctc, memory_order_relaxed);
+	}
+	mv_unlock(&bin->lock);
+	return ok;
+}
+
+/* Return an isolated slab to its bin, taking the frees that arrived
+ * meanwhile; an empty one goes back to the buddy allocator. */
+static void putback_slab(struct mova_arena *a, struct mv_slab *s)
+{
+	struct mv_bin *bin = &a->bins[s->cls];
+	mv_lock(&bin->lock);
+	if (s->xlist) {
+		void **tail = s->xlist;
+		while (*tail)
+			tail = *tail;
+		*tail = s->free;
+		s->free = s->xlist;
+		s->used -= s->nxlist;
+		s->xlist = NULL;
+		s->nxlist = 0;
+	}
+	atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
+	if (s->used == 0) {
+		s->list = MV_SL_NONE;
+		mv_slab_destroy(a, NULL, s);
+	} else {
+		mv_bin_add_shared(bin, s);
+	}
+	mv_unlock(&bin->lock);
+}
+
+/* Free the old copies: after a grace period when readers exist. */
+static void flush_old(struct compact_control *cc)
+{
+	if (!cc->nr_old)
+		return;
+	if (mv_rcu_readers_ever())
+		mv_rcu_synchronize();
+	mv_mov_free_slots(cc->a, NULL, cc->old, cc->nr_old);
+	cc->nr_old = 0;
+}
+
+static void add_old(struct compact_control *cc, void *p)
+{
+	if (cc->nr_old == CC_OLD_MAX)
+		flush_old(cc);
+	cc->old[cc->nr_old++] = p;
+}
+
+static bool compact_scanners_met(const struct compact_control *cc)
+{
+	unsigned o = cc->a->zone.pageblock_order;
+	return (cc->free_pfn >> o) <= (cc->migrate_pfn >> o);
+}
+
+/* ------------------------------------------------------------ the free scanner */
+
+static bool suitable_migration_target(struct compact_control *cc, size_t pfn)
+{
+	struct mv_zone *z = &cc->a->zone;
+	int mt = mv_get_pfnblock_migratetype(z, pfn);
+	if (mt != MIGRATE_MOVABLE && mt != MIGRATE_CMA)
+		return false;
+	if (mt == MIGRATE_CMA && cc->alloc_contig)
+		return false;
+	if (cc->alloc_contig && pfn >= mv_pageblock_start_pfn(z, cc->range_start) &&
+	    pfn < cc->range_end)
+		return false;
+	/* a wholly free pageblock is not a target: filling it helps nobody */
+	const struct mv_page *pg = mv_pfn_to_page(z, pfn);
+	if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) >= z->pageblock_order)
+		return false;
+	return true;
+}
+
+static void freepages_add(struct compact_control *cc, size_t pfn, unsigned order)
+{
+	struct mv_page *pg = mv_pfn_to_page(&cc->a->zone, pfn);
+	pg->lru.next = cc->freepages[order];
+	cc->freepages[order] = (uint32_t)pfn;
+	cc->nr_freepages += (size_t)1 << order;
+}
+
+/* isolate_freepages: walk down from free_pfn to the migrate scanner (for
+ * a contiguous range: the whole arena but the range) */
+static void isolate_freepages(struct compact_control *cc)
+{
+	struct mv_zone *z = &cc->a->zone;
+	size_t pbn = z->pageblock_nr_pages;
+	size_t populated = mv_relaxed_load(&z->populated_pfn);
+	size_t low = cc->alloc_contig ? 0 : mv_pageblock_start_pfn(z, cc->migrate_pfn) + pbn;
+	uint32_t pfns[512];
+	uint8_t orders[512];
+	if (!populated || cc->free_exhausted) {
+		cc->free_exhausted = true;
+		return;
+	}
+	size_t block = mv_pageblock_start_pfn(z, MV_MIN(cc->free_pfn, populated - 1));
+	for (;;) {
+		if (block < low) {
+			cc->free_exhausted = true;
+			return;
+		}
+		if ((cc->ignore_skip_hint || !mv_get_pageblock_skip(&z->pb, block)) &&
+		    suitable_migration_target(cc, block)) {
+			size_t scanned = 0;
+			unsigned got = mv_buddy_isolate_freepages_block(
+			    z, block, z->pageblock_order, pfns, orders, 512, &scanned);
+			cc->total_free_scanned += scanned;
+			for (unsigned i = 0; i < got; i++)
+				freepages_add(cc, pfns[i], orders[i]);
+			if (!got && !cc->no_set_skip_hint)
+				mv_set_pageblock_skip(&z->pb, block);
+		}
+		if (block < pbn) {
+			cc->free_pfn = 0;
+			cc->free_exhausted = true;
+			return;
+		}
+		block -= pbn;
+		cc->free_pfn = block;
+		if (cc->nr_freepages >= MV_MAX(cc->nr_migratepages, (size_t)COMPACT_CLUSTER_MAX))
+			return;
+	}
+}
+
+/* Take nr contiguous pages from the isolated free blocks, splitting a
+ * larger block (compaction_alloc's split of freepages[order]). */
+static size_t take_free(struct compact_control *cc, size_t nr)
+{
+	struct mv_zone *z = &cc->a->zone;
+	unsigned need = mv_order_for_pages(nr);
+	for (;;) {
+		for (unsigned o = need; o < MV_NR_PAGE_ORDERS; o++) {
+			uint32_t pfn = cc->freepages[o];
+			if (pfn == MV_PFN_NONE)
+				continue;
+			cc->freepages[o] = mv_pfn_to_page(z, pfn)->lru.next;
+			cc->nr_freepages -= (size_t)1 << o;
+			size_t p = pfn + nr, end = pfn + ((size_t)1 << o);
+			while (p < end) {
+				unsigned po =
+				    MV_MIN((unsigned)__builtin_ctzl(p), mv_ilog2(end - p));
+				freepages_add(cc, p, po);
+				p += (size_t)1 << po;
+			}
+			return pfn;
+		}
+		if (cc->free_exhausted || (!cc->alloc_contig && compact_scanners_met(cc)))
+			break;
+		isolate_freepages(cc);
+	}
+	return MV_PFN_NONE;
+}
+
+static void release_freepages(struct compact_control *cc)
+{
+	struct mv_zone *z = &cc->a->zone;
+	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
+		uint32_t pfn = cc->freepages[o];
+		while (pfn != MV_PFN_NONE) {
+			uint32_t next = mv_pfn_to_page(z, pfn)->lru.next;
+			mv_buddy_free(z, pfn, o);
+			pfn = next;
+		}
+		cc->freepages[o] = MV_PFN_NONE;
+	}
+	cc->nr_freepages = 0;
+}
+
+/* compaction_alloc: a destination for an object of class cls */
+static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, void *priv)
+{
+	struct compact_control *cc = priv;
+	if (cls < MV_NR_CLASSES) {
+		unsigned mi = cls - MV_MOV_CLASS0;
+		struct mv_slab *s = cc->dst[mi];
+		if (s && (s->free || mv_slab_extend(s)))
+			goto pop;
+		if (s) {
+			/* full: back to its bin at once */
+			cc->dst[mi] = NULL;
+			putback_slab(a, s);
+		}
+		size_t pfn = take_free(cc, mv_classes[cls].npages);
+		if (pfn == MV_PFN_NONE && cc->alloc_contig)
+			pfn = mv_buddy_alloc_exact(&a->zone, mv_classes[cls].npages,
+						   MIGRATE_MOVABLE, 0, NULL);
+		if (pfn == MV_PFN_NONE)
+			return NULL;
+		s = mv_slab_init_at(a, cls, pfn);
+		if (!s) {
+			mv_buddy_free_range(&a->zone, pfn, mv_classes[cls].npages);
+			return NULL;
+		}
+		s->list = MV_SL_ISOLATED;
+		atomic_store_explicit(&s->owner, cc->ctc, memory_order_relaxed);
+		cc->dst[mi] = s;
+		mv_slab_extend(s);
+	pop:;
+		void **p = s->free;
+		s->free = *p;
+		s->used++;
+		return p;
+	}
+	size_t nr = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
+	size_t pfn = take_free(cc, nr);
+	if (pfn == MV_PFN_NONE && cc->alloc_contig)
+		pfn = mv_buddy_alloc_exact(&a->zone, nr, MIGRATE_MOVABLE, 0, NULL);
+	if (pfn == MV_PFN_NONE)
+		return NULL;
+	mv_large_set_run(&a->zone, pfn, nr, MIGRATE_MOVABLE, size);
+	return mv_zone_addr(&a->zone, pfn);
+}
+
+/* ------------------------------------------------------------ the migrate scanner */
+
+enum isolate_result { ISOLATE_ABORT, ISOLATE_NONE, ISOLATE_SUCCESS };
+
+static bool suitable_migration_source(struct compact_control *cc, size_t pfn)
+{
+	int mt = mv_get_pfnblock_migratetype(&cc->a->zone, pfn);
+	if (mt == MIGRATE_ISOLATE && !cc->alloc_contig)
+		return false;
+	/* async direct compaction: only blocks of the requested type */
+	if (cc->mode == MIGRATE_ASYNC && cc->direct_compaction)
+		return mt == cc->migratetype ||
+		       (cc->migratetype == MIGRATE_MOVABLE && mt == MIGRATE_CMA);
+	return true;
+}
+
+/* isolate_migratepages_block over [pfn, end): returns pages isolated */
+static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn, size_t end,
+					 size_t *stop)
+{
+	struct mv_zone *z = &cc->a->zone;
+	size_t isolated = 0, scanned = 0;
+	while (pfn < end) {
+		struct mv_page *pg = mv_pfn_to_page(z, pfn);
+		uint8_t type = mv_pg_load(pg->type);
+		scanned++;
+		if (type == PG_BUDDY || type == PG_PCP) {
+			pfn += (size_t)1
+			       << MV_MIN(mv_pg_load(pg->order), (uint8_t)MV_MAX_PAGE_ORDER);
+			continue;
+		}
+		if (type == PG_SLAB) {
+			struct mv_slab *s = mv_pg_load(pg->slab);
+			uint8_t cls = mv_pg_load(pg->cls);
+			size_t head = mv_pg_load(pg->x);
+			size_t npages = cls < MV_NR_CLASSES ? mv_classes[cls].npages : 1;
+			if (head != pfn) { /* started inside a slab */
+				pfn = head + npages > pfn ? head + npages : pfn + 1;
+				continue;
+			}
+			if (cls >= MV_MOV_CLASS0 && cc->nr_src_slabs < CC_SRC_MAX &&
+			    isolate_slab(cc, pfn, cls, s)) {
+				cc->src_slabs[cc->nr_src_slabs++] = s;
+				isolated += npages;
+			}
+			pfn += npages;
+		} else if (type == PG_LARGE) {
+			size_t nr = MV_MAX(mv_pg_load(pg->x), 1u);
+			if (is_migrate_movable(mv_pg_load(pg->mt)) &&
+			    cc->nr_src_large < CC_SRC_MAX &&
+			    nr <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
+				cc->src_large[cc->nr_src_large++] = mv_zone_addr(z, pfn);
+				isolated += nr;
+			}
+			pfn += nr;
+		} else if (type == PG_TAIL) {
+			size_t head = mv_pg_load(pg->x);
+			size_t nr = mv_pg_load(mv_pfn_to_page(z, head)->x);
+			pfn = head + nr > pfn ? head + nr : pfn + 1;
+		} else if (type == PG_ALLOC || type == PG_CONTIG) {
+			pfn += MV_MAX(mv_pg_load(pg->x), 1u);
+		} else {
+			pfn++;
+		}
+		if (isolated >= COMPACT_CLUSTER_MAX && !cc->finish_pageblock)
+			break;
+		if (cc->contended)
+			break;
+	}
+	cc->total_migrate_scanned += scanned;
+	*stop = pfn;
+	return isolated;
+}
+
+/* isolate_migratepages: the next pageblocks from migrate_pfn */
+static enum isolate_result isolate_migratepages(struct compact_control *cc)
+{
+	struct mv_zone *z = &cc->a->zone;
+	size_t pbn = z->pageblock_nr_pages;
+	size_t pfn = cc->migrate_pfn;
+	size_t limit = cc->alloc_contig ? cc->range_end : cc->free_pfn;
+	cc->nr_migratepages = 0;
+	while (pfn < limit) {
+		size_t block = mv_pageblock_start_pfn(z, pfn), block_end = block + pbn;
+		/* only blocks wholly below the free scanner */
+		if (!cc->alloc_contig && block_end > limit)
+			break;
+		if (cc->alloc_contig && block_end > cc->range_end)
+			block_end = cc->range_end;
+		if ((!cc->ignore_skip_hint && pfn == block &&
+		     mv_get_pageblock_skip(&z->pb, block)) ||
+		    !suitable_migration_source(cc, block)) {
+			pfn = block + pbn;
+			continue;
+		}
+		size_t stop;
+		size_t got = isolate_migratepages_block(cc, pfn, block_end, &stop);
+		cc->nr_migratepages += got;
+		if (cc->contended && cc->mode == MIGRATE_ASYNC) {
+			cc->migrate_pfn = stop;
+			return ISOLATE_ABORT;
+		}
+		/* a fully scanned block with nothing isolated gets the skip bit */
+		if (!got && pfn == block && stop >= block + pbn && !cc->no_set_skip_hint)
+			mv_set_pageblock_skip(&z->pb, block);
+		pfn = stop;
+		if (got) {
+			cc->migrate_pfn = pfn;
+			return ISOLATE_SUCCESS;
+		}
+	}
+	cc->migrate_pfn = pfn;
+	return ISOLATE_NONE;
+}
+
+static void compaction_put_old(struct mova_arena *a, void *old, void *priv)
+{
+	(void)a;
+	add_old(priv, old);
+}
+
+/* Migrate the live objects of everything isolated; old copies wait for a
+ * grace period in cc->old; the sources go back to their bins, and those
+ * now empty to the buddy allocator. migrate_pages with compaction_alloc. */
+static int migrate_isolated(struct compact_control *cc)
+{
+	struct mova_arena *a = cc->a;
+	int err = 0;
+	void *batch[256];
+	for (unsigned i = 0; i < cc->nr_src_slabs && !err; i++) {
+		struct mv_slab *s = cc->src_slabs[i];
+		uint32_t nbump = s->nbump;
+		for (uint32_t first = 0; first < nbump && !err; first += 256) {
+			unsigned n = 0;
+			for (uint32_t k = first; k < nbump && k < first + 256; k++) {
+				void *slot = s->addr + (size_t)k * s->usize;
+				uint32_t idx;
+				size_t size;
+				unsigned cls;
+				if (mv_object_entry(a, slot, &idx, &size, &cls))
+					batch[n++] = slot;
+			}
+			if (!n)
+				continue;
+			int r = mv_migrate_pages(a, batch, n, compaction_alloc, compaction_put_old,
+						 cc, cc->mode, cc->reason, NULL);
+			if (r < 0)
+				err = r;
+		}
+	}
+	for (unsigned i = 0; i < cc->nr_src_large && !err; i++) {
+		void *src = cc->src_large[i];
+		int r = mv_migrate_pages(a, &src, 1, compaction_alloc, compaction_put_old, cc,
+					 cc->mode, cc->reason, NULL);
+		if (r < 0)
+			err = r;
+	}
+	cc->nr_src_large = 0;
+	flush_old(cc);
+	for (unsigned i = 0; i < cc->nr_src_slabs; i++)
+		putback_slab(a, cc->src_slabs[i]);
+	cc->nr_src_slabs = 0;
+	return err;
+}
+
+static void putback_destinations(struct compact_control *cc)
+{
+	for (unsigned mi = 0; mi < MV_NR_MOV_CLASSES; mi++) {
+		if (cc->dst[mi])
+			putback_slab(cc->a, cc->dst[mi]);
+		cc->dst[mi] = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ compact_zone */
+
+/* __compact_finished */
+static enum compact_result compact_finished(struct compact_control *cc)
+{
+	struct mova_arena *a = cc->a;
+	if (cc->contended)
+		return COMPACT_CONTENDED;
+	if (compact_scanners_met(cc)) {
+		reset_cached_positions(a);
+		if (cc->direct_compaction)
+			a->compact.compact_blockskip_flush = true;
+		return cc->whole_zone ? COMPACT_COMPLETE : COMPACT_PARTIAL_SKIPPED;
+	}
+	if (cc->proactive_compaction) {
+		unsigned wmark_low = mv_fragmentation_score_wmark(a->cfg.proactiveness, true);
+		mv_lock(&a->zone.lock);
+		unsigned score = mv_fragmentation_score(&a->zone);
+		mv_unlock(&a->zone.lock);
+		return score > wmark_low ? COMPACT_CONTINUE : COMPACT_SUCCESS;
+	}
+	if (cc->order < 0)
+		return COMPACT_CONTINUE;
+	if (cc->migrate_pfn & (a->zone.pageblock_nr_pages - 1))
+		return COMPACT_CONTINUE; /* a pageblock is always finished */
+	if (free_block_available(a, cc->order, cc->migratetype))
+		return COMPACT_SUCCESS;
+	return COMPACT_CONTINUE; /* COMPACT_NO_SUITABLE_PAGE */
+}
+
+static struct compact_control *cc_new(struct mova_arena *a)
+{
+	struct compact_control *cc = mv_meta_alloc(&a->meta, sizeof *cc);
+	if (!cc)
+		return NULL;
+	if (!a->compact.ctc) {
+		mv_meta_free(&a->meta, cc, sizeof *cc);
+		return NULL;
+	}
+	cc->old = mv_meta_alloc(&a->meta, CC_OLD_MAX * sizeof(void *));
+	if (!cc->old) {
+		mv_meta_free(&a->meta, cc, sizeof *cc);
+		return NULL;
+	}
+	cc->a = a;
+	cc->ctc = a->compact.ctc;
+	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++)
+		cc->freepages[o] = MV_PFN_NONE;
+	cc->migratetype = MIGRATE_MOVABLE;
+	cc->reason = MR_COMPACTION;
+	return cc;
+}
+
+static void cc_free(struct compact_control *cc)
+{
+	struct mova_arena *a = cc->a;
+	mv_meta_free(&a->meta, cc->old, CC_OLD_MAX * sizeof(void *));
+	mv_meta_free(&a->meta, cc, sizeof *cc);
+}
+
+static void count_scans(struct compact_control *cc, bool daemon)
+{
+	struct mova_arena *a = cc->a;
+	mv_count(&a->vm, MV_VM_compact_migrate_scanned, cc->total_migrate_scanned);
+	mv_count(&a->vm, MV_VM_compact_free_scanned, cc->total_free_scanned);
+	if (daemon) {
+		mv_count(&a->vm, MV_VM_compact_daemon_migrate_scanned, cc->total_migrate_scanned);
+		mv_count(&a->vm, MV_VM_compact_daemon_free_scanned, cc->total_free_scanned);
+	}
+}
+
+/* compact_zone; caller holds compact->lock */
+static enum compact_result compact_zone(struct compact_control *cc)
+{
+	struct mova_arena *a = cc->a;
+	struct mv_zone *z = &a->zone;
+	enum compact_result ret;
+	if (cc->order >= 0 && !cc->proactive_compaction) {
+		/* compaction_suit_allocation_order */
+		if (free_block_available(a, cc->order, cc->migratetype))
+			return COMPACT_SUCCESS;
+		if (!mv_compaction_suitable(a, cc->order))
+			return COMPACT_SKIPPED;
+	}
+	if (mv_compaction_restarting(a, cc->order) || a->compact.compact_blockskip_flush)
+		reset_isolation_suitable(a);
+	size_t top = top_block(z);
+	int sync = cc->mode != MIGRATE_ASYNC;
+	if (cc->whole_zone) {
+		cc->migrate_pfn = 0;
+		cc->free_pfn = top;
+	} else {
+		cc->migrate_pfn = a->compact.compact_cached_migrate_pfn[sync];
+		cc->free_pfn = a->compact.compact_cached_free_pfn;
+		if (cc->free_pfn > top || cc->free_pfn < cc->migrate_pfn) {
+			cc->free_pfn = top;
+			a->compact.compact_cached_free_pfn = top;
+		}
+		if (cc->migrate_pfn >= top) {
+			cc->migrate_pfn = 0;
+			a->compact.compact_cached_migrate_pfn[sync] = 0;
+		}
+		if (!cc->migrate_pfn && cc->free_pfn == top)
+			cc->whole_zone = true;
+	}
+	/* drain_all_pages: free pages on per-thread lists go back to the zone */
+	mv_arena_drain_all_pcp(a);
+	while ((ret = compact_finished(cc)) == COMPACT_CONTINUE) {
+		enum isolate_result ir = isolate_migratepages(cc);
+		if (ir == ISOLATE_ABORT) {
+			ret = COMPACT_CONTENDED;
+			migrate_isolated(cc);
+			break;
+		}
+		if (ir == ISOLATE_NONE)
+			continue;
+		mv_count(&a->vm, MV_VM_compact_isolated, cc->nr_migratepages);
+		int err = migrate_isolated(cc);
+		if (err == -ENOMEM && !compact_scanners_met(cc)) {
+			/* the free scanner found no more room */
+			ret = COMPACT_CONTENDED;
+			break;
+		}
+		if (err == -ENOMEM)
+			break;
+	}
+	putback_destinations(cc);
+	release_freepages(cc);
+	if (!cc->whole_zone || cc->order >= 0) {
+		a->compact.compact_cached_migrate_pfn[sync] = cc->migrate_pfn;
+		a->compact.compact_cached_free_pfn = cc->free_pfn;
+	}
+	if (ret == COMPACT_CONTINUE)
+		ret = COMPACT_PARTIAL_SKIPPED;
+	return ret;
+}
+
+static void compact_prepare(struct compact_control *cc, int order, enum compact_priority prio)
+{
+	cc->order = order;
+	cc->mode = prio == COMPACT_PRIO_ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT;
+	if (prio == COMPACT_PRIO_SYNC_FULL) {
+		cc->whole_zone = true;
+		cc->ignore_skip_hint = true;
+	}
+}
+
+enum compact_result mv_compact_zone_order(struct mova_arena *a, int order,
+					  enum compact_priority prio, bool proactive)
+{
+	struct compact_control *cc = cc_new(a);
+	if (!cc)
+		return COMPACT_SKIPPED;
+	compact_prepare(cc, proactive ? -1 : order, prio);
+	if (proactive) {
+		cc->proactive_compaction = true;
+		cc->whole_zone = true;
+		cc->ignore_skip_hint = true;
+	}
+	mv_lock(&a->compact.lock);
+	enum compact_result r = compact_zone(cc);
+	mv_unlock(&a->compact.lock);
+	count_scans(cc, false);
+	cc_free(cc);
+	return r;
+}
+
+/* ------------------------------------------------------------ packing (zs_compact) */
+
+static void pack_free_old(struct mova_arena *a, void *old, void *priv)
+{
+	(void)a;
+	add_old(priv, old);
+}
+
+struct pack_dst {
+	struct compact_control *cc;
+	struct mv_slab *dst;
+};
+
+static void *pack_alloc(struct mova_arena *a, unsigned cls, size_t size, void *priv)
+{
+	(void)a;
+	(void)size;
+	struct pack_dst *pd = priv;
+	struct mv_slab *s = pd->dst;
+	if (s->cls != cls || (!s->free && !mv_slab_extend(s)))
+		return NULL;
+	void **p = s->free;
+	s->free = *p;
+	s->used++;
+	return p;
+}
+
+static void pack_put_old(struct mova_arena *a, void *old, void *priv)
+{
+	struct pack_dst *pd = priv;
+	pack_free_old(a, old, pd->cc);
+}
+
+/* zs_can_compact: could a whole slab be emptied into the others? */
+static bool bin_can_compact(struct mv_bin *bin, const struct mv_class *c)
+{
+	return bin->nr_partial_free >= c->nregs;
+}
+
+static size_t pack_class(struct compact_control *cc, unsigned cls)
+{
+	struct mova_arena *a = cc->a;
+	struct mv_bin *bin = &a->bins[cls];
+	const struct mv_class *c = &mv_classes[cls];
+	size_t emptied = 0;
+	for (unsigned rounds = 0; rounds < 4096; rounds++) {
+		mv_lock(&bin->lock);
+		struct mv_slab *src = NULL, *dst = NULL;
+		if (bin_can_compact(bin, c)) {
+			/* isolate_src_zspage: the emptiest; isolate_dst_zspage: the fullest
+			 * (looking a little way into each fullness group) */
+			for (int f = 0; f < MV_NR_FULLNESS && !src; f++) {
+				unsigned k = 0;
+				for (struct mv_slab *t = bin->partial[f]; t && k < 64;
+				     t = t->next, k++)
+					if (!src || t->used < src->used)
+						src = t;
+			}
+			for (int f = MV_NR_FULLNESS - 1; f >= 0 && !dst; f--) {
+				unsigned k = 0;
+				for (struct mv_slab *t = bin->partial[f]; t && k < 64;
+				     t = t->next, k++)
+					if (t != src && (!dst || t->used > dst->used))
+						dst = t;
+			}
+			if (src && dst && src->used > dst->used) {
+				struct mv_slab *t = src;
+				src = dst;
+				dst = t;
+			}
+		}
+		if (!src || !dst) {
+			mv_unlock(&bin->lock);
+			break;
+		}
+		mv_bin_del(bin, src);
+		mv_bin_del(bin, dst);
+		src->list = dst->list = MV_SL_ISOLATED;
+		atomic_store_explicit(&src->owner, cc->ctc, memory_order_relaxed);
+		atomic_store_explicit(&dst->owner, cc->ctc, memory_order_relaxed);
+		mv_unlock(&bin->lock);
+
+		struct pack_dst pd = {cc, dst};
+		void *batch[256];
+		int r = 0;
+		for (uint32_t first = 0; first < src->nbump && r >= 0; first += 256) {
+			unsigned n = 0;
+			for (uint32_t k = first; k < src->nbump && k < first + 256; k++) {
+				void *slot = src->addr + (size_t)k * src->usize;
+				uint32_t idx;
+				size_t size;
+				unsigned ocls;
+				if (mv_object_entry(a, slot, &idx, &size, &ocls))
+					batch[n++] = slot;
+			}
+			if (n)
+				r = mv_migrate_pages(a, batch, n, pack_alloc, pack_put_old, &pd,
+						     cc->mode, MR_COMPACTION, NULL);
+		}
+		flush_old(cc);
+		size_t before = mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]);
+		putback_slab(a, src);
+		putback_slab(a, dst);
+		emptied += mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]) - before;
+		if (r > 0)
+			break; /* pinned objects: leave this class for now */
+	}
+	return emptied;
+}
+
+size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
+{
+	struct compact_control *cc = cc_new(a);
+	if (!cc)
+		return 0;
+	cc->mode = mode;
+	size_t emptied = 0;
+	mv_lock(&a->compact.lock);
+	/* zs_compact goes from the largest class to the smallest */
+	for (int cls = MV_NR_CLASSES - 1; cls >= MV_MOV_CLASS0; cls--)
+		if (bin_can_compact(&a->bins[cls], &mv_classes[cls]))
+			emptied += pack_class(cc, (unsigned)cls);
+	mv_unlock(&a->compact.lock);
+	cc_free(cc);
+	return emptied;
+}
+
+unsigned mv_pack_waste_percent(struct mova_arena *a)
+{
+	uint64_t waste = 0, total = 0;
+	for (unsigned cls = MV_MOV_CLASS0; cls < MV_NR_CLASSES; cls++) {
+		const struct mv_class *c = &mv_classes[cls];
+		uint64_t slabs = mv_relaxed_load(&a->bins[cls].nr_slabs);
+		if (!slabs)
+			continue;
+		total += slabs * c->npages * MV_PAGE_SIZE;
+		waste += (uint64_t)mv_rload(a->bins[cls].nr_partial_free) * c->size;
+	}
+	return total ? (unsigned)(waste * 100 / total) : 0;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static int result_code(enum compact_result r)
+{
+	switch (r) {
+	case COMPACT_SUCCESS: return 0;
+	case COMPACT_DEFERRED: return MOVA_COMPACT_DEFERRED;
+	case COMPACT_SKIPPED:
+	case COMPACT_NOT_SUITABLE_ZONE: return MOVA_COMPACT_SKIPPED;
+	case COMPACT_CONTENDED: return MOVA_COMPACT_CONTENDED;
+	default: return MOVA_COMPACT_NO_PROGRESS;
+	}
+}
+
+/* compact_node(pgdat, false): what writing 1 to compact_memory does */
+static void compact_node(struct mova_arena *a)
+{
+	mv_compact_pack(a, MIGRATE_SYNC);
+	struct compact_control *cc = cc_new(a);
+	if (cc) {
+		cc->order = -1;
+		cc->mode = MIGRATE_SYNC;
+		cc->whole_zone = true;
+		cc->ignore_skip_hint = true;
+		mv_lock(&a->compact.lock);
+		compact_zone(cc);
+		mv_unlock(&a->compact.lock);
+		count_scans(cc, false);
+		cc_free(cc);
+	}
+}
+
+int mova_compact(mova_arena *a, int order)
+{
+	if (!a)
+		return EINVAL;
+	if (order > MV_MAX_PAGE_ORDER)
+		return EINVAL;
+	/* the caller's own caches first: its frozen slabs, page lists, pending frees */
+	struct mv_tcache *tc = mv_tcache_of(a);
+	if (tc)
+		mv_tcache_flush(a, tc);
+	if (order < 0) {
+		mv_bins_trim(a);
+		compact_node(a);
+		mv_bins_trim(a);
+		mv_zone_return_free(&a->zone, 0, MV_RETURN_MIN_ORDER);
+		return 0;
+	}
+	/* __alloc_pages_direct_compact: try_to_compact_pages, async then sync-light */
+	mv_count(&a->vm, MV_VM_compact_stall, 1);
+	mv_lock(&a->compact.lock);
+	bool deferred = mv_compaction_deferred(a, order);
+	mv_unlock(&a->compact.lock);
+	if (deferred) {
+		mv_count(&a->vm, MV_VM_compact_fail, 1);
+		return MOVA_COMPACT_DEFERRED;
+	}
+	enum compact_result r = COMPACT_SKIPPED;
+	enum compact_priority prios[] = {COMPACT_PRIO_ASYNC, DEF_COMPACT_PRIORITY};
+	for (unsigned i = 0; i < MV_ARRAY_SIZE(prios); i++) {
+		struct compact_control *cc = cc_new(a);
+		if (!cc)
+			break;
+		compact_prepare(cc, order, prios[i]);
+		cc->direct_compaction = true;
+		mv_lock(&a->compact.lock);
+		r = compact_zone(cc);
+		if (r == COMPACT_SUCCESS)
+			mv_compaction_defer_reset(a, order, true);
+		else if (prios[i] != COMPACT_PRIO_ASYNC &&
+			 (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED))
+			mv_defer_compaction(a, order);
+		mv_unlock(&a->compact.lock);
+		count_scans(cc, false);
+		cc_free(cc);
+		if (r == COMPACT_SUCCESS || r == COMPACT_SKIPPED)
+			break;
+	}
+	mv_count(&a->vm, r == COMPACT_SUCCESS ? MV_VM_compact_success : MV_VM_compact_fail, 1);
+	return result_code(r);
+}
+
+/* kcompactd_do_work */
+void mv_kcompactd_do_work(struct mova_arena *a, int order)
+{
+	mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+	mv_lock(&a->compact.lock);
+	bool skip = mv_compaction_deferred(a, order);
+	mv_unlock(&a->compact.lock);
+	if (skip || !mv_compaction_suitable(a, order))
+		return;
+	struct compact_control *cc = cc_new(a);
+	if (!cc)
+		return;
+	cc->order = order;
+	cc->mode = MIGRATE_SYNC_LIGHT;
+	mv_lock(&a->compact.lock);
+	enum compact_result r = compact_zone(cc);
+	if (r == COMPACT_SUCCESS)
+		mv_compaction_defer_reset(a, order, false);
+	else if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
+		mv_defer_compaction(a, order);
+	mv_unlock(&a->compact.lock);
+	if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
+		mv_arena_drain_all_pcp(a);
+	count_scans(cc, true);
+	cc_free(cc);
+}
+
+/* proactive compaction (should_proactive_compact_node, compact_node(pgdat, true)),
+ * and mova's second proactive goal: packing sparse movable slabs. Returns
+ * true when the pass gained something. */
+bool mv_kcompactd_proactive(struct mova_arena *a)
+{
+	unsigned p = a->cfg.proactiveness;
+	if (!p)
+		return false;
+	bool gained = false;
+	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
+	if (mv_pack_waste_percent(a) > pack_wmark) {
+		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
+	}
+	mv_lock(&a->zone.lock);
+	unsigned before = mv_fragmentation_score(&a->zone);
+	mv_unlock(&a->zone.lock);
+	if (before > mv_fragmentation_score_wmark(p, false)) {
+		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		struct compact_control *cc = cc_new(a);
+		if (cc) {
+			compact_prepare(cc, -1, COMPACT_PRIO_SYNC_LIGHT);
+			cc->proactive_compaction = true;
+			cc->whole_zone = true;
+			cc->ignore_skip_hint = true;
+			mv_lock(&a->compact.lock);
+			compact_zone(cc);
+			mv_unlock(&a->compact.lock);
+			count_scans(cc, true);
+			cc_free(cc);
+		}
+		mv_lock(&a->zone.lock);
+		unsigned after = mv_fragmentation_score(&a->zone);
+		mv_unlock(&a->zone.lock);
+		gained |= after < before;
+	}
+	return gained;
+}
+
+void mv_kcompactd_give_back(struct mova_arena *a)
+{
+	mv_bins_trim(a);
+	size_t keep = a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
+	if (mv_relaxed_load(&a->zone.free_pb_backed) > keep)
+		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
+}
+
+/* ------------------------------------------------------------ ranges (alloc_contig) */
+
+int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
+		     enum migrate_reason reason)
+{
+	struct compact_control *cc = cc_new(a);
+	if (!cc)
+		return ENOMEM;
+	cc->order = -1;
+	cc->mode = MIGRATE_SYNC;
+	cc->reason = reason;
+	cc->alloc_contig = true;
+	cc->ignore_skip_hint = true;
+	cc->no_set_skip_hint = true;
+	cc->finish_pageblock = true;
+	cc->range_start = start_pfn;
+	cc->range_end = end_pfn;
+	cc->migrate_pfn = start_pfn;
+	cc->free_pfn = top_block(&a->zone);
+	int err = 0;
+	mv_lock(&a->compact.lock);
+	mv_arena_drain_all_pcp(a);
+	while (cc->migrate_pfn < end_pfn) {
+		enum isolate_result ir = isolate_migratepages(cc);
+		if (ir == ISOLATE_NONE)
+			break;
+		if (migrate_isolated(cc) < 0) {
+			err = ENOMEM;
+			break;
+		}
+	}
+	putback_destinations(cc);
+	release_freepages(cc);
+	mv_unlock(&a->compact.lock);
+	count_scans(cc, false);
+	cc_free(cc);
+	return err;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * handle.c: the handle table and the handle API (halloc, hfree, pin,
+ * unpin, hsize, deref). The protocol, its invariants and its model are in
+ * docs/MIGRATION.md; in short, every transition of an entry is one CAS on
+ * its word, and exactly one party wins:
+ *
+ *   operation   from                                   to
+ *   halloc      (owned by the caller: free entry)      LIVE|gen|loc (release store)
+ *   pin         LIVE, gen, !MIGRATING, pins < max      pins + 1
+ *   unpin       LIVE, gen, pins > 0                    pins - 1
+ *   hfree       LIVE, gen, !MIGRATING, pins == 0       gen + 1, not LIVE
+ *   migrate     LIVE, !MIGRATING, pins == 0            | MIGRATING, then loc' and ~MIGRATING
+ *   deref       (a load: LIVE and gen, any pins or MIGRATING)
+ *
+ * Which may run at once: any of them on different entries; on one entry,
+ * any number of pins, unpins and derefs; hfree and migrate race and one
+ * loses (hfree waits for the copy to be published, then frees the new
+ * copy; a migration that finds the object pinned or freed skips it).
+ * A pin or hfree that finds MIGRATING waits: spins briefly, then sleeps on
+ * the arena's migrate_seq futex, which migration bumps when it publishes.
+ *
+ * Memory an object leaves is reused only after an RCU grace period, so a
+ * reader inside mova_read_lock keeps valid contents; until some thread has
+ * entered a read section (mv_rcu_readers_ever) it is reused at once. The
+ * flag is read after the hfree CAS and written (with a full fence) before
+ * a reader's first load of an entry, so a reader that could have loaded
+ * the old address is always seen.
+ */
+#include "handle.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "large.h"
+#include "os.h"
+
+#define HT_CHUNK_ENTRIES 8192 /* commit 64 KiB of table at a time */
+#define NONE32 UINT32_MAX
+
+/* ------------------------------------------------------------ the table */
+
+int mv_htable_init(struct mv_htable *t, size_t max)
+{
+	memset(t, 0, sizeof *t);
+	mv_mutex_init(&t->lock, MV_RANK_HANDLES);
+	t->max = max;
+	t->reserved_bytes = mv_align_up(max * sizeof(uint64_t), (size_t)HT_CHUNK_ENTRIES * 8);
+	t->entries = mv_os_reserve(t->reserved_bytes, MV_PAGE_SIZE);
+	t->free_head = NONE32;
+	return t->entries ? 0 : ENOMEM;
+}
+
+void mv_htable_destroy(struct mv_htable *t)
+{
+	mv_os_release((void *)t->entries, t->reserved_bytes);
+	t->entries = NULL;
+	mv_mutex_destroy(&t->lock);
+}
+
+static bool grow_locked(struct mv_htable *t)
+{
+	size_t c = mv_relaxed_load(&t->committed);
+	if (c >= t->max)
+		return false;
+	size_t n = MV_MIN((size_t)HT_CHUNK_ENTRIES, t->max - c);
+	size_t from = c * 8, to = mv_align_up((c + n) * 8, MV_PAGE_SIZE);
+	from = mv_align_down(from, MV_PAGE_SIZE);
+	if (mv_os_commit((char *)t->entries + from, to - from))
+		return false;
+	atomic_store_explicit(&t->committed, c + n, memory_order_release);
+	return true;
+}
+
+bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc)
+{
+	mv_lock(&t->lock);
+	while (tc->nhidx < MV_HCACHE / 2) {
+		uint32_t idx;
+		if (t->free_head != NONE32) {
+			idx = t->free_head;
+			uint64_t w = atomic_load_explicit(&t->entries[idx], memory_order_relaxed);
+			t->free_head = (uint32_t)MV_H_LOC(w);
+			t->nr_free--;
+		} else if (t->next < mv_relaxed_load(&t->committed)) {
+			idx = (uint32_t)t->next++;
+		} else if (!grow_locked(t)) {
+			break;
+		} else {
+			continue;
+		}
+		tc->hidx[tc->nhidx++] = idx;
+	}
+	mv_unlock(&t->lock);
+	return tc->nhidx > 0;
+}
+
+void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep)
+{
+	if (tc->nhidx <= keep)
+		return;
+	mv_lock(&t->lock);
+	while (tc->nhidx > keep) {
+		uint32_t idx = tc->hidx[--tc->nhidx];
+		_Atomic uint64_t *e = &t->entries[idx];
+		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+		/* not LIVE: readers refuse it; loc carries the free-list link */
+		atomic_store_explicit(e, (w & (MV_H_GEN_MASK << MV_H_GEN_SHIFT)) | t->free_head,
+				      memory_order_relaxed);
+		t->free_head = idx;
+		t->nr_free++;
+	}
+	mv_unlock(&t->lock);
+}
+
+size_t mv_htable_resident_bytes(struct mv_htable *t)
+{
+	return mv_align_up(mv_relaxed_load(&t->committed) * 8, MV_PAGE_SIZE);
+}
+
+/* ------------------------------------------------------------ decoding */
+
+static inline _Atomic uint64_t *entry_of(struct mova_arena *a, mova_handle h)
+{
+	uint32_t idx = mv_handle_index(h);
+	if (unlikely(mv_handle_tag(h) != a->tag ||
+		     idx >= atomic_load_explicit(&a->htab.committed, memory_order_acquire)))
+		return NULL;
+	return &a->htab.entries[idx];
+}
+
+static inline bool entry_matches(uint64_t w, mova_handle h)
+{
+	return (w & MV_H_LIVE) && MV_H_GEN(w) == mv_handle_gen(h);
+}
+
+static inline void *entry_addr(struct mova_arena *a, uint64_t w)
+{
+	return a->zone.base + (MV_H_LOC(w) << 4);
+}
+
+/* Wait until a migration in flight publishes; *w is reloaded. Bounded
+ * spinning, then a futex sleep with a timeout: never spins forever. */
+static MV_NOINLINE void migrate_wait(struct mova_arena *a, _Atomic uint64_t *e, uint64_t *w)
+{
+	for (int i = 0; i < 256; i++) {
+		mv_cpu_relax();
+		*w = atomic_load_explicit(e, memory_order_acquire);
+		if (!(*w & MV_H_MIGRATING))
+			return;
+	}
+	for (;;) {
+		uint32_t seq = atomic_load(&a->migrate_seq);
+		atomic_fetch_add(&a->migrate_waiters, 1);
+		*w = atomic_load(e);
+		if (!(*w & MV_H_MIGRATING)) {
+			atomic_fetch_sub(&a->migrate_waiters, 1);
+			return;
+		}
+		mv_os_futex_wait(&a->migrate_seq, seq, 1000000);
+		atomic_fetch_sub(&a->migrate_waiters, 1);
+		*w = atomic_load_explicit(e, memory_order_acquire);
+		if (!(*w & MV_H_MIGRATING))
+			return;
+	}
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
+{
+	if (unlikely(!a)) {
+		errno = EINVAL;
+		return MOVA_NULL;
+	}
+	struct mv_tcache *tc = mv_tcache_of(a);
+	if (unlikely(!tc) || (unlikely(!tc->nhidx) && !mv_htable_refill(&a->htab, tc))) {
+		errno = ENOMEM;
+		return MOVA_NULL;
+	}
+	uint32_t idx = tc->hidx[tc->nhidx - 1];
+	void *p;
+	if (likely(size <= MV_SMALL_MAX)) {
+		unsigned cls = mv_mov_class(size);
+		struct mv_slab *s = tc->mov_cur[cls - MV_MOV_CLASS0];
+		p = s->free;
+		if (likely(p)) {
+			s->free = *(void **)p;
+			s->used++;
+		} else {
+			p = mv_mov_alloc_slow(a, tc, cls);
+			if (unlikely(!p)) {
+				mv_arena_check_wakeup(a);
+				errno = ENOMEM;
+				return MOVA_NULL;
+			}
+			s = tc->mov_cur[cls - MV_MOV_CLASS0];
+		}
+		mv_rstore(mv_slab_backrefs(s)[mv_slab_slot(s, p)],
+			  (uint64_t)idx | ((uint64_t)size << 32));
+		if (zero)
+			memset(p, 0, size);
+	} else {
+		p = mv_large_alloc(a, tc, size, 0, MIGRATE_MOVABLE, zero);
+		if (unlikely(!p))
+			return MOVA_NULL;
+		mv_pg_store(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p) + 1)->priv,
+			    (uint64_t)idx);
+	}
+	tc->nhidx--;
+	_Atomic uint64_t *e = &a->htab.entries[idx];
+	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
+	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
+			      memory_order_release);
+	mv_owner_add(&tc->live_bytes, (int64_t)size);
+	mv_owner_add(&tc->live_handles, 1);
+	return mv_handle_make(a->tag, gen, idx);
+}
+
+mova_handle mova_halloc(mova_arena *a, size_t size)
+{
+	return halloc(a, size, false);
+}
+mova_handle mova_hcalloc(mova_arena *a, size_t size)
+{
+	return halloc(a, size, true);
+}
+
+/* The size asked for of the object at p (its slot or large head). */
+static size_t object_size(struct mova_arena *a, void *p)
+{
+	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	if (mv_pg_load(pg->type) == PG_SLAB) {
+		struct mv_slab *s = mv_pg_load(pg->slab);
+		return (size_t)(mv_rload(mv_slab_backrefs(s)[mv_slab_slot(s, p)]) >> 32);
+	}
+	return mv_large_size(pg);
+}
+
+int mova_hfree(mova_arena *a, mova_handle h)
+{
+	if (unlikely(!a))
+		return EINVAL;
+	_Atomic uint64_t *e = entry_of(a, h);
+	if (unlikely(!e))
+		return EINVAL;
+	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+	for (;;) {
+		if (unlikely(!entry_matches(w, h)))
+			return EINVAL;
+		if (unlikely(MV_H_PINS(w)))
+			return EBUSY;
+		if (unlikely(w & MV_H_MIGRATING)) {
+			migrate_wait(a, e, &w);
+			continue;
+		}
+		uint64_t nw = ((uint64_t)((mv_handle_gen(h) + 1) & MV_H_GEN_MASK))
+			      << MV_H_GEN_SHIFT;
+		if (atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_seq_cst,
+							  memory_order_acquire))
+			break;
+	}
+	void *p = entry_addr(a, w);
+	struct mv_tcache *tc = mv_tcache_of(a);
+	size_t size = object_size(a, p);
+	if (unlikely(!tc)) {
+		/* no thread cache (out of memory): the slow, cache-less way */
+		mv_lock(&a->htab.lock);
+		atomic_store_explicit(e,
+				      (atomic_load_explicit(e, memory_order_relaxed) &
+				       (MV_H_GEN_MASK << MV_H_GEN_SHIFT)) |
+					  a->htab.free_head,
+				      memory_order_relaxed);
+		a->htab.free_head = mv_handle_index(h);
+		a->htab.nr_free++;
+		mv_unlock(&a->htab.lock);
+		mv_relaxed_add(&a->dead_live_bytes, -(int64_t)size);
+		mv_relaxed_add(&a->dead_live_handles, -1);
+		mv_rcu_synchronize();
+		mv_mov_free_slots(a, NULL, &p, 1);
+		return 0;
+	}
+	if (unlikely(tc->nhidx == MV_HCACHE))
+		mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
+	tc->hidx[tc->nhidx++] = mv_handle_index(h);
+	mv_owner_add(&tc->live_bytes, -(int64_t)size);
+	mv_owner_add(&tc->live_handles, -1);
+	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
+		struct mv_slab *s = mv_pg_load(pg->slab);
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tc &&
+		    !mv_rcu_readers_ever()) {
+			*(void **)p = s->free;
+			s->free = p;
+			s->used--;
+			return 0;
+		}
+	}
+	mv_tcache_defer_slot(a, tc, p);
+	return 0;
+}
+
+/* ------------------------------------------------------------ access */
+
+void *mova_pin(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (unlikely(!e)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+	for (;;) {
+		if (unlikely(!entry_matches(w, h))) {
+			errno = EINVAL;
+			return NULL;
+		}
+		if (unlikely(w & MV_H_MIGRATING)) {
+			migrate_wait(a, e, &w);
+			continue;
+		}
+		if (unlikely(MV_H_PINS(w) >= MOVA_MAX_PINS)) {
+			errno = EOVERFLOW;
+			return NULL;
+		}
+		if (likely(atomic_compare_exchange_weak_explicit(
+			e, &w, w + MV_H_PIN_ONE, memory_order_acquire, memory_order_relaxed)))
+			return entry_addr(a, w);
+	}
+}
+
+int mova_unpin(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (unlikely(!e))
+		return EINVAL;
+	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+	for (;;) {
+		if (unlikely(!entry_matches(w, h) || !MV_H_PINS(w)))
+			return EINVAL;
+		if (likely(atomic_compare_exchange_weak_explicit(
+			e, &w, w - MV_H_PIN_ONE, memory_order_release, memory_order_relaxed)))
+			return 0;
+	}
+}
+
+size_t mova_hsize(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (!e)
+		return 0;
+	for (;;) {
+		uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+		if (!entry_matches(w, h))
+			return 0;
+		size_t size = object_size(a, entry_addr(a, w));
+		uint64_t w2 = atomic_load_explicit(e, memory_order_acquire);
+		const uint64_t mask = ~(MV_H_PIN_MASK | MV_H_MIGRATING);
+		if ((w & mask) == (w2 & mask))
+			return size;
+	}
+}
+
+void mova_read_lock(void)
+{
+	mv_rcu_read_lock();
+}
+void mova_read_unlock(void)
+{
+	mv_rcu_read_unlock();
+}
+
+const void *mova_deref(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (likely(e)) {
+		uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+		if (likely(entry_matches(w, h)))
+			return entry_addr(a, w);
+	}
+	errno = EINVAL;
+	return NULL;
+}

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * malloc.c: the malloc family on the default arena (raw, unmovable memory).
+ *
+ * Fast paths (one branch each to the slow path, mimalloc-style):
+ *  - mova_malloc(size <= 1024): the thread's current slab for the size,
+ *    through tc->direct[], pops its free list;
+ *  - mova_free(p): a range check against the default arena, the page
+ *    descriptor gives the slab, and when the calling thread owns the slab
+ *    and p is a slot it handed out, a push on the slab's local free list.
+ * Everything else (first use of a thread, full slabs, large sizes, frees
+ * to other threads' slabs, bad pointers) goes to the *_slow functions.
+ *
+ * A freed slot's second word holds a per-process key mixed with its
+ * address (glibc's tcache does the same): a free that finds the key
+ * already there is a double free, reported and ignored. Pointers mova did
+ * not hand out are reported once and left alone; they never reach a list.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "large.h"
+#include "os.h"
+
+static uint64_t mv_dfkey_secret;
+
+static inline uint64_t dfkey(const void *p)
+{
+	return mv_dfkey_secret ^ (uint64_t)(uintptr_t)p;
+}
+
+void mv_malloc_init_secret(void);
+void mv_malloc_init_secret(void)
+{
+	uint64_t k = 0;
+	if (getrandom(&k, sizeof k, GRND_NONBLOCK) != sizeof k)
+		k = (uint64_t)(uintptr_t)&k * 0x9e3779b97f4a7c15ull ^ mv_os_now_ns();
+	mv_dfkey_secret = k | 1;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
+{
+	struct mova_arena *a = mv_default ? mv_default : mv_default_arena_slow();
+	if (unlikely(!a)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct mv_tcache *tc = mv_tcache_of(a);
+	if (unlikely(!tc)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (size <= MV_SMALL_MAX) {
+		unsigned cls = mv_raw_class(size);
+		struct mv_slab *s = tc->raw_cur[cls];
+		void **p = s->free;
+		if (p) {
+			s->free = *p;
+			s->used++;
+		} else {
+			p = mv_raw_alloc_slow(a, tc, cls);
+			if (unlikely(!p)) {
+				mv_arena_check_wakeup(a);
+				errno = ENOMEM;
+				return NULL;
+			}
+			s = tc->raw_cur[cls];
+		}
+		p[1] = 0;
+		mv_owner_add(&tc->live_bytes, (int64_t)s->usize);
+		if (zero)
+			memset(p, 0, s->usize);
+		return p;
+	}
+	void *p = mv_large_alloc(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
+	if (p)
+		mv_relaxed_add(&a->large_live_bytes, (int64_t)size);
+	return p;
+}
+
+void *mova_malloc(size_t size)
+{
+	struct mv_tcache *tc = mv_tc_default;
+	if (likely(size <= 1024)) {
+		struct mv_slab *s = tc->direct[(size + 15) >> 4];
+		void **p = s->free;
+		if (likely(p)) {
+			s->free = *p;
+			s->used++;
+			p[1] = 0;
+			mv_owner_add(&tc->live_bytes, (int64_t)s->usize);
+			return p;
+		}
+	}
+	return malloc_slow(size, false);
+}
+
+void *mova_calloc(size_t nmemb, size_t size)
+{
+	size_t total;
+	if (unlikely(__builtin_mul_overflow(nmemb, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (likely(total <= 1024)) {
+		void *p = mova_malloc(total);
+		if (p)
+			memset(p, 0, total);
+		return p;
+	}
+	return malloc_slow(total, true);
+}
+
+/* ------------------------------------------------------------ free */
+
+static MV_NOINLINE void free_slow(void *p)
+{
+	struct mova_arena *a = mv_default;
+	if (!p)
+		return;
+	if (!a || !mv_arena_owns(a, p) || !mv_zone_pfn_valid(&a->zone, mv_zone_pfn(&a->zone, p))) {
+		mv_report_invalid("pointer", "free", p);
+		return;
+	}
+	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	uint8_t type = mv_pg_load(pg->type);
+	struct mv_tcache *tc = mv_tcache_of(a);
+	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0 &&
+	    !is_migrate_movable(mv_pg_load(pg->mt))) {
+		mv_relaxed_add(&a->large_live_bytes, -(int64_t)mv_large_size(pg));
+		mv_large_free(a, tc, p);
+		return;
+	}
+	struct mv_slab *s = type == PG_SLAB ? mv_pg_load(pg->slab) : NULL;
+	if (!s || mv_classes[s->cls].movable) {
+		mv_report_invalid("pointer", "free", p);
+		return;
+	}
+	size_t off = (size_t)((char *)p - s->addr);
+	uint32_t idx = mv_class_slot(&mv_classes[s->cls], off);
+	if ((size_t)idx * s->usize != off || idx >= mv_rload(s->nbump)) {
+		mv_report_invalid("pointer", "free", p);
+		return;
+	}
+	uint64_t *w = p;
+	if (unlikely(w[1] == dfkey(p))) {
+		mv_report_invalid("pointer (double free)", "free", p);
+		return;
+	}
+	w[1] = dfkey(p);
+	if (tc)
+		mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+	else
+		mv_relaxed_add(&a->dead_live_bytes, -(int64_t)s->usize);
+	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)
+		mv_raw_free_local_slow(a, tc, s, p);
+	else
+		mv_raw_free_remote(a, s, p);
+}
+
+void mova_free(void *p)
+{
+	size_t off = (size_t)((char *)p - mv_default_base);
+	if (likely(off < mv_default_span)) {
+		const struct mv_page *pg = &mv_default->zone.desc[off >> MV_PAGE_SHIFT];
+		if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
+			struct mv_slab *s = mv_pg_load(pg->slab);
+			struct mv_tcache *tc = mv_tc_default;
+			size_t soff = (size_t)((char *)p - s->addr);
+			uint32_t idx = (uint32_t)(((uint64_t)soff * s->magic) >> 32);
+			uint64_t *w = p;
+			if (likely(mv_rload(s->fast_owner) == tc &&
+				   (size_t)idx * s->usize == soff && idx < s->nbump &&
+				   w[1] != dfkey(p))) {
+				w[0] = (uint64_t)(uintptr_t)s->local_free;
+				w[1] = dfkey(p);
+				s->local_free = p;
+				mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+				if (unlikely(--s->used == 0))
+					mv_raw_slab_idle(mv_default, tc, s);
+				return;
+			}
+		}
+	}
+	free_slow(p);
+}
+
+/* ------------------------------------------------------------ the rest */
+
+size_t mova_usable_size(const void *p)
+{
+	struct mova_arena *a = mv_default;
+	if (!p || !a || !mv_arena_owns(a, p) ||
+	    !mv_zone_pfn_valid(&a->zone, mv_zone_pfn(&a->zone, p)))
+		return 0;
+	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	uint8_t type = mv_pg_load(pg->type);
+	if (type == PG_SLAB) {
+		struct mv_slab *s = mv_pg_load(pg->slab);
+		return mv_classes[s->cls].movable ? 0 : s->usize;
+	}
+	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0)
+		return mv_large_pages(pg) << MV_PAGE_SHIFT;
+	return 0;
+}
+
+void *mova_realloc(void *p, size_t size)
+{
+	if (!p)
+		return mova_malloc(size);
+	if (size == 0) {
+		/* glibc's choice: free and return NULL */
+		mova_free(p);
+		return NULL;
+	}
+	size_t usable = mova_usable_size(p);
+	if (!usable) {
+		mv_report_invalid("pointer", "realloc", p);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct mova_arena *a = mv_default;
+	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	if (mv_pg_load(pg->type) == PG_LARGE) {
+		size_t old = mv_large_size(pg);
+		if (size > MV_SMALL_MAX && mv_large_resize(a, mv_tcache_of(a), p, size)) {
+			mv_relaxed_add(&a->large_live_bytes, (int64_t)size - (int64_t)old);
+			return p;
+		}
+	} else if (size <= usable && size > usable / 2) {
+		return p; /* the slot still fits without wasting half of it */
+	}
+	void *q = mova_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, MV_MIN(size, usable));
+	mova_free(p);
+	return q;
+}
+
+void *mova_aligned_alloc(size_t alignment, size_t size)
+{
+	if (!mv_is_pow2(alignment)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (alignment <= 16)
+		return mova_malloc(size);
+	if (alignment <= MV_PAGE_SIZE && size <= MV_SMALL_MAX) {
+		/* power-of-two classes hold naturally aligned slots (slabs are page-aligned) */
+		size_t s = MV_MAX(size, alignment);
+		s = (size_t)1 << (mv_ilog2(s - 1) + 1);
+		if (s <= MV_SMALL_MAX)
+			return malloc_slow(s, false);
+	}
+	struct mova_arena *a = mv_default ? mv_default : mv_default_arena_slow();
+	if (!a) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p = mv_large_alloc(a, mv_tcache_of(a), MV_MAX(size, (size_t)MV_SMALL_MAX + 1),
+				 alignment, MIGRATE_UNMOVABLE, false);
+	if (p) {
+		mv_relaxed_add(&a->large_live_bytes,
+			       (int64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
+		mv_pg_store(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p))->priv,
+			    (uint64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
+	}
+	return p;
+}
+
+int mova_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+	if (!memptr || !mv_is_pow2(alignment) || alignment % sizeof(void *))
+		return EINVAL;
+	int saved = errno;
+	void *p = mova_aligned_alloc(alignment, size);
+	if (!p) {
+		int err = errno;
+		errno = saved;
+		return err == EINVAL ? EINVAL : ENOMEM;
+	}
+	*memptr = p;
+	errno = saved;
+	return 0;
+}

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* options.c: see options.h. */
+#include "options.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "diag.h"
+
+struct mv_process_opts mv_popts;
+
+void mova_config_init(mova_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+#define MV_INIT_C(name, type, def) cfg->name = def;
+#define MV_INIT_P(name, type, def)
+#define MV_INIT(kind, name, type, def, min, max, doc) MV_INIT_##kind(name, type, def)
+	MV_OPTIONS(MV_INIT)
+#undef MV_INIT
+#undef MV_INIT_C
+#undef MV_INIT_P
+}
+
+static int check_range(unsigned long long v, unsigned long long min, unsigned long long max)
+{
+	return v < min || v > max;
+}
+
+int mova_config_check(const mova_config *cfg, const char **msg)
+{
+	const char *m = NULL;
+	if (!cfg) {
+		if (msg)
+			*msg = NULL;
+		return 0;
+	}
+#define MV_CHECK_C(name, min, max)                                                      \
+	if (!m && check_range((unsigned long long)cfg->name, (unsigned long long)(min), \
+			      (unsigned long long)(max)))                               \
+		m = #name " is out of range (" #min " .. " #max ")";
+#define MV_CHECK_P(name, min, max)
+#define MV_CHECK(kind, name, type, def, min, max, doc) MV_CHECK_##kind(name, min, max)
+	MV_OPTIONS(MV_CHECK)
+#undef MV_CHECK
+#undef MV_CHECK_C
+#undef MV_CHECK_P
+	unsigned pbo = cfg->pageblock_order ? cfg->pageblock_order : MV_DEFAULT_PAGEBLOCK_ORDER;
+	if (!m && pbo < MV_MIN_PAGEBLOCK_ORDER)
+		m = "pageblock_order must be 0 (default) or 6 .. 10";
+	size_t pb_bytes = MV_PAGE_SIZE << pbo;
+	size_t reserve = cfg->reserve_bytes ? cfg->reserve_bytes : MV_DEFAULT_RESERVE;
+	if (!m && reserve < 4 * pb_bytes)
+		m = "reserve_bytes must hold at least 4 pageblocks";
+	if (!m && cfg->cma_bytes > reserve / 2)
+		m = "cma_bytes must be at most half of reserve_bytes";
+	if (!m && cfg->max_handles && cfg->max_handles < 1024)
+		m = "max_handles must be 0 (default) or at least 1024";
+	if (msg)
+		*msg = m;
+	return m ? EINVAL : 0;
+}
+
+void mv_config_resolve(const mova_config *in, mova_config *out)
+{
+	if (in)
+		*out = *in;
+	else
+		mova_config_init(out);
+	if (!out->pageblock_order)
+		out->pageblock_order = MV_DEFAULT_PAGEBLOCK_ORDER;
+	size_t pb_bytes = MV_PAGE_SIZE << out->pageblock_order;
+	if (!out->reserve_bytes)
+		out->reserve_bytes = MV_DEFAULT_RESERVE;
+	out->reserve_bytes = mv_align_up(out->reserve_bytes, pb_bytes);
+	if (out->reserve_bytes > MV_MAX_RESERVE)
+		out->reserve_bytes = MV_MAX_RESERVE;
+	out->cma_bytes = mv_align_up(out->cma_bytes, pb_bytes);
+	if (!out->retain_bytes)
+		out->retain_bytes = 8 * pb_bytes;
+	if (!out->max_handles) {
+		size_t n = out->reserve_bytes / 64;
+		out->max_handles = n > UINT32_MAX - 1 ? UINT32_MAX - 1 : n;
+	}
+}
+
+/* ---- MOVA_CONF parsing, without allocating ---- */
+
+static bool parse_number(const char *s, size_t len, bool bytes, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	size_t i = 0;
+	if (!len)
+		return false;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		unsigned long long d = (unsigned long long)(s[i] - '0');
+		if (v > (ULLONG_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (i == 0)
+		return false;
+	if (i < len) {
+		if (!bytes || i + 1 != len)
+			return false;
+		unsigned shift;
+		switch (s[i]) {
+		case 'k':
+		case 'K': shift = 10; break;
+		case 'm':
+		case 'M': shift = 20; break;
+		case 'g':
+		case 'G': shift = 30; break;
+		case 't':
+		case 'T': shift = 40; break;
+		default: return false;
+		}
+		if (v > (ULLONG_MAX >> shift))
+			return false;
+		v <<= shift;
+	}
+	*out = v;
+	return true;
+}
+
+void mv_options_parse(const char *conf, mova_config *cfg)
+{
+	const char *p = conf;
+	while (p && *p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *colon = memchr(p, ':', len);
+		if (len == 0) {
+			p = end ? end + 1 : NULL;
+			continue;
+		}
+		if (!colon) {
+			mv_warn("MOVA_CONF: '%.*s' is not key:value; ignored", (int)len, p);
+			p = end ? end + 1 : NULL;
+			continue;
+		}
+		size_t klen = (size_t)(colon - p);
+		const char *val = colon + 1;
+		size_t vlen = len - klen - 1;
+		bool known = false;
+		unsigned long long v;
+#define MV_SET_C(name) cfg->name = (__typeof__(cfg->name))v;
+#define MV_SET_P(name) mv_popts.name = (int)v;
+#define MV_PARSE(kind, name, type, def, min, max, doc)                                             \
+	if (!known && klen == sizeof(#name) - 1 && !memcmp(p, #name, klen)) {                      \
+		known = true;                                                                      \
+		if (!parse_number(val, vlen, type == MV_OPT_BYTES, &v) ||                          \
+		    check_range(v, (unsigned long long)(min), (unsigned long long)(max)))          \
+			mv_warn("MOVA_CONF: bad value '%.*s' for %s (want %s in " #min " .. " #max \
+				"); ignored",                                                      \
+				(int)vlen, val, #name,                                             \
+				type == MV_OPT_BYTES ? "bytes, with an optional k/M/G/T suffix,"   \
+						     : "a number");                                \
+		else {                                                                             \
+			MV_SET_##kind(name)                                                        \
+		}                                                                                  \
+	}
+		MV_OPTIONS(MV_PARSE)
+#undef MV_PARSE
+#undef MV_SET_C
+#undef MV_SET_P
+		if (!known)
+			mv_warn("MOVA_CONF: unknown key '%.*s'; ignored", (int)klen, p);
+		p = end ? end + 1 : NULL;
+	}
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.c: the OS layer (see os.h). Reservations are PROT_NONE and
+ * MAP_NORESERVE so they cost neither memory nor commit charge until
+ * committed with mprotect; giving memory back is MADV_DONTNEED, after which
+ * the pages read as zeros.
+ */
+#include "os.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+_Atomic(mv_os_fault_fn) mv_os_fault_hook;
+
+static int fault(enum mv_os_op op, size_t len)
+{
+	mv_os_fault_fn fn = atomic_load_explicit(&mv_os_fault_hook, memory_order_acquire);
+	return fn ? fn(op, len) : 0;
+}
+
+void *mv_os_reserve(size_t len, size_t align)
+{
+	int err = fault(MV_OS_RESERVE, len);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	if (len + align < len) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t span = len + align;
+	char *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL; /* errno from mmap: ENOMEM */
+	uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+	size_t head = start - (uintptr_t)p, tail = span - head - len;
+	if (head)
+		munmap(p, head);
+	if (tail)
+		munmap((char *)start + len, tail);
+	return (void *)start;
+}
+
+int mv_os_commit(void *p, size_t len)
+{
+	int err = fault(MV_OS_COMMIT, len);
+	if (err)
+		return err;
+	return mprotect(p, len, PROT_READ | PROT_WRITE) ? errno : 0;
+}
+
+int mv_os_decommit(void *p, size_t len)
+{
+	int err = fault(MV_OS_DECOMMIT, len);
+	if (err)
+		return err;
+	return madvise(p, len, MADV_DONTNEED) ? errno : 0;
+}
+
+void mv_os_release(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+void *mv_os_map(size_t len)
+{
+	int err = fault(MV_OS_MAP, len);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns)
+{
+	struct timespec ts = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout_ns >= 0 ? &ts : NULL, NULL,
+		0);
+}
+
+void mv_os_futex_wake(_Atomic uint32_t *addr, int nr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, nr, NULL, NULL, 0);
+}
+
+uint64_t mv_os_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t mv_os_thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

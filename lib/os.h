@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.h: the OS layer. Every mmap, mprotect, madvise, munmap, futex and
+ * (later) mbind call of mova goes through here, so that how the arena is
+ * backed can change without touching the allocator. Thread-safe, takes no
+ * locks, never allocates. A test-only fault hook can make calls fail.
+ */
+#ifndef MV_OS_H
+#define MV_OS_H
+
+#include "internal.h"
+
+enum mv_os_op { MV_OS_RESERVE, MV_OS_COMMIT, MV_OS_DECOMMIT, MV_OS_MAP, MV_OS_NR_OPS };
+
+/* Test-only: when set, called before each operation; a non-zero return
+ * makes the operation fail with that errno, without calling the OS. */
+typedef int (*mv_os_fault_fn)(enum mv_os_op op, size_t len);
+extern _Atomic(mv_os_fault_fn) mv_os_fault_hook;
+
+/* Reserve len bytes of address space aligned to align (a power of two >=
+ * the page size), inaccessible and not backed. NULL with errno on failure. */
+void *mv_os_reserve(size_t len, size_t align);
+/* Make [p, p+len) of a reservation readable and writable. 0 or errno. */
+int mv_os_commit(void *p, size_t len);
+/* Give the pages back to the OS; the range stays accessible and reads as
+ * zeros when touched again. 0 or errno. */
+int mv_os_decommit(void *p, size_t len);
+/* Unmap a reservation or mapping. */
+void mv_os_release(void *p, size_t len);
+/* A fresh readable, writable, zeroed mapping. NULL with errno on failure. */
+void *mv_os_map(size_t len);
+
+/* futex on a 32-bit word, private to the process */
+void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns);
+void mv_os_futex_wake(_Atomic uint32_t *addr, int nr);
+
+/* nanoseconds of CLOCK_MONOTONIC and of this thread's CPU time */
+uint64_t mv_os_now_ns(void);
+uint64_t mv_os_thread_cpu_ns(void);
+
+#endif

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rcu.h: mova's RCU glue over liburcu's bulletproof flavour (urcu-bp).
+ * rcu.c is the only file that includes liburcu; docs/DESIGN.md says why
+ * this flavour. What it offers the rest of mova:
+ *  - read-side sections for mova_read_lock/unlock (any thread, no
+ *    registration: bp registers a thread on its first read lock from an
+ *    mmap'd registry, without malloc);
+ *  - deferred reclamation of memory objects leave (hfree, migration), one
+ *    grace period per batch of slots, never one per object: a batch goes
+ *    to call_rcu and its callback runs on liburcu's worker thread;
+ *  - mv_rcu_readers_ever(): false until some thread has entered a read
+ *    section; until then no reader can hold an object's old address, so
+ *    freed memory is reused at once (see handle.c for the ordering).
+ */
+#ifndef MV_RCU_H
+#define MV_RCU_H
+
+#include "internal.h"
+
+struct mova_arena;
+
+struct mv_rcu_head {
+	void *opaque[2]; /* a struct rcu_head: checked in rcu.c */
+};
+
+#define MV_RCU_BATCH 250
+
+struct mv_rcu_batch {
+	struct mv_rcu_head head;
+	struct mova_arena *arena;
+	void (*fn)(struct mv_rcu_batch *b); /* runs after a grace period */
+	uint32_t n;
+	void *slot[MV_RCU_BATCH];
+};
+
+extern _Atomic int mv_rcu_readers_flag;
+static inline bool mv_rcu_readers_ever(void)
+{
+	return atomic_load_explicit(&mv_rcu_readers_flag, memory_order_seq_cst) != 0;
+}
+
+void mv_rcu_read_lock(void);
+void mv_rcu_read_unlock(void);
+/* Run b->fn(b) after a grace period. Call without any mova lock held: the
+ * first call creates liburcu's worker thread, which allocates. */
+void mv_rcu_defer(struct mv_rcu_batch *b);
+/* Wait for every deferred batch queued so far to have run. No lock held. */
+void mv_rcu_barrier(void);
+void mv_rcu_synchronize(void);
+/* fork handling (fork.c) */
+void mv_rcu_fork_prepare(void);
+void mv_rcu_fork_parent(void);
+void mv_rcu_fork_child(void);
+
+#endif

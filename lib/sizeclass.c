@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* sizeclass.c: see sizeclass.h. */
+#include "sizeclass.h"
+
+#include <pthread.h>
+
+struct mv_class mv_classes[MV_NR_CLASSES];
+uint8_t mv_raw_class_lut[65];
+
+/* Pick the slab size: the fewest pages (a power of two) whose tail waste
+ * is at most 1/64 of the slab, else the least waste. */
+static void geometry(struct mv_class *c)
+{
+	unsigned best = 0;
+	double best_waste = 2.0;
+	for (unsigned o = 0; o <= MV_SLAB_MAX_ORDER; o++) {
+		size_t bytes = (size_t)4096 << o;
+		size_t n = bytes / c->size;
+		if (!n)
+			continue;
+		double waste = (double)(bytes - n * c->size) / (double)bytes;
+		if (waste < best_waste - 1e-9) {
+			best_waste = waste;
+			best = o;
+		}
+		if (waste <= 1.0 / 64)
+			break;
+	}
+	c->order = (uint8_t)best;
+	c->npages = (uint16_t)(1u << best);
+	c->nregs = (uint16_t)(((size_t)4096 << best) / c->size);
+	c->magic = (uint32_t)((((uint64_t)1 << 32) + c->size - 1) / c->size);
+}
+
+static void init_once(void)
+{
+	unsigned i = 0;
+	for (unsigned s = 16; s <= 256; s += 16)
+		mv_classes[i++].size = s;
+	for (unsigned base = 256; base < MV_SMALL_MAX; base *= 2)
+		for (unsigned k = 1; k <= 8; k++)
+			mv_classes[i++].size = base + k * (base / 8);
+	for (unsigned s = 16; s <= 1024; s += 16) {
+		mv_classes[i].movable = 1;
+		mv_classes[i++].size = s;
+	}
+	for (unsigned base = 1024; base < MV_SMALL_MAX; base *= 2)
+		for (unsigned k = 1; k <= 16; k++) {
+			mv_classes[i].movable = 1;
+			mv_classes[i++].size = base + k * (base / 16);
+		}
+	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
+		geometry(&mv_classes[c]);
+	for (unsigned q = 0; q <= 64; q++) {
+		size_t size = q ? (size_t)q * 16 : 1;
+		unsigned c = 0;
+		while (mv_classes[c].size < size)
+			c++;
+		mv_raw_class_lut[q] = (uint8_t)c;
+	}
+}
+
+void mv_sizeclass_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_once);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sizeclass.h: the size classes of small objects and the geometry of their
+ * slabs. Two families:
+ *  - raw (unmovable, malloc): 16-byte steps to 256 B, then 8 classes per
+ *    doubling to 16 KiB: at most 12.5% internal waste (64 classes);
+ *  - movable (handle objects): 16-byte steps to 1 KiB, then 16 classes per
+ *    doubling to 16 KiB: at most 6.25% (128 classes). Finer, because
+ *    compaction packs movable slabs and the resident/live target leaves
+ *    little room for rounding.
+ * A slab is a power of two pages, 1 to 16, chosen per class for little
+ * tail waste: aligned buddy blocks keep the page allocator tidy and give
+ * compaction destinations it can find. A movable slab has, outside it (in
+ * the meta pool), an array of back-references, one 8-byte {handle index,
+ * size asked for} per slot, so migration finds the handle that owns any
+ * slot. Class ids share one space: raw [0, 64), movable [64, 192). The
+ * table is computed once (mv_sizeclass_init) and read-only.
+ */
+#ifndef MV_SIZECLASS_H
+#define MV_SIZECLASS_H
+
+#include "internal.h"
+
+#define MV_NR_RAW_CLASSES 64
+#define MV_NR_MOV_CLASSES 128
+#define MV_NR_CLASSES (MV_NR_RAW_CLASSES + MV_NR_MOV_CLASSES)
+#define MV_MOV_CLASS0 MV_NR_RAW_CLASSES
+#define MV_SMALL_MAX 16384 /* larger objects take whole pages */
+#define MV_SLAB_MAX_ORDER 4
+#define MV_BACKREF_BYTES 8
+
+struct mv_class {
+	uint32_t size;   /* slot size */
+	uint32_t magic;  /* ceil(2^32 / size): offset / size for multiples of size */
+	uint16_t npages; /* pages per slab, a power of two */
+	uint16_t nregs;  /* slots per slab */
+	uint8_t order;   /* log2(npages) */
+	uint8_t movable;
+};
+
+extern struct mv_class mv_classes[MV_NR_CLASSES];
+extern uint8_t mv_raw_class_lut[65]; /* (size + 15) >> 4 -> raw class, size <= 1024 */
+
+void mv_sizeclass_init(void);
+
+static inline unsigned mv_raw_class(size_t size)
+{
+	if (size <= 1024)
+		return mv_raw_class_lut[(size + 15) >> 4];
+	unsigned b = mv_ilog2(size - 1);
+	return 16 + (b - 8) * 8 + (unsigned)(((size - 1) >> (b - 3)) & 7);
+}
+
+static inline unsigned mv_mov_class(size_t size)
+{
+	if (size <= 1024)
+		return MV_MOV_CLASS0 + (size ? (unsigned)((size + 15) >> 4) - 1 : 0);
+	unsigned b = mv_ilog2(size - 1);
+	return MV_MOV_CLASS0 + 64 + (b - 10) * 16 + (unsigned)(((size - 1) >> (b - 4)) & 15);
+}
+
+/* slot index of offset off (a multiple of the class size) */
+static inline uint32_t mv_class_slot(const struct mv_class *c, size_t off)
+{
+	return (uint32_t)(((uint64_t)off * c->magic) >> 32);
+}
+
+#endif

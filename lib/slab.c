@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.c: slab creation and death, and the slow paths of both ownership
+ * schemes described in slab.h (mimalloc's thread-owned pages for raw
+ * slabs, SLUB's frozen current slab for movable ones).
+ *
+ * Concurrency of a raw slab, by field:
+ *   free, local_free, used, nbump    the owner only (after abandon: bin lock)
+ *   xfree                            atomic; remote freers push, owner takes
+ *   owner, fast_owner                written by the owner (or an adopter under
+ *                                    the bin lock), read racily by freers
+ * A movable slab's fields belong to its owner while frozen (owner set) and
+ * to whoever holds the bin lock otherwise; xlist is always under the lock.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "large.h"
+
+struct mv_slab mv_slab_empty;
+
+/* ------------------------------------------------------------ creation */
+
+static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, size_t pfn)
+{
+	const struct mv_class *c = &mv_classes[cls];
+	int mt = c->movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE;
+	s->addr = mv_zone_addr(&a->zone, pfn);
+	s->pfn = (uint32_t)pfn;
+	s->cls = (uint8_t)cls;
+	s->usize = c->size;
+	s->magic = c->magic;
+	s->nregs = c->nregs;
+	for (unsigned i = 0; i < c->npages; i++) {
+		struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn + i);
+		mv_pg_store(pg->slab, s);
+		mv_pg_store(pg->x, (uint32_t)pfn);
+		mv_pg_store(pg->cls, (uint8_t)cls);
+		mv_pg_store(pg->mt, (uint8_t)mt);
+		mv_pg_store(pg->type, (uint8_t)PG_SLAB);
+	}
+	mv_relaxed_add(&a->bins[cls].nr_slabs, 1);
+	mv_count(&a->vm, MV_VM_slab_alloc, 1);
+}
+
+static struct mv_slab *slab_header(struct mova_arena *a, unsigned cls)
+{
+	const struct mv_class *c = &mv_classes[cls];
+	struct mv_slab *s = mv_meta_alloc(&a->meta, sizeof *s);
+	if (s && c->movable) {
+		s->backref = mv_meta_alloc(&a->meta, (size_t)c->nregs * MV_BACKREF_BYTES);
+		if (!s->backref) {
+			mv_meta_free(&a->meta, s, sizeof *s);
+			s = NULL;
+		}
+	}
+	if (!s)
+		errno = ENOMEM;
+	return s;
+}
+
+static void slab_header_free(struct mova_arena *a, struct mv_slab *s)
+{
+	if (s->backref)
+		mv_meta_free(&a->meta, s->backref,
+			     (size_t)mv_classes[s->cls].nregs * MV_BACKREF_BYTES);
+	mv_meta_free(&a->meta, s, sizeof *s);
+}
+
+struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+{
+	const struct mv_class *c = &mv_classes[cls];
+	int mt = c->movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE;
+	struct mv_slab *s = slab_header(a, cls);
+	if (!s)
+		return NULL;
+	size_t pfn = mv_pcp_alloc(&a->zone, tc ? &tc->pcp : NULL, c->order, mt, NULL);
+	if (pfn == MV_PFN_NONE) {
+		slab_header_free(a, s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	slab_setup(a, s, cls, pfn);
+	return s;
+}
+
+struct mv_slab *mv_slab_init_at(struct mova_arena *a, unsigned cls, size_t pfn)
+{
+	struct mv_slab *s = slab_header(a, cls);
+	if (s)
+		slab_setup(a, s, cls, pfn);
+	return s;
+}
+
+void mv_slab_destroy(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+{
+	const struct mv_class *c = &mv_classes[s->cls];
+	for (unsigned i = 0; i < c->npages; i++) {
+		struct mv_page *pg = mv_pfn_to_page(&a->zone, s->pfn + i);
+		mv_pg_store(pg->type, (uint8_t)PG_NONE);
+		mv_pg_store(pg->slab, (struct mv_slab *)NULL);
+	}
+	mv_pcp_free_range(&a->zone, tc ? &tc->pcp : NULL, s->pfn, c->npages);
+	mv_relaxed_add(&a->bins[s->cls].nr_slabs, (uint64_t)-1);
+	slab_header_free(a, s);
+	mv_count(&a->vm, MV_VM_slab_free, 1);
+}
+
+bool mv_slab_extend(struct mv_slab *s)
+{
+	uint32_t bump = s->nbump, left = s->nregs - bump;
+	if (!left)
+		return false;
+	/* a page's worth at a time, as mimalloc's extend: touch memory lazily */
+	uint32_t take = MV_MAX(1u, 4096u / s->usize);
+	if (take > left)
+		take = left;
+	char *first = s->addr + (size_t)bump * s->usize;
+	char *p = first;
+	for (uint32_t i = 1; i < take; i++) {
+		*(void **)p = p + s->usize;
+		p += s->usize;
+	}
+	*(void **)p = s->free;
+	s->free = first;
+	mv_rstore(s->nbump, bump + take);
+	return true;
+}
+
+static inline void *slab_pop(struct mv_slab *s)
+{
+	void **p = s->free;
+	s->free = *p;
+	s->used++;
+	return p;
+}
+
+/* ------------------------------------------------------------ slab queues */
+
+static void q_remove(struct mv_slabq *q, struct mv_slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		q->first = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		q->last = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static void q_push_front(struct mv_slabq *q, struct mv_slab *s)
+{
+	s->prev = NULL;
+	s->next = q->first;
+	if (q->first)
+		q->first->prev = s;
+	else
+		q->last = s;
+	q->first = s;
+}
+
+static void q_push_back(struct mv_slabq *q, struct mv_slab *s)
+{
+	s->next = NULL;
+	s->prev = q->last;
+	if (q->last)
+		q->last->next = s;
+	else
+		q->first = s;
+	q->last = s;
+}
+
+/* ------------------------------------------------------------ raw slabs */
+
+/* Take the remote frees into `free`; returns how many. Owner only. */
+static uint32_t raw_collect(struct mv_slab *s)
+{
+	if (s->local_free) {
+		/* free is empty whenever we collect from the slow path */
+		void **tail = s->local_free;
+		while (*tail)
+			tail = *tail;
+		*tail = s->free;
+		s->free = s->local_free;
+		s->local_free = NULL;
+	}
+	uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+	for (;;) {
+		if (!MV_XF_PTR(old))
+			return 0;
+		if (MV_XF_STATE(old) == MV_DELAYING) {
+			mv_cpu_relax();
+			old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+			continue;
+		}
+		if (atomic_compare_exchange_weak_explicit(
+			&s->xfree, &old, MV_XF_MAKE(NULL, 0, MV_XF_STATE(old)),
+			memory_order_acquire, memory_order_relaxed))
+			break;
+	}
+	void **head = MV_XF_PTR(old), **tail = head;
+	while (*tail)
+		tail = *tail;
+	*tail = s->free;
+	s->free = head;
+	uint32_t n = MV_XF_COUNT(old);
+	s->used -= n;
+	return n;
+}
+
+/* Set the delayed state from `from` to `to`, waiting out a notifier. */
+static bool raw_set_delayed(struct mv_slab *s, unsigned from_mask, unsigned to, bool need_empty)
+{
+	uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+	for (;;) {
+		unsigned st = MV_XF_STATE(old);
+		if (st == MV_DELAYING) {
+			mv_cpu_relax();
+			old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+			continue;
+		}
+		if (!(from_mask & (1u << st)))
+			return true; /* already elsewhere: nothing to do */
+		if (need_empty && MV_XF_PTR(old))
+			return false;
+		uint64_t nw = (old & ~(uint64_t)3) | to;
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, nw, memory_order_acq_rel,
+							  memory_order_relaxed))
+			return true;
+	}
+}
+
+void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
+{
+	tc->raw_cur[cls] = s;
+	if (mv_classes[cls].size <= 1024) {
+		for (unsigned q = 0; q <= 64; q++)
+			if (mv_raw_class_lut[q] == cls)
+				tc->direct[q] = s;
+	}
+}
+
+static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
+{
+	struct mv_slabq *q = &tc->rawq[cls];
+	if (q->first != s) {
+		q_remove(q, s);
+		q_push_front(q, s);
+	}
+	mv_tcache_set_raw_cur(tc, cls, s);
+}
+
+static void raw_retire(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+{
+	q_remove(&tc->rawq[s->cls], s);
+	if (tc->raw_cur[s->cls] == s)
+		mv_tcache_set_raw_cur(
+		    tc, s->cls, tc->rawq[s->cls].first ? tc->rawq[s->cls].first : &mv_slab_empty);
+	mv_slab_destroy(a, tc, s);
+}
+
+static struct mv_slab *raw_adopt(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+{
+	struct mv_bin *bin = &a->bins[cls];
+	if (!mv_rload(bin->abandoned))
+		return NULL;
+	mv_lock(&bin->lock);
+	struct mv_slab *s = bin->abandoned;
+	if (s) {
+		bin->abandoned = s->next;
+		if (s->next)
+			s->next->prev = NULL;
+		s->next = s->prev = NULL;
+		s->list = MV_SL_OWNED;
+		atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
+	}
+	mv_unlock(&bin->lock);
+	if (s)
+		raw_set_delayed(s, 1u << MV_NEVER_DELAYED, MV_NO_DELAYED, false);
+	return s;
+}
+
+void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+{
+	struct mv_slabq *q = &tc->rawq[cls];
+	tc->slow_count++;
+	mv_raw_collect_delayed(a, tc);
+	for (;;) {
+		struct mv_slab *s = q->first;
+		while (s) {
+			struct mv_slab *next = s->next;
+			if (!s->free)
+				raw_collect(s);
+			if (!s->free)
+				mv_slab_extend(s);
+			if (s->free) {
+				raw_make_current(tc, cls, s);
+				return slab_pop(s);
+			}
+			/* full: park it, asking to hear of its next remote free */
+			if (!raw_set_delayed(s, 1u << MV_NO_DELAYED, MV_USE_DELAYED, true))
+				continue; /* a remote free just arrived: look again */
+			q_remove(q, s);
+			s->list = MV_SL_OWNED_FULL;
+			mv_rstore(s->fast_owner, (struct mv_tcache *)NULL);
+			q_push_back(&tc->rawfull, s);
+			s = next;
+		}
+		s = raw_adopt(a, tc, cls);
+		if (!s) {
+			s = mv_slab_new(a, tc, cls);
+			if (!s) {
+				mv_tcache_set_raw_cur(tc, cls, &mv_slab_empty);
+				return NULL;
+			}
+			atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
+			s->list = MV_SL_OWNED;
+		}
+		mv_rstore(s->fast_owner, tc);
+		q_push_front(q, s);
+		mv_tcache_set_raw_cur(tc, cls, s);
+	}
+}
+
+void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p)
+{
+	if (s->list == MV_SL_OWNED_FULL) {
+		/* leave the full list; stop asking for notification */
+		q_remove(&tc->rawfull, s);
+		raw_set_delayed(s, 1u << MV_USE_DELAYED, MV_NO_DELAYED, false);
+		q_push_back(&tc->rawq[s->cls], s);
+		s->list = MV_SL_OWNED;
+		mv_rstore(s->fast_owner, tc);
+	}
+	*(void **)p = s->local_free;
+	s->local_free = p;
+	s->used--;
+	if (s->used == 0 && tc->raw_cur[s->cls] != s)
+		raw_retire(a, tc, s);
+}
+
+void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+{
+	if (tc->raw_cur[s->cls] != s)
+		raw_retire(a, tc, s);
+}
+
+void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
+{
+	(void)a;
+	uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+	bool notify;
+	for (;;) {
+		unsigned st = MV_XF_STATE(old);
+		uint64_t nw;
+		if (st == MV_DELAYING) {
+			mv_cpu_relax();
+			old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+			continue;
+		}
+		if (st == MV_USE_DELAYED) {
+			nw = (old & ~(uint64_t)3) | MV_DELAYING;
+			notify = true;
+		} else {
+			*(void **)p = MV_XF_PTR(old);
+			nw = MV_XF_MAKE(p, MV_XF_COUNT(old) + 1, st);
+			notify = false;
+		}
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, nw, memory_order_release,
+							  memory_order_relaxed))
+			break;
+	}
+	if (!notify)
+		return;
+	/* the owner parked this slab as full: hand the block to it directly */
+	struct mv_tcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	void *head = atomic_load_explicit(&owner->xdelayed, memory_order_relaxed);
+	do
+		*(void **)p = head;
+	while (!atomic_compare_exchange_weak_explicit(&owner->xdelayed, &head, p,
+						      memory_order_release, memory_order_relaxed));
+	old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old,
+						      (old & ~(uint64_t)3) | MV_NO_DELAYED,
+						      memory_order_release, memory_order_relaxed))
+		;
+}
+
+void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc)
+{
+	if (!atomic_load_explicit(&tc->xdelayed, memory_order_relaxed))
+		return;
+	void *p = atomic_exchange_explicit(&tc->xdelayed, NULL, memory_order_acquire);
+	while (p) {
+		void *next = *(void **)p;
+		mv_raw_free_local_slow(a, tc, mv_slab_of(&a->zone, p), p);
+		p = next;
+	}
+}
+
+static void raw_abandon_list(struct mova_arena *a, struct mv_tcache *tc, struct mv_slabq *q)
+{
+	struct mv_slab *s;
+	while ((s = q->first)) {
+		q_remove(q, s);
+		raw_collect(s);
+		mv_rstore(s->fast_owner, (struct mv_tcache *)NULL);
+		if (s->used == 0) {
+			mv_slab_destroy(a, tc, s);
+			continue;
+		}
+		struct mv_bin *bin = &a->bins[s->cls];
+		mv_lock(&bin->lock);
+		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
+		s->list = MV_SL_ABANDONED;
+		s->prev = NULL;
+		s->next = bin->abandoned;
+		if (s->next)
+			s->next->prev = s;
+		mv_rstore(bin->abandoned, s);
+		mv_unlock(&bin->lock);
+	}
+}
+
+void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc)
+{
+	/* 1. no more notifications: every slab to NEVER_DELAYED */
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++)
+		for (struct mv_slab *s = tc->rawq[c].first; s; s = s->next)
+			raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
+	for (struct mv_slab *s = tc->rawfull.first; s; s = s->next)
+		raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
+	/* 2. the notifications already sent */
+	mv_raw_collect_delayed(a, tc);
+	/* 3. hand every slab to its bin */
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
+		mv_tcache_set_raw_cur(tc, c, &mv_slab_empty);
+		raw_abandon_list(a, tc, &tc->rawq[c]);
+	}
+	raw_abandon_list(a, tc, &tc->rawfull);
+}
+
+/* ------------------------------------------------------------ movable slabs */
+
+static void bin_unlink(struct mv_slab **head, struct mv_slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->next = s->prev = NULL;
+}
+
+static void bin_link(struct mv_slab **head, struct mv_slab *s)
+{
+	s->prev = NULL;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
+}
+
+void mv_bin_del(struct mv_bin *bin, struct mv_slab *s)
+{
+	switch (s->list) {
+	case MV_SL_PARTIAL:
+		bin_unlink(&bin->partial[s->fullness], s);
+		mv_rstore(bin->nr_partial_free, bin->nr_partial_free - (s->nregs - s->used));
+		break;
+	case MV_SL_FULL: bin_unlink(&bin->full, s); break;
+	case MV_SL_EMPTY:
+		bin_unlink(&bin->empty, s);
+		bin->nr_empty--;
+		break;
+	case MV_SL_ABANDONED: bin_unlink(&bin->abandoned, s); break;
+	default: break;
+	}
+	s->list = MV_SL_NONE;
+}
+
+void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
+{
+	if (s->used == 0) {
+		s->list = MV_SL_EMPTY;
+		bin_link(&bin->empty, s);
+		bin->nr_empty++;
+	} else if (s->used >= s->nregs) {
+		s->list = MV_SL_FULL;
+		bin_link(&bin->full, s);
+	} else {
+		s->list = MV_SL_PARTIAL;
+		s->fullness =
+		    (uint8_t)MV_MIN(MV_NR_FULLNESS - 1, s->used * MV_NR_FULLNESS / s->nregs);
+		bin_link(&bin->partial[s->fullness], s);
+		mv_rstore(bin->nr_partial_free, bin->nr_partial_free + (s->nregs - s->used));
+	}
+}
+
+#define MV_BIN_EMPTY_KEEP 1
+
+void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+{
+	struct mv_bin *bin = &a->bins[cls];
+	struct mv_slab *s = tc->mov_cur[cls - MV_MOV_CLASS0];
+	unsigned mi = cls - MV_MOV_CLASS0;
+	tc->slow_count++;
+	if (s != &mv_slab_empty) {
+		if (!s->free && mv_slab_extend(s))
+			return slab_pop(s);
+		mv_lock(&bin->lock);
+		if (s->xlist) {
+			void **tail = s->xlist;
+			while (*tail)
+				tail = *tail;
+			*tail = s->free;
+			s->free = s->xlist;
+			s->used -= s->nxlist;
+			s->xlist = NULL;
+			s->nxlist = 0;
+		}
+		if (s->free) {
+			mv_unlock(&bin->lock);
+			return slab_pop(s);
+		}
+		/* full: give it back to the bin */
+		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
+		mv_bin_add_shared(bin, s);
+		tc->mov_cur[mi] = &mv_slab_empty;
+	} else {
+		mv_lock(&bin->lock);
+	}
+	/* the fullest partial slab first (zsmalloc's find_get_zspage), then an empty one */
+	s = NULL;
+	for (int f = MV_NR_FULLNESS - 1; f >= 0 && !s; f--)
+		s = bin->partial[f];
+	if (!s)
+		s = bin->empty;
+	if (s)
+		mv_bin_del(bin, s);
+	mv_unlock(&bin->lock);
+	if (!s) {
+		s = mv_slab_new(a, tc, cls);
+		if (!s)
+			return NULL;
+	}
+	s->list = MV_SL_OWNED;
+	atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
+	tc->mov_cur[mi] = s;
+	if (!s->free)
+		mv_slab_extend(s);
+	return slab_pop(s);
+}
+
+void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *slots, unsigned n)
+{
+	struct mv_bin *locked = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		void *p = slots[i];
+		struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+		if (mv_pg_load(pg->type) == PG_LARGE) {
+			mv_large_free(a, tc, p);
+			continue;
+		}
+		struct mv_slab *s = mv_pg_load(pg->slab);
+		if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+			*(void **)p = s->free;
+			s->free = p;
+			s->used--;
+			continue;
+		}
+		struct mv_bin *bin = &a->bins[s->cls];
+		if (locked != bin) {
+			if (locked)
+				mv_unlock(&locked->lock);
+			mv_lock(&bin->lock);
+			locked = bin;
+		}
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed)) {
+			*(void **)p = s->xlist;
+			s->xlist = p;
+			s->nxlist++;
+			continue;
+		}
+		mv_bin_del(bin, s);
+		*(void **)p = s->free;
+		s->free = p;
+		s->used--;
+		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
+			s->list = MV_SL_NONE;
+			mv_slab_destroy(a, tc, s);
+			continue;
+		}
+		mv_bin_add_shared(bin, s);
+	}
+	if (locked)
+		mv_unlock(&locked->lock);
+}
+
+void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc)
+{
+	for (unsigned mi = 0; mi < MV_NR_MOV_CLASSES; mi++) {
+		struct mv_slab *s = tc->mov_cur[mi];
+		if (s == &mv_slab_empty)
+			continue;
+		struct mv_bin *bin = &a->bins[MV_MOV_CLASS0 + mi];
+		mv_lock(&bin->lock);
+		if (s->xlist) {
+			void **tail = s->xlist;
+			while (*tail)
+				tail = *tail;
+			*tail = s->free;
+			s->free = s->xlist;
+			s->used -= s->nxlist;
+			s->xlist = NULL;
+			s->nxlist = 0;
+		}
+		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
+		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
+			s->list = MV_SL_NONE;
+			mv_slab_destroy(a, tc, s);
+		} else {
+			mv_bin_add_shared(bin, s);
+		}
+		mv_unlock(&bin->lock);
+		tc->mov_cur[mi] = &mv_slab_empty;
+	}
+}
+
+size_t mv_bins_trim(struct mova_arena *a)
+{
+	size_t freed = 0;
+	for (unsigned c = 0; c < MV_NR_CLASSES; c++) {
+		struct mv_bin *bin = &a->bins[c];
+		if (!mv_rload(bin->abandoned) && !mv_rload(bin->empty))
+			continue;
+		mv_lock(&bin->lock);
+		struct mv_slab *s = bin->empty, *next;
+		for (; s; s = next) {
+			next = s->next;
+			mv_bin_del(bin, s);
+			mv_slab_destroy(a, NULL, s);
+			freed++;
+		}
+		for (s = bin->abandoned; s; s = next) {
+			next = s->next;
+			/* nobody owns it: take its remote frees */
+			uint64_t old = atomic_exchange_explicit(
+			    &s->xfree, MV_XF_MAKE(NULL, 0, MV_NEVER_DELAYED), memory_order_acquire);
+			void **head = MV_XF_PTR(old);
+			if (head) {
+				void **tail = head;
+				while (*tail)
+					tail = *tail;
+				*tail = s->free;
+				s->free = head;
+				s->used -= MV_XF_COUNT(old);
+			}
+			if (s->used == 0) {
+				mv_bin_del(bin, s);
+				mv_slab_destroy(a, NULL, s);
+				freed++;
+			}
+		}
+		mv_unlock(&bin->lock);
+	}
+	return freed;
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slab.h: slabs, runs of pages holding objects of one size class, and the
+ * arena's per-class bins. A slab's header lives outside it (meta pool); its
+ * pages' descriptors say PG_SLAB and point at the header, so any object's
+ * slab is found by address arithmetic: desc[(p - base) >> 12].slab.
+ *
+ * Two ownership schemes, one structure:
+ *
+ * Raw (unmovable) slabs follow mimalloc: a slab belongs to one thread
+ * cache for its whole life. The owner allocates from `free` and frees into
+ * `local_free` with plain loads and stores; other threads push onto the
+ * atomic `xfree` list, a tagged word {count:16 | pointer | delayed:2}. When
+ * the owner parks a full slab it asks (MV_USE_DELAYED) to be told of the
+ * next remote free, which then goes to the owner's `xdelayed` list instead
+ * (mimalloc's delayed free). At thread exit the slabs are abandoned
+ * (MV_NEVER_DELAYED) to the bin; another thread adopts them on demand.
+ *
+ * Movable slabs follow SLUB: a thread freezes only its current slab per
+ * class (owner set) and allocates from it without locks; every other slab
+ * is shared on the bin's lists, by fullness, under the bin lock. Frees to
+ * a frozen slab from anyone but its owner go on `xlist` under the bin
+ * lock; the owner collects them on its slow path. Compaction takes shared
+ * slabs only (MV_SLAB_ISOLATED), never a frozen one.
+ *
+ * Locks: bin->lock (rank MV_RANK_BIN) for the bin's lists and for every
+ * field of a shared slab; pcp and zone locks nest inside it.
+ */
+#ifndef MV_SLAB_H
+#define MV_SLAB_H
+
+#include "pcp.h"
+#include "sizeclass.h"
+
+struct mova_arena;
+struct mv_tcache;
+
+/* states of the delayed-free protocol, in xfree's low bits */
+enum { MV_NO_DELAYED = 0, MV_USE_DELAYED = 1, MV_DELAYING = 2, MV_NEVER_DELAYED = 3 };
+#define MV_XF_STATE(w) ((unsigned)((w)&3))
+#define MV_XF_PTR(w) ((void *)(uintptr_t)((w) & ((((uint64_t)1) << 48) - 16)))
+#define MV_XF_COUNT(w) ((uint32_t)((w) >> 48))
+#define MV_XF_MAKE(p, count, state) ((uint64_t)(uintptr_t)(p) | ((uint64_t)(count) << 48) | (state))
+
+/* slab->list: which list of its bin (or of its owner) it is on */
+enum mv_slab_list {
+	MV_SL_NONE = 0,
+	MV_SL_OWNED,      /* raw: on its owner's class queue; movable: frozen */
+	MV_SL_OWNED_FULL, /* raw: on its owner's full list */
+	MV_SL_PARTIAL,    /* movable: shared, bin->partial[fullness] */
+	MV_SL_FULL,       /* movable: shared, bin->full */
+	MV_SL_EMPTY,      /* movable: shared, bin->empty (kept for reuse) */
+	MV_SL_ABANDONED,  /* raw: bin->abandoned */
+	MV_SL_ISOLATED,   /* movable: taken by compaction */
+};
+
+#define MV_NR_FULLNESS 4 /* partial slabs in quarters of use, as zsmalloc's groups */
+
+struct mv_slab {
+	/* the owner's fast path */
+	void *free;
+	uint32_t used;  /* slots handed out and not known to be free */
+	uint32_t usize; /* slot size */
+	void *local_free;
+	char *addr;     /* first slot */
+	uint32_t magic; /* the class's division magic */
+	uint32_t nbump; /* slots [nbump, nregs) never handed out */
+	struct mv_tcache
+	    *fast_owner; /* raw: the owner while the slab is on its class queue, else NULL */
+	_Atomic(struct mv_tcache *) owner;
+	_Atomic uint64_t xfree;
+	uint8_t cls;
+	uint8_t list;     /* enum mv_slab_list */
+	uint8_t fullness; /* MV_SL_PARTIAL: index into bin->partial */
+	uint8_t aligned;  /* raw: holds aligned allocations (interior pointers) */
+	uint32_t pfn;
+	/* bookkeeping */
+	struct mv_slab *next, *prev;
+	uint32_t nregs;
+	void *xlist; /* movable: frees to a frozen slab by others, under bin lock */
+	uint32_t nxlist;
+	uint64_t *backref; /* movable: {handle index, size} per slot (meta pool) */
+};
+
+struct mv_bin {
+	mv_mutex lock;
+	struct mv_slab *partial[MV_NR_FULLNESS];
+	struct mv_slab *full;
+	struct mv_slab *empty;
+	struct mv_slab *abandoned;
+	uint32_t nr_empty;
+	uint32_t nr_partial_free; /* free slots in partial slabs (zs_can_compact) */
+	_Atomic uint64_t nr_slabs;
+} MV_ALIGNED_CL;
+
+/* An always-empty slab: thread caches point at it before they own one, so
+ * the fast path's single "no free slot" branch covers every slow case. */
+extern struct mv_slab mv_slab_empty;
+
+static inline struct mv_slab *mv_slab_of(const struct mv_zone *z, const void *p)
+{
+	return __atomic_load_n(&z->desc[mv_zone_pfn(z, p)].slab, __ATOMIC_RELAXED);
+}
+static inline uint64_t *mv_slab_backrefs(const struct mv_slab *s)
+{
+	return s->backref;
+}
+static inline uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)
+{
+	return mv_class_slot(&mv_classes[s->cls], (size_t)((const char *)p - s->addr));
+}
+
+/* ---- creation and death (any thread; takes pcp/zone locks) ---- */
+struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
+void mv_slab_destroy(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
+/* a slab of cls on pages [pfn, pfn + npages) the caller already holds */
+struct mv_slab *mv_slab_init_at(struct mova_arena *a, unsigned cls, size_t pfn);
+/* hand out never-used slots: build `free` from the bump region */
+bool mv_slab_extend(struct mv_slab *s);
+
+/* ---- raw slabs ---- */
+void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
+/* a free to a slab this thread owns that the fast path did not take */
+void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p);
+/* the owner's fast path emptied s: give it back unless it is current */
+void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
+/* a free to a slab another thread (or nobody) owns */
+void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p);
+/* process the owner's delayed frees */
+void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc);
+/* thread exit or tcache teardown: give every raw slab to the bins */
+void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc);
+
+/* ---- movable slabs ---- */
+void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
+/* free slots whose grace period has passed; any thread (tc may be NULL) */
+void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *slots, unsigned n);
+/* unfreeze every frozen slab of tc (thread exit, compaction's drain) */
+void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc);
+/* list helpers for compaction; caller holds bin->lock */
+void mv_bin_del(struct mv_bin *bin, struct mv_slab *s);
+void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s);
+/* release empty slabs kept for reuse and abandoned empty raw slabs */
+size_t mv_bins_trim(struct mova_arena *a);
+
+#endif

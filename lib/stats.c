@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stats.c: mova_stats_get and mova_stats_print, in the formats of the
+ * kernel's /proc/buddyinfo, /proc/pagetypeinfo and /proc/vmstat
+ * (mm/vmstat.c: frag_show_print, pagetypeinfo_showfree_print,
+ * pagetypeinfo_showblockcount_print). Takes the zone lock for a snapshot of
+ * the free lists and the threads lock to sum per-thread counters; never
+ * allocates, so it is safe from the preload library's exit handler.
+ */
+#include <string.h>
+
+#include "arena.h"
+
+static const char *const migratetype_names[MIGRATE_TYPES] = {
+    "Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate",
+};
+
+static const char *const vm_names[MV_NR_VM_ITEMS] = {
+#define MV_VM_NAME(name) #name,
+    MOVA_VMSTAT_ITEMS(MV_VM_NAME)
+#undef MV_VM_NAME
+};
+
+void mova_stats_get(mova_arena *a, mova_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!a)
+		return;
+	struct mv_zone *z = &a->zone;
+	st->page_size = MV_PAGE_SIZE;
+	st->pageblock_order = z->pageblock_order;
+	st->reserved_bytes = z->reserve_bytes;
+	mv_lock(&z->lock);
+	st->populated_bytes = mv_relaxed_load(&z->populated_pfn) << MV_PAGE_SHIFT;
+	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++) {
+		st->nr_free[o] = z->free_area[o].nr_free;
+		for (int mt = 0; mt < MIGRATE_TYPES; mt++)
+			st->nr_free_mt[mt][o] = z->free_area[o].nr_free_mt[mt];
+	}
+	for (int mt = 0; mt < MIGRATE_TYPES; mt++)
+		st->nr_pageblocks[mt] = mv_relaxed_load(&z->nr_pageblocks_mt[mt]);
+	for (size_t b = 0; b < mv_relaxed_load(&z->populated_pfn); b += z->pageblock_nr_pages) {
+		bool any = false;
+		for (size_t w = b / 64; w < (b + z->pageblock_nr_pages) / 64 && !any; w++)
+			any = z->backed[w] != 0;
+		st->nr_pageblocks_unbacked += !any;
+	}
+	st->free_bytes = mv_relaxed_load(&z->nr_free_pages) << MV_PAGE_SHIFT;
+	st->fragmentation_score = mv_fragmentation_score(z);
+	size_t desc_bytes = z->desc_committed_bytes;
+	mv_unlock(&z->lock);
+
+	st->metadata_bytes = desc_bytes + z->pb_words_bytes + mv_htable_resident_bytes(&a->htab) +
+			     mv_relaxed_load(&a->meta.mapped_bytes) +
+			     mv_align_up(sizeof *a, MV_PAGE_SIZE);
+	st->resident_bytes =
+	    (mv_relaxed_load(&z->resident_pages) << MV_PAGE_SHIFT) + st->metadata_bytes;
+
+	int64_t live = mv_relaxed_load(&a->dead_live_bytes) + mv_relaxed_load(&a->large_live_bytes);
+	int64_t handles = mv_relaxed_load(&a->dead_live_handles);
+	mv_lock(&a->threads_lock);
+	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext) {
+		live += mv_relaxed_load(&tc->live_bytes);
+		handles += mv_relaxed_load(&tc->live_handles);
+	}
+	mv_unlock(&a->threads_lock);
+	st->live_bytes = live > 0 ? (size_t)live : 0;
+	st->live_handles = handles > 0 ? (size_t)handles : 0;
+#define MV_VM_COPY(name) st->name = mv_relaxed_load(&a->vm.ev[MV_VM_##name]);
+	MOVA_VMSTAT_ITEMS(MV_VM_COPY)
+#undef MV_VM_COPY
+}
+
+void mova_stats_print(mova_arena *a, FILE *f)
+{
+	mova_stats st;
+	mova_stats_get(a, &st);
+	if (!a || !f)
+		return;
+	fprintf(f, "buddyinfo:\nNode %d, zone %8s ", 0, "Normal");
+	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
+		fprintf(f, "%6lu ", (unsigned long)st.nr_free[o]);
+	fprintf(f, "\n\npagetypeinfo:\nPage block order: %u\nPages per block:  %lu\n\n",
+		st.pageblock_order, 1ul << st.pageblock_order);
+	fprintf(f, "%-43s ", "Free pages count per migrate type at order");
+	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
+		fprintf(f, "%6d ", o);
+	fprintf(f, "\n");
+	for (int mt = 0; mt < MIGRATE_TYPES; mt++) {
+		fprintf(f, "Node %4d, zone %8s, type %12s ", 0, "Normal", migratetype_names[mt]);
+		for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
+			fprintf(f, "%6lu ", (unsigned long)st.nr_free_mt[mt][o]);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "\n%-23s", "Number of blocks type ");
+	for (int mt = 0; mt < MIGRATE_TYPES; mt++)
+		fprintf(f, "%12s ", migratetype_names[mt]);
+	fprintf(f, "\nNode %d, zone %8s ", 0, "Normal");
+	for (int mt = 0; mt < MIGRATE_TYPES; mt++)
+		fprintf(f, "%12lu ", (unsigned long)st.nr_pageblocks[mt]);
+	fprintf(f, "\n\nvmstat:\n");
+	fprintf(f, "nr_free_pages %zu\n", st.free_bytes / MV_PAGE_SIZE);
+	fprintf(f, "nr_resident_pages %zu\n", st.resident_bytes / MV_PAGE_SIZE);
+	fprintf(f, "nr_populated_pages %zu\n", st.populated_bytes / MV_PAGE_SIZE);
+	fprintf(f, "nr_unbacked_pageblocks %lu\n", (unsigned long)st.nr_pageblocks_unbacked);
+	fprintf(f, "live_bytes %zu\n", st.live_bytes);
+	fprintf(f, "live_handles %zu\n", st.live_handles);
+	fprintf(f, "metadata_bytes %zu\n", st.metadata_bytes);
+	fprintf(f, "fragmentation_score %u\n", st.fragmentation_score);
+	const uint64_t *ev = &st.pgalloc;
+	for (int i = 0; i < MV_NR_VM_ITEMS; i++)
+		fprintf(f, "%s %lu\n", vm_names[i], (unsigned long)ev[i]);
+}

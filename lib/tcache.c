@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcache.c: thread caches and thread records (see tcache.h). A thread's
+ * record maps up to MV_TSLOTS arenas to their tcaches; when a thread uses
+ * more arenas than that, the least recently used tcache is torn down.
+ * The pthread key's destructor tears down all of a thread's tcaches, under
+ * the registry lock so that an arena cannot be destroyed meanwhile.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "arena.h"
+
+#define MV_TSLOTS 16
+
+struct mv_tslot {
+	struct mova_arena *a;
+	uint64_t epoch;
+	struct mv_tcache *tc;
+	uint64_t last_use;
+};
+
+struct mv_thread {
+	struct mv_tslot slots[MV_TSLOTS];
+	uint64_t clock;
+};
+
+struct mv_tcache mv_tcache_empty = {
+    .direct = {[0 ... 64] = &mv_slab_empty},
+    .raw_cur = {[0 ... MV_NR_RAW_CLASSES - 1] = &mv_slab_empty},
+    .mov_cur = {[0 ... MV_NR_MOV_CLASSES - 1] = &mv_slab_empty},
+    .dead = 1,
+};
+
+__thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initial-exec"))) =
+    &mv_tcache_empty;
+__thread struct mv_tls_last mv_tls_last __attribute__((tls_model("initial-exec")));
+static __thread struct mv_thread *mv_self __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static void make_key(void)
+{
+	pthread_key_create(&thread_key, mv_thread_exit);
+}
+
+static struct mv_tcache *tcache_create(struct mova_arena *a)
+{
+	struct mv_tcache *tc = mv_meta_alloc(&a->meta, sizeof *tc);
+	if (!tc)
+		return NULL;
+	for (unsigned i = 0; i <= 64; i++)
+		tc->direct[i] = &mv_slab_empty;
+	for (unsigned i = 0; i < MV_NR_RAW_CLASSES; i++)
+		tc->raw_cur[i] = &mv_slab_empty;
+	for (unsigned i = 0; i < MV_NR_MOV_CLASSES; i++)
+		tc->mov_cur[i] = &mv_slab_empty;
+	tc->arena = a;
+	mv_pcp_init(&tc->pcp);
+	mv_lock(&a->threads_lock);
+	tc->tnext = a->tcaches;
+	tc->tprev = NULL;
+	if (a->tcaches)
+		a->tcaches->tprev = tc;
+	a->tcaches = tc;
+	mv_unlock(&a->threads_lock);
+	return tc;
+}
+
+void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc)
+{
+	struct mv_rcu_batch *b = tc->pending;
+	if (!b)
+		return;
+	tc->pending = NULL;
+	if (!b->n) {
+		mv_meta_free(&a->meta, b, sizeof *b);
+		return;
+	}
+	if (!mv_rcu_readers_ever()) {
+		/* no thread ever entered a read section: nobody can hold these */
+		mv_mov_free_slots(a, tc, b->slot, b->n);
+		mv_meta_free(&a->meta, b, sizeof *b);
+		return;
+	}
+	b->arena = a;
+	mv_rcu_defer(b);
+}
+
+void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot)
+{
+	struct mv_rcu_batch *b = tc->pending;
+	if (unlikely(!b)) {
+		b = mv_meta_alloc(&a->meta, sizeof *b);
+		if (!b) {
+			/* no memory for a batch: wait for readers here, once */
+			mv_rcu_synchronize();
+			mv_mov_free_slots(a, tc, &slot, 1);
+			return;
+		}
+		tc->pending = b;
+	}
+	b->slot[b->n++] = slot;
+	if (b->n == MV_RCU_BATCH)
+		mv_tcache_flush_pending(a, tc);
+}
+
+void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
+{
+	mv_tcache_flush_pending(a, tc);
+	mv_mov_unfreeze_all(a, tc);
+	mv_raw_collect_delayed(a, tc);
+	mv_pcp_drain(&a->zone, &tc->pcp);
+}
+
+void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)
+{
+	mv_tcache_flush_pending(a, tc);
+	mv_mov_unfreeze_all(a, tc);
+	mv_raw_abandon_all(a, tc);
+	mv_htable_drain(&a->htab, tc, 0);
+	mv_pcp_drain(&a->zone, &tc->pcp);
+	mv_lock(&a->threads_lock);
+	if (tc->tprev)
+		tc->tprev->tnext = tc->tnext;
+	else
+		a->tcaches = tc->tnext;
+	if (tc->tnext)
+		tc->tnext->tprev = tc->tprev;
+	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
+	mv_relaxed_add(&a->dead_live_handles, mv_relaxed_load(&tc->live_handles));
+	tc->dead = 1;
+	mv_unlock(&a->threads_lock);
+	mv_mutex_destroy(&tc->pcp.lock);
+	mv_meta_free(&a->meta, tc, sizeof *tc);
+}
+
+static struct mv_thread *thread_self(void)
+{
+	struct mv_thread *self = mv_self;
+	if (likely(self))
+		return self;
+	pthread_once(&thread_key_once, make_key);
+	self = mv_meta_alloc(mv_global_meta(), sizeof *self);
+	if (!self)
+		return NULL;
+	mv_self = self;
+	pthread_setspecific(thread_key, self);
+	return self;
+}
+
+struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a)
+{
+	struct mv_thread *self = thread_self();
+	if (!self) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct mv_tslot *slot = NULL, *victim = &self->slots[0];
+	for (unsigned i = 0; i < MV_TSLOTS; i++) {
+		struct mv_tslot *s = &self->slots[i];
+		if (s->a == a && s->epoch == a->epoch) {
+			slot = s;
+			break;
+		}
+		if (!s->a || s->last_use < victim->last_use)
+			victim = s;
+	}
+	if (!slot) {
+		struct mv_tcache *tc = tcache_create(a);
+		if (!tc)
+			return NULL;
+		if (victim->a) {
+			/* evict: tear down the least recently used cache if its arena lives */
+			mv_lock(&mv_registry_lock);
+			if (mv_arena_alive(victim->a, victim->epoch))
+				mv_tcache_destroy(victim->a, victim->tc);
+			mv_unlock(&mv_registry_lock);
+		}
+		slot = victim;
+		slot->a = a;
+		slot->epoch = a->epoch;
+		slot->tc = tc;
+		if (a->is_default)
+			mv_tc_default = tc;
+	}
+	slot->last_use = ++self->clock;
+	mv_tls_last.a = a;
+	mv_tls_last.epoch = a->epoch;
+	mv_tls_last.tc = slot->tc;
+	return slot->tc;
+}
+
+void mv_thread_exit(void *arg)
+{
+	struct mv_thread *self = arg;
+	if (!self)
+		return;
+	mv_tc_default = &mv_tcache_empty;
+	mv_tls_last.a = NULL;
+	mv_tls_last.tc = NULL;
+	mv_lock(&mv_registry_lock);
+	for (unsigned i = 0; i < MV_TSLOTS; i++) {
+		struct mv_tslot *s = &self->slots[i];
+		if (s->a && mv_arena_alive(s->a, s->epoch))
+			mv_tcache_destroy(s->a, s->tc);
+		s->a = NULL;
+	}
+	mv_unlock(&mv_registry_lock);
+	mv_self = NULL;
+	mv_meta_free(mv_global_meta(), self, sizeof *self);
+}

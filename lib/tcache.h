@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tcache.h: a thread's cache for one arena: its current slab per class
+ * (raw and movable), its owned raw slabs, its page lists (pcp), its cache
+ * of free handle entries and its batch of slots waiting for a grace
+ * period. Only the owning thread touches it, except the pcp (its own lock)
+ * and xdelayed (atomic). The arena keeps every tcache on a list for
+ * drains, statistics and teardown.
+ *
+ * Thread state: one record per thread (struct mv_thread) maps arenas to
+ * tcaches; the default arena's tcache sits in an initial-exec TLS pointer
+ * for the malloc fast path. A pthread key's destructor returns a thread's
+ * caches when it exits: raw slabs are abandoned to the bins, frozen
+ * movable slabs are unfrozen, pages and handle entries go back.
+ */
+#ifndef MV_TCACHE_H
+#define MV_TCACHE_H
+
+#include "handle.h"
+#include "rcu.h"
+#include "slab.h"
+
+struct mv_slabq {
+	struct mv_slab *first, *last;
+};
+
+struct mv_tcache {
+	/* the fast paths */
+	struct mv_slab *direct[65]; /* raw current slab by (size + 15) >> 4, size <= 1024 */
+	struct mv_slab *raw_cur[MV_NR_RAW_CLASSES];
+	struct mv_slab *mov_cur[MV_NR_MOV_CLASSES];
+	_Atomic int64_t live_bytes; /* owner-written (mv_owner_add), read by stats */
+	_Atomic int64_t live_handles;
+	struct mova_arena *arena;
+	uint32_t nhidx;
+	uint32_t hidx[MV_HCACHE];
+	struct mv_rcu_batch *pending; /* slots freed, waiting for a grace period */
+	/* raw slabs this thread owns */
+	struct mv_slabq rawq[MV_NR_RAW_CLASSES];
+	struct mv_slabq rawfull;
+	_Atomic(void *) xdelayed;
+	uint32_t slow_count; /* slow paths taken, to pace periodic work */
+	int dead;            /* torn down: no longer on the arena's list */
+	struct mv_pcp pcp;
+	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
+};
+
+/* The empty tcache every thread starts with: all its current slabs are
+ * mv_slab_empty, so the first allocation takes the slow path, which makes
+ * a real one. */
+extern struct mv_tcache mv_tcache_empty;
+
+/* The calling thread's tcache for the default arena (initial-exec TLS). */
+extern __thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's tcache for a, created on first use; NULL with errno
+ * ENOMEM if it cannot be made. */
+struct mv_tcache *mv_tcache_get(struct mova_arena *a);
+struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a);
+
+/* Give everything back; the tcache is then off the arena's list and
+ * freed. Called at thread exit and for eviction. */
+void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc);
+/* Give back what can be given without tearing down (compaction's drain
+ * of the calling thread, before stats and compaction). */
+void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc);
+/* Queue a movable slot for freeing after a grace period. */
+void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot);
+/* Send the pending batch on its way now. */
+void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc);
+
+/* update a tcache's current raw slab for a class (and its direct entries) */
+void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s);
+
+/* per-thread teardown of all of this thread's tcaches (key destructor) */
+void mv_thread_exit(void *unused);
+
+#endif
