@@ -238,6 +238,21 @@ MOVA_API void mova_stats_get(mova_arena *a, mova_stats *st);
  * kernel's formats. */
 MOVA_API void mova_stats_print(mova_arena *a, FILE *f);
 
+/* One populated pageblock, as mova_pageblocks reports it. */
+typedef struct mova_pageblock_info {
+	uint8_t migratetype;      /* enum mova_migratetype */
+	uint8_t skip;             /* the compaction skip bit */
+	uint16_t free_pages;      /* on the buddy free lists */
+	uint16_t movable_pages;   /* in movable slabs and movable large objects */
+	uint16_t unmovable_pages; /* in raw slabs, raw large objects, contiguous ranges */
+	uint16_t backed_pages;    /* backed by the OS */
+} mova_pageblock_info;
+
+/* Fill out[0..max) with the first pageblocks of the arena, in address
+ * order; returns how many are populated (which may exceed max). A racy
+ * snapshot, for pictures and tests. */
+MOVA_API size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "fork.h"
 #include "kcompactd.h"
 #include "os.h"
 #include "options.h"
@@ -166,6 +167,7 @@ void mova_arena_destroy(mova_arena *a)
 /* ------------------------------------------------------------ the default arena */
 
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+void mv_stats_print_at_exit(void);
 
 static void default_init(void)
 {
@@ -190,6 +192,28 @@ static void default_init(void)
 	mv_default_span = a->zone.reserve_bytes;
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
+#ifndef MV_PRELOAD
+	/* linked, not preloaded: malloc is glibc's, so registering handlers and
+	 * starting a thread cannot recurse into us (the preload library does
+	 * this from its constructor instead) */
+	mv_fork_register();
+	if (mv_popts.stats_print)
+		atexit(mv_stats_print_at_exit);
+	mv_default_kcompactd_start();
+#endif
+}
+
+void mv_stats_print_at_exit(void)
+{
+	if (mv_default)
+		mova_stats_print(mv_default, stderr);
+}
+
+void mv_default_kcompactd_start(void)
+{
+	struct mova_arena *a = mv_default;
+	if (a && a->cfg.kcompactd && !atomic_load(&a->kcompactd.running))
+		mv_kcompactd_run(a);
 }
 
 struct mova_arena *mv_default_arena_slow(void)

@@ -55,6 +55,8 @@ extern struct mova_arena *mv_default;
 extern char *mv_default_base;
 extern size_t mv_default_span;
 struct mova_arena *mv_default_arena_slow(void);
+/* start the default arena's kcompactd if configured (outside allocation paths) */
+void mv_default_kcompactd_start(void);
 
 static inline bool mv_arena_owns(const struct mova_arena *a, const void *p)
 {

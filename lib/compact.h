@@ -35,8 +35,10 @@ struct mv_kcompactd {
 	bool stop;
 	bool proactive_trigger;
 	bool sleeping;
-	uint64_t cpu_ns_used; /* CPU time spent, for the budget */
-	uint64_t proactive_timeout_ms;
+	uint64_t cpu_ns_used;      /* CPU time spent, for the budget */
+	uint64_t backoff_until_ns; /* a proactive pass that gained nothing backs off until then */
+	size_t backoff_free_pages; /* ... unless free memory changed much since */
+	uint64_t last_page_events; /* pgalloc + pgfree at the last pass: is the arena idle? */
 };
 
 struct mova_arena;

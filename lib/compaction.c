@@ -1020,24 +1020,30 @@ void mv_kcompactd_do_work(struct mova_arena *a, int order)
 }
 
 /* proactive compaction (should_proactive_compact_node, compact_node(pgdat, true)),
- * and mova's second proactive goal: packing sparse movable slabs. Returns
- * true when the pass gained something. */
-bool mv_kcompactd_proactive(struct mova_arena *a)
+ * and mova's second proactive goal: packing sparse movable slabs when more
+ * than max(5, (100 - proactiveness) / 4) percent of movable slab memory is
+ * empty slots. */
+int mv_kcompactd_proactive(struct mova_arena *a)
 {
 	unsigned p = a->cfg.proactiveness;
 	if (!p)
-		return false;
-	bool gained = false;
+		return -1;
+	bool tried = false, gained = false;
 	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
 	if (mv_pack_waste_percent(a) > pack_wmark) {
 		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		tried = true;
 		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
 	}
 	mv_lock(&a->zone.lock);
 	unsigned before = mv_fragmentation_score(&a->zone);
 	mv_unlock(&a->zone.lock);
-	if (before > mv_fragmentation_score_wmark(p, false)) {
+	/* an arena grows on demand: a score over a sliver of free memory means
+	 * nothing, so proactive compaction wants two pageblocks free */
+	if (mv_relaxed_load(&a->zone.nr_free_pages) >= 2 * a->zone.pageblock_nr_pages &&
+	    before > mv_fragmentation_score_wmark(p, false)) {
 		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		tried = true;
 		struct compact_control *cc = cc_new(a);
 		if (cc) {
 			compact_prepare(cc, -1, COMPACT_PRIO_SYNC_LIGHT);
@@ -1055,15 +1061,27 @@ bool mv_kcompactd_proactive(struct mova_arena *a)
 		mv_unlock(&a->zone.lock);
 		gained |= after < before;
 	}
-	return gained;
+	return !tried ? -1 : gained;
 }
 
+/* Free pageblocks past retain_bytes go back at every pass; when the arena
+ * stayed idle since the last pass (page allocations and frees fewer than
+ * a pageblock's worth), every free block from MV_RETURN_MIN_ORDER up goes
+ * back too, as after mova_compact: a quiet arena settles at its floor, a
+ * busy one keeps the pages it will reuse. */
 void mv_kcompactd_give_back(struct mova_arena *a)
 {
+	struct mv_kcompactd *k = &a->kcompactd;
 	mv_bins_trim(a);
 	size_t keep = a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
 	if (mv_relaxed_load(&a->zone.free_pb_backed) > keep)
 		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
+	uint64_t events =
+	    mv_relaxed_load(&a->vm.ev[MV_VM_pgalloc]) + mv_relaxed_load(&a->vm.ev[MV_VM_pgfree]);
+	if (events - k->last_page_events < a->zone.pageblock_nr_pages)
+		mv_zone_return_free(&a->zone, 0, MV_RETURN_MIN_ORDER);
+	k->last_page_events =
+	    mv_relaxed_load(&a->vm.ev[MV_VM_pgalloc]) + mv_relaxed_load(&a->vm.ev[MV_VM_pgfree]);
 }
 
 /* ------------------------------------------------------------ ranges (alloc_contig) */

@@ -67,15 +67,14 @@ static void *kcompactd(void *arg)
 {
 	struct mova_arena *a = arg;
 	struct mv_kcompactd *k = &a->kcompactd;
-	uint64_t interval = a->cfg.kcompactd_interval_ms;
-	k->proactive_timeout_ms = interval;
+	uint64_t interval_ns = (uint64_t)a->cfg.kcompactd_interval_ms * 1000000u;
 	for (;;) {
 		pthread_mutex_lock(&k->lock);
 		if (!k->stop && !k->max_order && !k->proactive_trigger) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			uint64_t until = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
-					 k->proactive_timeout_ms * 1000000u;
+			uint64_t until =
+			    (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + interval_ns;
 			ts.tv_sec = (time_t)(until / 1000000000u);
 			ts.tv_nsec = (long)(until % 1000000000u);
 			k->sleeping = true;
@@ -93,10 +92,22 @@ static void *kcompactd(void *arg)
 		if (order > 0) {
 			mv_kcompactd_do_work(a, order);
 		} else {
-			/* the timeout: proactive compaction (kcompactd's else branch) */
-			k->proactive_timeout_ms = mv_kcompactd_proactive(a)
-						      ? interval
-						      : interval << COMPACT_MAX_DEFER_SHIFT;
+			/* the timeout: proactive compaction (kcompactd's else branch).
+			 * A pass that tried and gained nothing backs off for
+			 * interval << COMPACT_MAX_DEFER_SHIFT, as the kernel's does,
+			 * unless free memory changed by a sixteenth of the arena since:
+			 * the kernel's zone is fixed, an arena's free memory is not. */
+			size_t free_pages = mv_relaxed_load(&a->zone.nr_free_pages);
+			size_t populated = mv_relaxed_load(&a->zone.populated_pfn);
+			size_t delta = free_pages > k->backoff_free_pages
+					   ? free_pages - k->backoff_free_pages
+					   : k->backoff_free_pages - free_pages;
+			if (t0 >= k->backoff_until_ns || delta > populated / 16) {
+				int r = mv_kcompactd_proactive(a);
+				k->backoff_until_ns =
+				    r == 0 ? t0 + (interval_ns << COMPACT_MAX_DEFER_SHIFT) : 0;
+				k->backoff_free_pages = mv_relaxed_load(&a->zone.nr_free_pages);
+			}
 		}
 		mv_kcompactd_give_back(a);
 		uint64_t cpu = mv_os_thread_cpu_ns() - c0, wall = mv_os_now_ns() - t0;

@@ -287,3 +287,17 @@ int mova_posix_memalign(void **memptr, size_t alignment, size_t size)
 	errno = saved;
 	return 0;
 }
+
+#ifdef MV_PRELOAD
+/* The preload library's malloc family: aliases, so a call to malloc is a
+ * call to mova_malloc (mimalloc's alias.c does the same). */
+#define MV_ALIAS(name, target) \
+	__typeof__(target) name __attribute__((alias(#target), visibility("default")))
+MV_ALIAS(malloc, mova_malloc);
+MV_ALIAS(calloc, mova_calloc);
+MV_ALIAS(realloc, mova_realloc);
+MV_ALIAS(free, mova_free);
+MV_ALIAS(aligned_alloc, mova_aligned_alloc);
+MV_ALIAS(posix_memalign, mova_posix_memalign);
+MV_ALIAS(malloc_usable_size, mova_usable_size);
+#endif

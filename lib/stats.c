@@ -111,3 +111,62 @@ void mova_stats_print(mova_arena *a, FILE *f)
 	for (int i = 0; i < MV_NR_VM_ITEMS; i++)
 		fprintf(f, "%s %lu\n", vm_names[i], (unsigned long)ev[i]);
 }
+
+size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
+{
+	if (!a)
+		return 0;
+	struct mv_zone *z = &a->zone;
+	size_t pbn = z->pageblock_nr_pages;
+	mv_lock(&z->lock);
+	size_t populated = mv_relaxed_load(&z->populated_pfn), n = populated / pbn;
+	for (size_t b = 0; b < n && b < max; b++) {
+		mova_pageblock_info *pi = &out[b];
+		size_t start = b * pbn, end = start + pbn;
+		memset(pi, 0, sizeof *pi);
+		pi->migratetype = (uint8_t)mv_get_pfnblock_migratetype(z, start);
+		pi->skip = mv_get_pageblock_skip(&z->pb, start);
+		for (size_t w = start / 64; w < end / 64; w++)
+			pi->backed_pages += (uint16_t)__builtin_popcountll(z->backed[w]);
+		for (size_t p = start; p < end;) {
+			const struct mv_page *pg = &z->desc[p];
+			size_t step = 1;
+			switch (pg->type) {
+			case PG_BUDDY:
+				step = (size_t)1 << pg->order;
+				pi->free_pages += (uint16_t)MV_MIN(step, end - p);
+				break;
+			case PG_SLAB:
+				if (mv_classes[pg->cls].movable)
+					pi->movable_pages++;
+				else
+					pi->unmovable_pages++;
+				break;
+			case PG_LARGE:
+			case PG_CONTIG:
+			case PG_ALLOC:
+				step = MV_MAX(pg->x, 1u);
+				if (pg->type == PG_LARGE && is_migrate_movable(pg->mt))
+					pi->movable_pages += (uint16_t)MV_MIN(step, end - p);
+				else
+					pi->unmovable_pages += (uint16_t)MV_MIN(step, end - p);
+				break;
+			case PG_TAIL: {
+				const struct mv_page *h = &z->desc[pg->x];
+				size_t hend = pg->x + MV_MAX(h->x, 1u);
+				step = hend > p ? hend - p : 1;
+				if (h->type == PG_LARGE && is_migrate_movable(h->mt))
+					pi->movable_pages += (uint16_t)MV_MIN(step, end - p);
+				else
+					pi->unmovable_pages += (uint16_t)MV_MIN(step, end - p);
+				break;
+			}
+			case PG_PCP: step = (size_t)1 << pg->order; break;
+			default: break;
+			}
+			p += step;
+		}
+	}
+	mv_unlock(&z->lock);
+	return n;
+}

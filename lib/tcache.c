@@ -69,6 +69,15 @@ static struct mv_tcache *tcache_create(struct mova_arena *a)
 	return tc;
 }
 
+/* runs on liburcu's call_rcu worker after the grace period */
+static void batch_done(struct mv_rcu_batch *b)
+{
+	struct mova_arena *a = b->arena;
+	mv_mov_free_slots(a, NULL, b->slot, b->n);
+	mv_count(&a->vm, MV_VM_rcu_batches, 1);
+	mv_meta_free(&a->meta, b, sizeof *b);
+}
+
 void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc)
 {
 	struct mv_rcu_batch *b = tc->pending;
@@ -86,6 +95,7 @@ void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc)
 		return;
 	}
 	b->arena = a;
+	b->fn = batch_done;
 	mv_rcu_defer(b);
 }
 
@@ -211,4 +221,15 @@ void mv_thread_exit(void *arg)
 	mv_unlock(&mv_registry_lock);
 	mv_self = NULL;
 	mv_meta_free(mv_global_meta(), self, sizeof *self);
+}
+
+bool mv_tcache_is_mine(const struct mv_tcache *tc)
+{
+	struct mv_thread *self = mv_self;
+	if (!self)
+		return false;
+	for (unsigned i = 0; i < MV_TSLOTS; i++)
+		if (self->slots[i].a && self->slots[i].tc == tc)
+			return true;
+	return false;
 }

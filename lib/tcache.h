@@ -72,6 +72,9 @@ void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc);
 /* update a tcache's current raw slab for a class (and its direct entries) */
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s);
 
+/* does tc belong to the calling thread? (fork's child handler) */
+bool mv_tcache_is_mine(const struct mv_tcache *tc);
+
 /* per-thread teardown of all of this thread's tcaches (key destructor) */
 void mv_thread_exit(void *unused);
 

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* fork.c: see fork.h. */
+#include "fork.h"
+
+#include <pthread.h>
+
+#include "arena.h"
+#include "kcompactd.h"
+
+static void lock_arena(struct mova_arena *a, void *arg)
+{
+	(void)arg;
+	mv_lock(&a->threads_lock);
+	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
+		mv_lock(&a->bins[c].lock);
+	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext)
+		mv_lock(&tc->pcp.lock);
+	mv_lock(&a->zone.lock);
+	mv_lock(&a->htab.lock);
+	mv_lock(&a->meta.lock);
+}
+
+static void unlock_arena(struct mova_arena *a, void *arg)
+{
+	(void)arg;
+	mv_unlock(&a->meta.lock);
+	mv_unlock(&a->htab.lock);
+	mv_unlock(&a->zone.lock);
+	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext)
+		mv_unlock(&tc->pcp.lock);
+	for (int c = MV_NR_CLASSES - 1; c >= 0; c--)
+		mv_unlock(&a->bins[c].lock);
+	mv_unlock(&a->threads_lock);
+}
+
+static void lock_compact(struct mova_arena *a, void *arg)
+{
+	(void)arg;
+	mv_lock(&a->compact.lock);
+}
+
+static void unlock_compact(struct mova_arena *a, void *arg)
+{
+	(void)arg;
+	mv_unlock(&a->compact.lock);
+}
+
+static void prepare(void)
+{
+	mv_lock(&mv_registry_lock);
+	mv_registry_foreach(lock_compact, NULL);
+	mv_rcu_fork_prepare();
+	mv_registry_foreach(lock_arena, NULL);
+	mv_lock(&mv_global_meta()->lock);
+}
+
+static void parent(void)
+{
+	mv_unlock(&mv_global_meta()->lock);
+	mv_registry_foreach(unlock_arena, NULL);
+	mv_rcu_fork_parent();
+	mv_registry_foreach(unlock_compact, NULL);
+	mv_unlock(&mv_registry_lock);
+}
+
+/* In the child only this thread exists: the caches of the others would
+ * keep their slabs owned forever; give them back. */
+static void adopt_orphans(struct mova_arena *a, void *arg)
+{
+	(void)arg;
+	mv_kcompactd_forget(a);
+	for (;;) {
+		struct mv_tcache *victim = NULL;
+		mv_lock(&a->threads_lock);
+		for (struct mv_tcache *tc = a->tcaches; tc && !victim; tc = tc->tnext)
+			if (!mv_tcache_is_mine(tc))
+				victim = tc;
+		mv_unlock(&a->threads_lock);
+		if (!victim)
+			break;
+		mv_tcache_destroy(a, victim);
+	}
+}
+
+static void child(void)
+{
+	mv_unlock(&mv_global_meta()->lock);
+	mv_registry_foreach(unlock_arena, NULL);
+	mv_rcu_fork_child();
+	mv_registry_foreach(unlock_compact, NULL);
+	mv_unlock(&mv_registry_lock);
+	/* alone now: the registry cannot change under us */
+	mv_registry_foreach(adopt_orphans, NULL);
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static void do_register(void)
+{
+	pthread_atfork(prepare, parent, child);
+}
+void mv_fork_register(void)
+{
+	pthread_once(&once, do_register);
+}
