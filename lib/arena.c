@@ -8,6 +8,8 @@
  * it, and mova_arena_destroy unregisters under it, so the two never race.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +28,7 @@ static uint64_t next_epoch = 1;
 static uint32_t next_tag = 1;
 
 struct mova_arena *mv_default;
-char *mv_default_base;
-size_t mv_default_span;
+struct mv_default_range mv_dflt MV_ALIGNED_CL;
 
 void mv_malloc_init_secret(void);
 
@@ -168,6 +169,7 @@ void mova_arena_destroy(mova_arena *a)
 
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 void mv_stats_print_at_exit(void);
+void mv_stats_print_register(void);
 
 static void default_init(void)
 {
@@ -188,8 +190,9 @@ static void default_init(void)
 			cfg.reserve_bytes);
 		return;
 	}
-	mv_default_base = a->zone.base;
-	mv_default_span = a->zone.reserve_bytes;
+	mv_dflt.base = a->zone.base;
+	mv_dflt.span = a->zone.reserve_bytes;
+	mv_dflt.desc = a->zone.desc;
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
 #ifndef MV_PRELOAD
@@ -198,15 +201,31 @@ static void default_init(void)
 	 * this from its constructor instead) */
 	mv_fork_register();
 	if (mv_popts.stats_print)
-		atexit(mv_stats_print_at_exit);
+		mv_stats_print_register();
 	mv_default_kcompactd_start();
 #endif
 }
 
+/* stats_print's output goes to a duplicate of stderr taken at start: a
+ * program may close stderr before exit (coreutils' close_stdout does) */
+static int stats_fd = -1;
+
+void mv_stats_print_register(void)
+{
+	stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	atexit(mv_stats_print_at_exit);
+}
+
 void mv_stats_print_at_exit(void)
 {
-	if (mv_default)
-		mova_stats_print(mv_default, stderr);
+	if (!mv_default || stats_fd < 0)
+		return;
+	FILE *f = fdopen(stats_fd, "w");
+	if (!f)
+		return;
+	mova_stats_print(mv_default, f);
+	fclose(f);
+	stats_fd = -1;
 }
 
 void mv_default_kcompactd_start(void)

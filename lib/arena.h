@@ -52,8 +52,12 @@ void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg),
 
 /* the default arena's range, for mova_free's one-compare ownership test */
 extern struct mova_arena *mv_default;
-extern char *mv_default_base;
-extern size_t mv_default_span;
+/* the default arena's range and descriptors, together on one cache line */
+extern struct mv_default_range {
+	char *base;
+	size_t span;
+	struct mv_page *desc;
+} mv_dflt;
 struct mova_arena *mv_default_arena_slow(void);
 /* start the default arena's kcompactd if configured (outside allocation paths) */
 void mv_default_kcompactd_start(void);

@@ -163,9 +163,9 @@ static MV_NOINLINE void free_slow(void *p)
 
 void mova_free(void *p)
 {
-	size_t off = (size_t)((char *)p - mv_default_base);
-	if (likely(off < mv_default_span)) {
-		const struct mv_page *pg = &mv_default->zone.desc[off >> MV_PAGE_SHIFT];
+	size_t off = (size_t)((char *)p - mv_dflt.base);
+	if (likely(off < mv_dflt.span)) {
+		const struct mv_page *pg = &mv_dflt.desc[off >> MV_PAGE_SHIFT];
 		if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
 			struct mv_slab *s = mv_pg_load(pg->slab);
 			struct mv_tcache *tc = mv_tc_default;

@@ -26,7 +26,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-void mv_stats_print_at_exit(void);
+void mv_stats_print_register(void);
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 {
@@ -122,7 +122,7 @@ __attribute__((constructor)) static void mv_preload_init(void)
 		return;
 	mv_fork_register();
 	if (mv_popts.stats_print)
-		atexit(mv_stats_print_at_exit);
+		mv_stats_print_register();
 	if (mv_popts.verbose)
 		mv_warn("preloaded: reserve %zu bytes, pageblock order %u, kcompactd %d, "
 			"proactiveness %u",

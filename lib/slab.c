@@ -174,40 +174,53 @@ static void q_push_back(struct mv_slabq *q, struct mv_slab *s)
 
 /* ------------------------------------------------------------ raw slabs */
 
-/* Take the remote frees into `free`; returns how many. Owner only. */
-static uint32_t raw_collect(struct mv_slab *s)
+/* Take the remote frees off xfree: their list (NULL if none). Owner only. */
+static void **raw_take_xfree(struct mv_slab *s)
 {
-	if (s->local_free) {
-		/* free is empty whenever we collect from the slow path */
-		void **tail = s->local_free;
-		while (*tail)
-			tail = *tail;
-		*tail = s->free;
-		s->free = s->local_free;
-		s->local_free = NULL;
-	}
 	uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	for (;;) {
 		if (!MV_XF_PTR(old))
-			return 0;
+			return NULL;
 		if (MV_XF_STATE(old) == MV_DELAYING) {
 			mv_cpu_relax();
 			old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 			continue;
 		}
 		if (atomic_compare_exchange_weak_explicit(
-			&s->xfree, &old, MV_XF_MAKE(NULL, 0, MV_XF_STATE(old)),
-			memory_order_acquire, memory_order_relaxed))
+			    &s->xfree, &old, MV_XF_MAKE(NULL, 0, MV_XF_STATE(old)),
+			    memory_order_acquire, memory_order_relaxed))
 			break;
 	}
-	void **head = MV_XF_PTR(old), **tail = head;
-	while (*tail)
-		tail = *tail;
-	*tail = s->free;
-	s->free = head;
-	uint32_t n = MV_XF_COUNT(old);
-	s->used -= n;
-	return n;
+	s->used -= MV_XF_COUNT(old);
+	return MV_XF_PTR(old);
+}
+
+/* Refill an empty `free` from one source, without walking a list (as
+ * mimalloc's collect): the owner's own frees first, else the remote ones. */
+static void raw_collect(struct mv_slab *s)
+{
+	if (s->local_free) {
+		s->free = s->local_free;
+		s->local_free = NULL;
+		return;
+	}
+	s->free = raw_take_xfree(s);
+}
+
+/* Every free slot into `free` (abandoning a slab). */
+static void raw_collect_all(struct mv_slab *s)
+{
+	void **lists[2] = {s->local_free, raw_take_xfree(s)};
+	s->local_free = NULL;
+	for (int i = 0; i < 2; i++) {
+		void **head = lists[i], **tail = head;
+		if (!head)
+			continue;
+		while (*tail)
+			tail = *tail;
+		*tail = s->free;
+		s->free = head;
+	}
 }
 
 /* Set the delayed state from `from` to `to`, waiting out a notifier. */
@@ -242,8 +255,17 @@ void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s
 	}
 }
 
+static void unkeep(struct mv_tcache *tc, struct mv_slab *s)
+{
+	if (s->kept) {
+		s->kept = 0;
+		tc->kept_pages -= mv_classes[s->cls].npages;
+	}
+}
+
 static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
 {
+	unkeep(tc, s);
 	struct mv_slabq *q = &tc->rawq[cls];
 	if (q->first != s) {
 		q_remove(q, s);
@@ -254,6 +276,7 @@ static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab 
 
 static void raw_retire(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
 {
+	unkeep(tc, s);
 	q_remove(&tc->rawq[s->cls], s);
 	if (tc->raw_cur[s->cls] == s)
 		mv_tcache_set_raw_cur(
@@ -337,14 +360,33 @@ void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct m
 	*(void **)p = s->local_free;
 	s->local_free = p;
 	s->used--;
-	if (s->used == 0 && tc->raw_cur[s->cls] != s)
-		raw_retire(a, tc, s);
+	if (s->used == 0)
+		mv_raw_slab_idle(a, tc, s);
 }
 
 void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
 {
-	if (tc->raw_cur[s->cls] != s)
-		raw_retire(a, tc, s);
+	if (tc->raw_cur[s->cls] == s || s->kept)
+		return;
+	unsigned np = mv_classes[s->cls].npages;
+	if (tc->kept_pages + np <= MV_KEPT_PAGES) {
+		s->kept = 1;
+		tc->kept_pages += np;
+		return;
+	}
+	raw_retire(a, tc, s);
+}
+
+void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc)
+{
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES && tc->kept_pages; c++) {
+		struct mv_slab *s = tc->rawq[c].first, *next;
+		for (; s; s = next) {
+			next = s->next;
+			if (s->kept)
+				raw_retire(a, tc, s);
+		}
+	}
 }
 
 void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
@@ -405,7 +447,8 @@ static void raw_abandon_list(struct mova_arena *a, struct mv_tcache *tc, struct 
 	struct mv_slab *s;
 	while ((s = q->first)) {
 		q_remove(q, s);
-		raw_collect(s);
+		unkeep(tc, s);
+		raw_collect_all(s);
 		mv_rstore(s->fast_owner, (struct mv_tcache *)NULL);
 		if (s->used == 0) {
 			mv_slab_destroy(a, tc, s);

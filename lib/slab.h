@@ -72,7 +72,7 @@ struct mv_slab {
 	uint8_t cls;
 	uint8_t list;     /* enum mv_slab_list */
 	uint8_t fullness; /* MV_SL_PARTIAL: index into bin->partial */
-	uint8_t aligned;  /* raw: holds aligned allocations (interior pointers) */
+	uint8_t kept;     /* raw: empty, kept by its owner for reuse (tc->kept_pages) */
 	uint32_t pfn;
 	/* bookkeeping */
 	struct mv_slab *next, *prev;
@@ -122,12 +122,15 @@ bool mv_slab_extend(struct mv_slab *s);
 void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
 /* a free to a slab this thread owns that the fast path did not take */
 void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p);
-/* the owner's fast path emptied s: give it back unless it is current */
+/* the owner's fast path emptied s: keep it within the thread's budget,
+ * give it back otherwise (unless it is current) */
 void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
 /* a free to a slab another thread (or nobody) owns */
 void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p);
 /* process the owner's delayed frees */
 void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc);
+/* give back the empty raw slabs the thread keeps (compaction, trim) */
+void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc);
 /* thread exit or tcache teardown: give every raw slab to the bins */
 void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc);
 

@@ -122,6 +122,7 @@ void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
 	mv_tcache_flush_pending(a, tc);
 	mv_mov_unfreeze_all(a, tc);
 	mv_raw_collect_delayed(a, tc);
+	mv_raw_release_kept(a, tc);
 	mv_pcp_drain(&a->zone, &tc->pcp);
 }
 

@@ -20,6 +20,11 @@
 #include "rcu.h"
 #include "slab.h"
 
+/* empty raw slabs a thread keeps instead of giving back at once, so a
+ * loop that fills and empties slabs does not make and destroy them each
+ * round (mimalloc's delayed page retire) */
+#define MV_KEPT_PAGES 256
+
 struct mv_slabq {
 	struct mv_slab *first, *last;
 };
@@ -40,6 +45,7 @@ struct mv_tcache {
 	struct mv_slabq rawfull;
 	_Atomic(void *) xdelayed;
 	uint32_t slow_count; /* slow paths taken, to pace periodic work */
+	uint32_t kept_pages; /* pages of empty raw slabs kept for reuse (MV_KEPT_PAGES at most) */
 	int dead;            /* torn down: no longer on the arena's list */
 	struct mv_pcp pcp;
 	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
