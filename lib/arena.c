@@ -256,6 +256,20 @@ void mv_arena_drain_all_pcp(struct mova_arena *a)
 	mv_unlock(&a->threads_lock);
 }
 
+bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
+{
+	size_t before = mv_relaxed_load(&a->zone.nr_free_pages);
+	if (tc && !tc->dead) {
+		mv_tcache_flush_pending_now(a, tc);
+		mv_mov_unfreeze_all(a, tc);
+		mv_raw_collect_delayed(a, tc);
+		mv_raw_release_kept(a, tc);
+	}
+	mv_bins_trim(a);
+	mv_arena_drain_all_pcp(a);
+	return mv_relaxed_load(&a->zone.nr_free_pages) > before;
+}
+
 void mv_arena_maybe_return(struct mova_arena *a)
 {
 	size_t keep = a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);

@@ -84,6 +84,11 @@ static inline struct mv_tcache *mv_tcache_of(struct mova_arena *a)
 /* The pages behind every live allocation, slab, and free block go back
  * to the buddy or the OS; counters for stats. */
 void mv_arena_drain_all_pcp(struct mova_arena *a);
+/* An allocation is about to fail: give back what this thread and the bins
+ * hold without need (pending frees, kept and empty slabs, page lists) so
+ * the caller can retry once, as the kernel drains per-cpu lists and
+ * shrinks slabs before failing. True if free memory grew. No lock held. */
+bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc);
 /* give back pageblocks above the retain threshold (hysteresis) */
 void mv_arena_maybe_return(struct mova_arena *a);
 /* after a slow allocation: wake kcompactd if an allocation fell back or failed */

@@ -178,7 +178,8 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 {
 	struct mv_page *pg = &z->desc[pfn];
 	uint32_t *head = &z->free_area[order].free_list[mt];
-	MV_BUG_ON(pg->type != PG_BUDDY || pg->order != order || pg->mt != mt,
+	MV_BUG_ON(mv_pg_load(pg->type) != PG_BUDDY || mv_pg_load(pg->order) != order ||
+		      mv_pg_load(pg->mt) != mt,
 		  "buddy: pfn %zu is not a free block of order %u on list %d", pfn, order, mt);
 	if (pg->lru.next == pfn) {
 		*head = NONE;
@@ -234,7 +235,7 @@ static bool buddy_merge_likely(const struct mv_zone *z, size_t pfn, size_t buddy
 	if (higher_buddy >= mv_relaxed_load(&z->populated_pfn))
 		return false;
 	const struct mv_page *b = &z->desc[higher_buddy];
-	return b->type == PG_BUDDY && b->order == order + 1;
+	return mv_pg_load(b->type) == PG_BUDDY && mv_pg_load(b->order) == order + 1;
 }
 
 /* __free_one_page: merge as far as the rules allow, then list the result */
@@ -249,9 +250,9 @@ static void free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt)
 		if (buddy_pfn >= populated)
 			break;
 		struct mv_page *b = &z->desc[buddy_pfn];
-		if (b->type != PG_BUDDY || b->order != order)
+		if (mv_pg_load(b->type) != PG_BUDDY || mv_pg_load(b->order) != order)
 			break;
-		int bmt = b->mt;
+		int bmt = mv_pg_load(b->mt);
 		if (order >= z->pageblock_order && bmt != mt &&
 		    (!migratetype_is_mergeable(mt) || !migratetype_is_mergeable(bmt)))
 			break;
@@ -396,25 +397,25 @@ void mv_prep_move_freepages_block(struct mv_zone *z, size_t pfn, size_t *free_pa
 	size_t nfree = 0, nmov = 0;
 	for (size_t p = start; p < end;) {
 		const struct mv_page *pg = &z->desc[p];
-		uint8_t type = mv_pg_load(pg->type);
+		uint8_t type = mv_pg_load((pg->type));
 		if (type == PG_BUDDY) {
-			size_t n = (size_t)1 << pg->order;
+			size_t n = (size_t)1 << mv_pg_load(pg->order);
 			nfree += n;
 			p += n;
 			continue;
 		}
 		if (type == PG_PCP) {
-			p += (size_t)1 << mv_pg_load(pg->order);
+			p += (size_t)1 << mv_pg_load((pg->order));
 			continue;
 		}
 		if (type == PG_SLAB) {
-			nmov += is_migrate_movable(mv_pg_load(pg->mt));
+			nmov += is_migrate_movable(mv_pg_load((pg->mt)));
 			p++;
 			continue;
 		}
 		if (type == PG_ALLOC || type == PG_LARGE || type == PG_CONTIG) {
-			size_t n = MV_MAX(mv_pg_load(pg->x), 1u);
-			if (is_migrate_movable(mv_pg_load(pg->mt)))
+			size_t n = MV_MAX(mv_pg_load((pg->x)), 1u);
+			if (is_migrate_movable(mv_pg_load((pg->mt))))
 				nmov += MV_MIN(n, end - p);
 			p += n;
 			continue;
@@ -434,8 +435,8 @@ static void split_large_free_block(struct mv_zone *z, size_t pfn)
 		if (head >= mv_relaxed_load(&z->populated_pfn))
 			return;
 		struct mv_page *pg = &z->desc[head];
-		if (pg->type == PG_BUDDY && pg->order == o) {
-			del_from_free_list(z, head, o, pg->mt);
+		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
+			del_from_free_list(z, head, o, mv_pg_load(pg->mt));
 			size_t n = (size_t)1 << (o - z->pageblock_order);
 			for (size_t i = 0; i < n; i++) {
 				size_t p = head + i * z->pageblock_nr_pages;
@@ -454,17 +455,17 @@ size_t mv_move_freepages_block(struct mv_zone *z, size_t pfn, int new_mt)
 	split_large_free_block(z, start);
 	for (size_t p = start; p < end;) {
 		struct mv_page *pg = &z->desc[p];
-		if (pg->type == PG_BUDDY) {
-			unsigned o = pg->order;
-			int old = pg->mt;
+		if (mv_pg_load(pg->type) == PG_BUDDY) {
+			unsigned o = mv_pg_load(pg->order);
+			int old = mv_pg_load(pg->mt);
 			del_from_free_list(z, p, o, old);
 			add_to_free_list(z, p, o, new_mt, false);
 			moved += (size_t)1 << o;
 			p += (size_t)1 << o;
 			continue;
 		}
-		if (pg->type == PG_PCP) {
-			p += (size_t)1 << pg->order;
+		if (mv_pg_load(pg->type) == PG_PCP) {
+			p += (size_t)1 << mv_pg_load(pg->order);
 			continue;
 		}
 		p++;
@@ -478,7 +479,7 @@ static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned cu
 				      unsigned order, int start_type, bool whole_block)
 {
 	int block_type = mv_get_pfnblock_migratetype(z, pfn);
-	int list_type = z->desc[pfn].mt;
+	int list_type = mv_pg_load(z->desc[pfn].mt);
 	if (block_type == MIGRATE_HIGHATOMIC)
 		goto single_page;
 	if (current_order >= z->pageblock_order) {
@@ -552,6 +553,10 @@ do_steal:;
 static size_t rmqueue(struct mv_zone *z, unsigned order, int mt, unsigned flags)
 {
 	size_t pfn;
+	/* without grouping every request is UNMOVABLE for the lists, as
+	 * gfp_migratetype() makes it; the descriptor keeps the caller's type */
+	if (z->page_group_by_mobility_disabled && mt < MIGRATE_PCPTYPES)
+		mt = MIGRATE_UNMOVABLE;
 	bool cma = (flags & MV_ALLOC_CMA) && mt == MIGRATE_MOVABLE;
 	if (mt >= MIGRATE_PCPTYPES) /* CMA, HIGHATOMIC, ISOLATE: their own lists only */
 		return rmqueue_smallest(z, order, mt);
@@ -686,7 +691,7 @@ static bool pageblock_free_block(const struct mv_zone *z, size_t pfn, size_t *he
 	for (unsigned o = z->pageblock_order; o < MV_NR_PAGE_ORDERS; o++) {
 		size_t h = pfn & ~(((size_t)1 << o) - 1);
 		const struct mv_page *pg = &z->desc[h];
-		if (pg->type == PG_BUDDY && pg->order == o) {
+		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			*head = h;
 			*order = o;
 			return true;
@@ -753,7 +758,7 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 		unsigned o;
 		if (!pageblock_free_block(z, p, &head, &o))
 			continue; /* freshly populated */
-		del_from_free_list(z, head, o, z->desc[head].mt);
+		del_from_free_list(z, head, o, mv_pg_load(z->desc[head].mt));
 		size_t bend = head + ((size_t)1 << o);
 		if (head < found)
 			free_range_locked(z, head, found - head);
@@ -778,7 +783,7 @@ static bool covering_free_block(const struct mv_zone *z, size_t pfn, size_t *hea
 	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
 		size_t h = pfn & ~(((size_t)1 << o) - 1);
 		const struct mv_page *pg = &z->desc[h];
-		if (pg->type == PG_BUDDY && pg->order == o) {
+		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			*head = h;
 			*order = o;
 			return true;
@@ -806,7 +811,7 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 	for (size_t p = pfn; p < end;) {
 		covering_free_block(z, p, &head, &o);
 		size_t bend = head + ((size_t)1 << o);
-		del_from_free_list(z, head, o, z->desc[head].mt);
+		del_from_free_list(z, head, o, mv_pg_load(z->desc[head].mt));
 		if (head < pfn)
 			free_range_locked(z, head, pfn - head);
 		if (bend > end)
@@ -830,10 +835,10 @@ unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigne
 	for (size_t p = start; p < end && n < max;) {
 		struct mv_page *pg = &z->desc[p];
 		seen++;
-		if (pg->type == PG_BUDDY) {
-			unsigned o = pg->order;
-			if (o < max_order && pg->mt != MIGRATE_ISOLATE) {
-				del_from_free_list(z, p, o, pg->mt);
+		if (mv_pg_load(pg->type) == PG_BUDDY) {
+			unsigned o = mv_pg_load(pg->order);
+			if (o < max_order && mv_pg_load(pg->mt) != MIGRATE_ISOLATE) {
+				del_from_free_list(z, p, o, mv_pg_load(pg->mt));
 				prep_new_page(z, p, (size_t)1 << o,
 					      mv_get_pfnblock_migratetype(z, p), PG_ALLOC, NULL);
 				pfns[n] = (uint32_t)p;
@@ -843,13 +848,14 @@ unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigne
 			p += (size_t)1 << o;
 			continue;
 		}
-		if (pg->type == PG_PCP) {
-			p += (size_t)1 << pg->order;
+		if (mv_pg_load(pg->type) == PG_PCP) {
+			p += (size_t)1 << mv_pg_load(pg->order);
 			continue;
 		}
-		if ((pg->type == PG_ALLOC || pg->type == PG_LARGE || pg->type == PG_CONTIG) &&
-		    pg->x) {
-			p += pg->x;
+		if ((mv_pg_load(pg->type) == PG_ALLOC || mv_pg_load(pg->type) == PG_LARGE ||
+		     mv_pg_load(pg->type) == PG_CONTIG) &&
+		    mv_pg_load(pg->x)) {
+			p += mv_pg_load(pg->x);
 			continue;
 		}
 		p++;
@@ -959,8 +965,8 @@ void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 	z->nr_isolate_pageblock--;
 	/* a wholly free pageblock may now merge with its neighbours */
 	struct mv_page *pg = &z->desc[start];
-	if (pg->type == PG_BUDDY && pg->order == z->pageblock_order) {
-		del_from_free_list(z, start, z->pageblock_order, pg->mt);
+	if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == z->pageblock_order) {
+		del_from_free_list(z, start, z->pageblock_order, mv_pg_load(pg->mt));
 		free_one_page(z, start, z->pageblock_order, mt);
 	}
 	mv_unlock(&z->lock);
@@ -1028,11 +1034,13 @@ const char *mv_zone_verify(struct mv_zone *z)
 					snprintf(msg, sizeof msg,
 						 "free block %u order %u out of place", pfn, o),
 					    err = msg;
-				else if (pg->type != PG_BUDDY || pg->order != o || pg->mt != mt)
+				else if (mv_pg_load(pg->type) != PG_BUDDY ||
+					 mv_pg_load(pg->order) != o || mv_pg_load(pg->mt) != mt)
 					snprintf(msg, sizeof msg,
 						 "free block %u on list (%u,%d) has descriptor "
 						 "(%u,%u,%u)",
-						 pfn, o, mt, pg->type, pg->order, pg->mt),
+						 pfn, o, mt, mv_pg_load(pg->type),
+						 mv_pg_load(pg->order), mv_pg_load(pg->mt)),
 					    err = msg;
 				else if (o < z->pageblock_order &&
 					 mv_get_pfnblock_migratetype(z, pfn) != mt &&
@@ -1048,8 +1056,9 @@ const char *mv_zone_verify(struct mv_zone *z)
 				/* fully merged? */
 				size_t b = pfn ^ ((size_t)1 << o);
 				if (o < MV_MAX_PAGE_ORDER && b < populated &&
-				    z->desc[b].type == PG_BUDDY && z->desc[b].order == o) {
-					int bmt = z->desc[b].mt;
+				    mv_pg_load(z->desc[b].type) == PG_BUDDY &&
+				    mv_pg_load(z->desc[b].order) == o) {
+					int bmt = mv_pg_load(z->desc[b].mt);
 					bool can = o < z->pageblock_order || bmt == mt ||
 						   (migratetype_is_mergeable(mt) &&
 						    migratetype_is_mergeable(bmt));

@@ -285,16 +285,18 @@ int mova_hfree(mova_arena *a, mova_handle h)
 	tc->hidx[tc->nhidx++] = mv_handle_index(h);
 	mv_owner_add(&tc->live_bytes, -(int64_t)size);
 	mv_owner_add(&tc->live_handles, -1);
-	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
-	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
-		struct mv_slab *s = mv_pg_load(pg->slab);
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tc &&
-		    !mv_rcu_readers_ever()) {
+	if (likely(!mv_rcu_readers_ever())) {
+		/* nobody can hold the old address: reuse at once */
+		struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+		struct mv_slab *s = mv_pg_load(pg->type) == PG_SLAB ? mv_pg_load(pg->slab) : NULL;
+		if (s && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
 			*(void **)p = s->free;
 			s->free = p;
 			s->used--;
-			return 0;
+		} else {
+			mv_mov_free_slots(a, tc, &p, 1);
 		}
+		return 0;
 	}
 	mv_tcache_defer_slot(a, tc, p);
 	return 0;

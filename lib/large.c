@@ -25,6 +25,42 @@ void mv_large_set_run(struct mv_zone *z, size_t pfn, size_t nr, int mt, size_t s
 	mark_tails(z, pfn, nr, PG_TAIL);
 }
 
+/* the pages of a large run: an order with the tail given back, or whole
+ * pageblocks past a max-order block */
+static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr,
+			  size_t align_pages, int mt, bool *zeroed)
+{
+	struct mv_zone *z = &a->zone;
+	size_t pfn;
+	*zeroed = false;
+	if (nr <= ((size_t)1 << MV_MAX_PAGE_ORDER) &&
+	    align_pages <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
+		if (align_pages > 1) {
+			unsigned order = MV_MAX(mv_order_for_pages(nr), mv_ilog2(align_pages));
+			pfn = mv_buddy_alloc(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0,
+					     zeroed);
+			if (pfn != MV_PFN_NONE && ((size_t)1 << order) > nr)
+				mv_buddy_free_range(z, pfn + nr, ((size_t)1 << order) - nr);
+		} else {
+			pfn = mv_pcp_alloc_exact(z, tc ? &tc->pcp : NULL, nr, mt, zeroed);
+		}
+		return pfn;
+	}
+	size_t pbn = z->pageblock_nr_pages;
+	size_t extra = align_pages > pbn ? align_pages / pbn - 1 : 0;
+	size_t nr_pb = (nr + pbn - 1) / pbn + extra;
+	pfn = mv_buddy_alloc_pageblocks(z, nr_pb, mt, zeroed);
+	if (pfn != MV_PFN_NONE) {
+		size_t start = mv_align_up(pfn, align_pages), end = pfn + nr_pb * pbn;
+		if (start > pfn)
+			mv_buddy_free_range(z, pfn, start - pfn);
+		if (start + nr < end)
+			mv_buddy_free_range(z, start + nr, end - (start + nr));
+		pfn = start;
+	}
+	return pfn;
+}
+
 void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, size_t align, int mt,
 		     bool zero)
 {
@@ -37,33 +73,11 @@ void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, si
 	if (!nr)
 		nr = 1;
 	size_t align_pages = align > MV_PAGE_SIZE ? align >> MV_PAGE_SHIFT : 1;
-	size_t pfn;
-	bool zeroed = false;
-	if (nr <= ((size_t)1 << MV_MAX_PAGE_ORDER) &&
-	    align_pages <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
-		if (align_pages > 1) {
-			unsigned order = MV_MAX(mv_order_for_pages(nr), mv_ilog2(align_pages));
-			pfn = mv_buddy_alloc(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0,
-					     &zeroed);
-			if (pfn != MV_PFN_NONE && ((size_t)1 << order) > nr)
-				mv_buddy_free_range(z, pfn + nr, ((size_t)1 << order) - nr);
-		} else {
-			pfn = mv_pcp_alloc_exact(z, tc ? &tc->pcp : NULL, nr, mt, &zeroed);
-		}
-	} else {
-		size_t pbn = z->pageblock_nr_pages;
-		size_t extra = align_pages > pbn ? align_pages / pbn - 1 : 0;
-		size_t nr_pb = (nr + pbn - 1) / pbn + extra;
-		pfn = mv_buddy_alloc_pageblocks(z, nr_pb, mt, &zeroed);
-		if (pfn != MV_PFN_NONE) {
-			size_t start = mv_align_up(pfn, align_pages), end = pfn + nr_pb * pbn;
-			if (start > pfn)
-				mv_buddy_free_range(z, pfn, start - pfn);
-			if (start + nr < end)
-				mv_buddy_free_range(z, start + nr, end - (start + nr));
-			pfn = start;
-		}
-	}
+	bool zeroed;
+	size_t pfn = large_pages(a, tc, nr, align_pages, mt, &zeroed);
+	/* about to fail: give back what is held without need, and try once more */
+	if (pfn == MV_PFN_NONE && mv_arena_reclaim(a, tc))
+		pfn = large_pages(a, tc, nr, align_pages, mt, &zeroed);
 	if (pfn == MV_PFN_NONE) {
 		mv_arena_check_wakeup(a);
 		errno = ENOMEM;

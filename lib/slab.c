@@ -334,6 +334,8 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 		s = raw_adopt(a, tc, cls);
 		if (!s) {
 			s = mv_slab_new(a, tc, cls);
+			if (!s && mv_arena_reclaim(a, tc))
+				s = mv_slab_new(a, tc, cls);
 			if (!s) {
 				mv_tcache_set_raw_cur(tc, cls, &mv_slab_empty);
 				return NULL;
@@ -587,6 +589,8 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	mv_unlock(&bin->lock);
 	if (!s) {
 		s = mv_slab_new(a, tc, cls);
+		if (!s && mv_arena_reclaim(a, tc))
+			s = mv_slab_new(a, tc, cls);
 		if (!s)
 			return NULL;
 	}

@@ -99,6 +99,18 @@ void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc)
 	mv_rcu_defer(b);
 }
 
+void mv_tcache_flush_pending_now(struct mova_arena *a, struct mv_tcache *tc)
+{
+	struct mv_rcu_batch *b = tc->pending;
+	if (!b)
+		return;
+	tc->pending = NULL;
+	if (b->n && mv_rcu_readers_ever())
+		mv_rcu_synchronize();
+	mv_mov_free_slots(a, tc, b->slot, b->n);
+	mv_meta_free(&a->meta, b, sizeof *b);
+}
+
 void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot)
 {
 	struct mv_rcu_batch *b = tc->pending;

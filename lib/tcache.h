@@ -72,8 +72,10 @@ void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc);
 void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc);
 /* Queue a movable slot for freeing after a grace period. */
 void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot);
-/* Send the pending batch on its way now. */
+/* Send the pending batch on its way now (to call_rcu when readers exist). */
 void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc);
+/* Free the pending batch before returning, waiting for readers if any. */
+void mv_tcache_flush_pending_now(struct mova_arena *a, struct mv_tcache *tc);
 
 /* update a tcache's current raw slab for a class (and its direct entries) */
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s);

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cr_standalone.c: the few Criterion macros the concurrency tests use, for
+ * builds in which Criterion cannot run. Under ThreadSanitizer Criterion's
+ * runner aborts before the first test ("Could not initialize inheritable
+ * arena: Resource temporarily unavailable", Snaipe/Criterion#274: TSan
+ * reserves the address range where BoxFort maps its arena). A test program
+ * compiled with -DMV_CR_STANDALONE includes this file instead of
+ * <criterion/criterion.h> and gets its own main(): every Test runs in the
+ * process, in order of definition, and the first failed assertion prints
+ * where and why and exits with status 1. Not a translation unit of its own.
+ */
+#ifndef MV_CR_STANDALONE_C
+#define MV_CR_STANDALONE_C
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct mv_cr_test {
+	const char *suite, *name;
+	void (*fn)(void);
+};
+
+static struct mv_cr_test mv_cr_tests[64];
+static unsigned mv_cr_ntests;
+
+static void mv_cr_register(const char *suite, const char *name, void (*fn)(void))
+{
+	if (mv_cr_ntests == sizeof mv_cr_tests / sizeof mv_cr_tests[0]) {
+		fprintf(stderr, "cr_standalone: too many tests\n");
+		exit(2);
+	}
+	mv_cr_tests[mv_cr_ntests++] = (struct mv_cr_test){suite, name, fn};
+}
+
+__attribute__((format(printf, 4, 5), noreturn)) static void mv_cr_fail(const char *file, int line,
+								       const char *expr,
+								       const char *fmt, ...)
+{
+	fprintf(stderr, "%s:%d: Assertion failed: %s\n ", file, line, expr);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	exit(1);
+}
+
+/* the message, if any, is a format and its arguments; " " keeps it non-empty */
+#define MV_CR_CHECK(cond, expr, ...)                                           \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			mv_cr_fail(__FILE__, __LINE__, expr, " " __VA_ARGS__); \
+	} while (0)
+
+#define cr_assert(c, ...) MV_CR_CHECK((c), #c, __VA_ARGS__)
+#define cr_assert_not(c, ...) MV_CR_CHECK(!(c), "!(" #c ")", __VA_ARGS__)
+#define cr_assert_eq(a, b, ...) MV_CR_CHECK((a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_assert_neq(a, b, ...) MV_CR_CHECK((a) != (b), #a " != " #b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...) MV_CR_CHECK((a) < (b), #a " < " #b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...) MV_CR_CHECK((a) <= (b), #a " <= " #b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...) MV_CR_CHECK((a) > (b), #a " > " #b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...) MV_CR_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
+#define cr_assert_null(p, ...) MV_CR_CHECK((p) == NULL, #p " == NULL", __VA_ARGS__)
+#define cr_assert_not_null(p, ...) MV_CR_CHECK((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_assert_fail(...) MV_CR_CHECK(0, "cr_assert_fail", __VA_ARGS__)
+
+/* Test(suite, name, options...): the options (.timeout ...) are ignored */
+#define Test(suite, name, ...)                                              \
+	static void suite##_##name(void);                                   \
+	__attribute__((constructor)) static void suite##_##name##_reg(void) \
+	{                                                                   \
+		mv_cr_register(#suite, #name, suite##_##name);              \
+	}                                                                   \
+	static void suite##_##name(void)
+
+int main(void)
+{
+	for (unsigned i = 0; i < mv_cr_ntests; i++) {
+		fprintf(stderr, "[RUN ] %s::%s\n", mv_cr_tests[i].suite, mv_cr_tests[i].name);
+		mv_cr_tests[i].fn();
+		fprintf(stderr, "[PASS] %s::%s\n", mv_cr_tests[i].suite, mv_cr_tests[i].name);
+	}
+	fprintf(stderr, "[====] Synthesis: Tested: %u | Passing: %u\n", mv_cr_ntests, mv_cr_ntests);
+	return 0;
+}
+
+#endif
