@@ -96,19 +96,6 @@ void mv_zone_destroy(struct mv_zone *z)
 
 /* ------------------------------------------------------------ free lists */
 
-/* backed pages in [pfn, pfn + nr) */
-static size_t count_backed(const struct mv_zone *z, size_t pfn, size_t nr)
-{
-	size_t n = 0, end = pfn + nr;
-	while (pfn < end) {
-		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
-		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
-		n += (size_t)__builtin_popcountll(z->backed[w] & mask);
-		pfn += len;
-	}
-	return n;
-}
-
 /* set (or clear) the backed bits of a range; returns how many changed */
 static size_t set_backed(struct mv_zone *z, size_t pfn, size_t nr, bool on)
 {
@@ -118,10 +105,24 @@ static size_t set_backed(struct mv_zone *z, size_t pfn, size_t nr, bool on)
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
 		uint64_t old = z->backed[w];
 		z->backed[w] = on ? old | mask : old & ~mask;
-		n += (size_t)__builtin_popcountll((on ? ~old : old) & mask);
+		n += (size_t)mv_popcount64((on ? ~old : old) & mask);
 		pfn += len;
 	}
 	return n;
+}
+
+/* does [pfn, pfn + nr) hold a backed page? (stops at the first) */
+static bool any_backed(const struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t end = pfn + nr;
+	while (pfn < end) {
+		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
+		if (z->backed[w] & mask)
+			return true;
+		pfn += len;
+	}
+	return false;
 }
 
 /* wholly free pageblocks of a free block that hold a backed page */
@@ -131,7 +132,7 @@ static size_t backed_pageblocks(const struct mv_zone *z, size_t pfn, unsigned or
 		return 0;
 	size_t n = 0, count = (size_t)1 << (order - z->pageblock_order);
 	for (size_t i = 0; i < count; i++)
-		n += count_backed(z, pfn + i * z->pageblock_nr_pages, z->pageblock_nr_pages) != 0;
+		n += any_backed(z, pfn + i * z->pageblock_nr_pages, z->pageblock_nr_pages);
 	return n;
 }
 
@@ -892,7 +893,7 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 				uint32_t pfn = z->free_area[o].free_list[mt];
 				while (pfn != NONE && excess && n < RETURN_BATCH) {
 					uint32_t next = z->desc[pfn].lru.next;
-					if (count_backed(z, pfn, (size_t)1 << o)) {
+					if (any_backed(z, pfn, (size_t)1 << o)) {
 						size_t nb = backed_pageblocks(z, pfn, (unsigned)o);
 						del_from_free_list(z, pfn, (unsigned)o, mt);
 						/* off the lists and unmergeable while the lock is dropped */

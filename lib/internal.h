@@ -79,6 +79,19 @@ static inline unsigned mv_order_for_pages(size_t n)
 	return n <= 1 ? 0 : mv_ilog2(n - 1) + 1;
 }
 
+/* popcount without a libgcc call on the x86-64 baseline (no POPCNT) */
+static inline unsigned mv_popcount64(uint64_t x)
+{
+#if defined(__POPCNT__)
+	return (unsigned)__builtin_popcountll(x);
+#else
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned)((x * 0x0101010101010101ull) >> 56);
+#endif
+}
+
 /* relaxed atomic helpers for statistics counters */
 #define mv_relaxed_load(p) atomic_load_explicit((p), memory_order_relaxed)
 #define mv_relaxed_store(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)

@@ -7,13 +7,22 @@
 struct mv_class mv_classes[MV_NR_CLASSES];
 uint8_t mv_raw_class_lut[65];
 
-/* Pick the slab size: the fewest pages (a power of two) whose tail waste
- * is at most 1/64 of the slab, else the least waste. */
+/* Pick the slab size: from the smallest order that holds MIN_SLOTS slots
+ * (or the largest order), the first whose tail waste is at most 1/64 of
+ * the slab, else the one with the least waste. Enough slots per slab keep
+ * the fast path's refills rare (mimalloc's small pages hold 64 KiB). */
+#define MIN_SLOTS_RAW 32
+#define MIN_SLOTS_MOV 16
+
 static void geometry(struct mv_class *c)
 {
-	unsigned best = 0;
+	unsigned min_slots = c->movable ? MIN_SLOTS_MOV : MIN_SLOTS_RAW;
+	unsigned start = 0;
+	while (start < MV_SLAB_MAX_ORDER && ((size_t)4096 << start) / c->size < min_slots)
+		start++;
+	unsigned best = start;
 	double best_waste = 2.0;
-	for (unsigned o = 0; o <= MV_SLAB_MAX_ORDER; o++) {
+	for (unsigned o = start; o <= MV_SLAB_MAX_ORDER; o++) {
 		size_t bytes = (size_t)4096 << o;
 		size_t n = bytes / c->size;
 		if (!n)

@@ -584,8 +584,13 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 		s = bin->partial[f];
 	if (!s)
 		s = bin->empty;
-	if (s)
+	if (s) {
+		/* frozen under the lock: a free that takes the lock next must see
+		 * the owner, or it would put the slab back on a list */
 		mv_bin_del(bin, s);
+		s->list = MV_SL_OWNED;
+		atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
+	}
 	mv_unlock(&bin->lock);
 	if (!s) {
 		s = mv_slab_new(a, tc, cls);
@@ -593,9 +598,10 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 			s = mv_slab_new(a, tc, cls);
 		if (!s)
 			return NULL;
+		/* nobody else can see a new slab yet */
+		s->list = MV_SL_OWNED;
+		atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
 	}
-	s->list = MV_SL_OWNED;
-	atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
 	tc->mov_cur[mi] = s;
 	if (!s->free)
 		mv_slab_extend(s);

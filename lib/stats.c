@@ -127,7 +127,7 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 		pi->migratetype = (uint8_t)mv_get_pfnblock_migratetype(z, start);
 		pi->skip = mv_get_pageblock_skip(&z->pb, start);
 		for (size_t w = start / 64; w < end / 64; w++)
-			pi->backed_pages += (uint16_t)__builtin_popcountll(z->backed[w]);
+			pi->backed_pages += (uint16_t)mv_popcount64(z->backed[w]);
 		for (size_t p = start; p < end;) {
 			const struct mv_page *pg = &z->desc[p];
 			size_t step = 1;
