@@ -160,8 +160,9 @@ enum mova_compact_result {
  * and then returns free pageblocks to the OS; it returns 0. order >= 0
  * stops as soon as a free block of that order exists (direct compaction:
  * async, then sync-light) and returns 0 or one of the codes above. EINVAL
- * for a NULL arena or an order above MOVA_MAX_PAGE_ORDER. Objects pinned
- * meanwhile stay where they are. */
+ * for a NULL arena or an order above MOVA_MAX_PAGE_ORDER; EDEADLK inside a
+ * read section (compaction waits for readers). Objects pinned meanwhile
+ * stay where they are. */
 MOVA_API int mova_compact(mova_arena *a, int order);
 
 /* As wakeup_kcompactd: ask the arena's kcompactd to make order free.
@@ -173,8 +174,9 @@ MOVA_API void mova_kcompactd_wakeup(mova_arena *a, int order);
 /* nr_pages physically contiguous (in the arena) pages, page-aligned, as
  * alloc_contig_range / cma_alloc: CMA pageblocks first, then movable ones
  * cleared by migrating their objects out (MR_CONTIG_RANGE), then free or
- * new pageblocks. NULL with errno ENOMEM (nothing could be cleared) or
- * EINVAL (nr_pages 0). At most 64 pageblocks. */
+ * new pageblocks. NULL with errno ENOMEM (nothing could be cleared),
+ * EINVAL (nr_pages 0) or EDEADLK (called inside a read section). At most
+ * 64 pageblocks. */
 MOVA_API void *mova_alloc_contig(mova_arena *a, size_t nr_pages);
 /* 0, or EINVAL when p is not the start of a contiguous allocation of
  * exactly nr_pages from this arena. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "compaction.h"
 #include "fork.h"
 #include "kcompactd.h"
 #include "os.h"
@@ -140,6 +141,9 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 
 mova_arena *mova_arena_create(const mova_config *cfg)
 {
+	/* a private arena is created by the program, never inside malloc:
+	 * registering the fork handlers here cannot recurse */
+	mv_fork_register();
 	return arena_create(cfg, false);
 }
 
@@ -265,8 +269,15 @@ bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 		mv_raw_collect_delayed(a, tc);
 		mv_raw_release_kept(a, tc);
 	}
+	/* grace-period batches queued by every thread: wait for them to run
+	 * (backpressure on deferred frees), unless we are a reader ourselves */
+	if (mv_rcu_readers_ever() && !mv_rcu_in_reader())
+		mv_rcu_barrier();
 	mv_bins_trim(a);
 	mv_arena_drain_all_pcp(a);
+	/* and, as the kernel compacts before failing, pack sparse slabs */
+	if (mv_relaxed_load(&a->zone.nr_free_pages) == before && !mv_rcu_in_reader())
+		mv_compact_pack(a, MIGRATE_SYNC_LIGHT);
 	return mv_relaxed_load(&a->zone.nr_free_pages) > before;
 }
 

@@ -58,7 +58,9 @@ int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_ord
 	if (!z->base)
 		goto fail;
 	z->desc_bytes = mv_align_up(z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
-	z->desc = mv_os_reserve(z->desc_bytes, MV_PAGE_SIZE);
+	/* readable throughout: free() may look up a pointer anywhere in the
+	 * reservation and must find PG_NONE, not a fault */
+	z->desc = mv_os_reserve_readable(z->desc_bytes, MV_PAGE_SIZE);
 	if (!z->desc)
 		goto fail;
 	z->pb.order = pageblock_order;
@@ -157,15 +159,16 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 	struct mv_page *pg = &z->desc[pfn];
 	uint32_t *head = &z->free_area[order].free_list[mt];
 	if (*head == NONE) {
-		pg->lru.next = pg->lru.prev = (uint32_t)pfn;
+		mv_pg_store(pg->lru.next, (uint32_t)pfn);
+		mv_pg_store(pg->lru.prev, (uint32_t)pfn);
 		*head = (uint32_t)pfn;
 	} else {
 		struct mv_page *h = &z->desc[*head];
 		uint32_t t = h->lru.prev;
-		pg->lru.next = *head;
-		pg->lru.prev = t;
-		z->desc[t].lru.next = (uint32_t)pfn;
-		h->lru.prev = (uint32_t)pfn;
+		mv_pg_store(pg->lru.next, *head);
+		mv_pg_store(pg->lru.prev, t);
+		mv_pg_store(z->desc[t].lru.next, (uint32_t)pfn);
+		mv_pg_store(h->lru.prev, (uint32_t)pfn);
 		if (!tail)
 			*head = (uint32_t)pfn;
 	}
@@ -185,8 +188,8 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 	if (pg->lru.next == pfn) {
 		*head = NONE;
 	} else {
-		z->desc[pg->lru.prev].lru.next = pg->lru.next;
-		z->desc[pg->lru.next].lru.prev = pg->lru.prev;
+		mv_pg_store(z->desc[pg->lru.prev].lru.next, pg->lru.next);
+		mv_pg_store(z->desc[pg->lru.next].lru.prev, pg->lru.prev);
 		if (*head == pfn)
 			*head = pg->lru.next;
 	}

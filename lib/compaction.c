@@ -25,6 +25,7 @@
 
 #define CC_OLD_MAX 8000
 #define CC_SRC_MAX 512
+#define CC_DONE_MAX 4096
 /* after a full compaction, free blocks from this order up go back to the OS */
 #define MV_RETURN_MIN_ORDER 2
 
@@ -53,9 +54,12 @@ struct compact_control {
 	size_t nr_migratepages;
 	/* destinations */
 	struct mv_slab *dst[MV_NR_MOV_CLASSES];
-	/* old copies, freed after a grace period */
+	/* old copies, freed after a grace period, and the source slabs that
+	 * held them, put back after it: one grace period for many batches */
 	void **old;
 	unsigned nr_old;
+	struct mv_slab **done;
+	unsigned nr_done;
 };
 
 /* ------------------------------------------------------------ state */
@@ -207,6 +211,7 @@ static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, st
 	}
 	struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn);
 	bool ok = mv_pg_load(pg->type) == PG_SLAB && mv_pg_load(pg->slab) == s && s->pfn == pfn &&
+		  s->cls == cls &&
 		  (s->list == MV_SL_PARTIAL || s->list == MV_SL_FULL || s->list == MV_SL_EMPTY);
 	if (ok) {
 		mv_bin_del(bin, s);
@@ -243,15 +248,22 @@ static void putback_slab(struct mova_arena *a, struct mv_slab *s)
 	mv_unlock(&bin->lock);
 }
 
-/* Free the old copies: after a grace period when readers exist. */
+/* Free the old copies, after a grace period when readers exist, and put
+ * their source slabs back (those now empty go to the buddy allocator). A
+ * grace period can cost 10 ms while a reader is inside a section
+ * (liburcu-bp sleeps between polls), so compaction waits for one only when
+ * its arrays fill, at its end, or when it needs the freed pages at once. */
 static void flush_old(struct compact_control *cc)
 {
-	if (!cc->nr_old)
+	if (!cc->nr_old && !cc->nr_done)
 		return;
-	if (mv_rcu_readers_ever())
+	if (cc->nr_old && mv_rcu_readers_ever())
 		mv_rcu_synchronize();
 	mv_mov_free_slots(cc->a, NULL, cc->old, cc->nr_old);
 	cc->nr_old = 0;
+	for (unsigned i = 0; i < cc->nr_done; i++)
+		putback_slab(cc->a, cc->done[i]);
+	cc->nr_done = 0;
 }
 
 static void add_old(struct compact_control *cc, void *p)
@@ -259,6 +271,19 @@ static void add_old(struct compact_control *cc, void *p)
 	if (cc->nr_old == CC_OLD_MAX)
 		flush_old(cc);
 	cc->old[cc->nr_old++] = p;
+}
+
+static void add_done(struct compact_control *cc, struct mv_slab *s)
+{
+	if (cc->nr_done == CC_DONE_MAX)
+		flush_old(cc);
+	cc->done[cc->nr_done++] = s;
+}
+
+/* does this compaction need the pages it frees right away? */
+static bool flush_each_batch(const struct compact_control *cc)
+{
+	return (cc->order >= 0 && !cc->proactive_compaction) || !mv_rcu_readers_ever();
 }
 
 static bool compact_scanners_met(const struct compact_control *cc)
@@ -451,7 +476,8 @@ static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn,
 	size_t isolated = 0, scanned = 0;
 	while (pfn < end) {
 		struct mv_page *pg = mv_pfn_to_page(z, pfn);
-		uint8_t type = mv_pg_load(pg->type);
+		/* acquire: pairs with slab_setup's release of PG_SLAB */
+		uint8_t type = __atomic_load_n(&pg->type, __ATOMIC_ACQUIRE);
 		scanned++;
 		if (type == PG_BUDDY || type == PG_PCP) {
 			pfn += (size_t)1
@@ -585,10 +611,11 @@ static int migrate_isolated(struct compact_control *cc)
 			err = r;
 	}
 	cc->nr_src_large = 0;
-	flush_old(cc);
 	for (unsigned i = 0; i < cc->nr_src_slabs; i++)
-		putback_slab(a, cc->src_slabs[i]);
+		add_done(cc, cc->src_slabs[i]);
 	cc->nr_src_slabs = 0;
+	if (flush_each_batch(cc))
+		flush_old(cc);
 	return err;
 }
 
@@ -641,7 +668,10 @@ static struct compact_control *cc_new(struct mova_arena *a)
 		return NULL;
 	}
 	cc->old = mv_meta_alloc(&a->meta, CC_OLD_MAX * sizeof(void *));
-	if (!cc->old) {
+	cc->done = mv_meta_alloc(&a->meta, CC_DONE_MAX * sizeof(void *));
+	if (!cc->old || !cc->done) {
+		mv_meta_free(&a->meta, cc->old, CC_OLD_MAX * sizeof(void *));
+		mv_meta_free(&a->meta, cc->done, CC_DONE_MAX * sizeof(void *));
 		mv_meta_free(&a->meta, cc, sizeof *cc);
 		return NULL;
 	}
@@ -657,6 +687,8 @@ static struct compact_control *cc_new(struct mova_arena *a)
 static void cc_free(struct compact_control *cc)
 {
 	struct mova_arena *a = cc->a;
+	flush_old(cc);
+	mv_meta_free(&a->meta, cc->done, CC_DONE_MAX * sizeof(void *));
 	mv_meta_free(&a->meta, cc->old, CC_OLD_MAX * sizeof(void *));
 	mv_meta_free(&a->meta, cc, sizeof *cc);
 }
@@ -727,6 +759,7 @@ static enum compact_result compact_zone(struct compact_control *cc)
 		if (err == -ENOMEM)
 			break;
 	}
+	flush_old(cc);
 	putback_destinations(cc);
 	release_freepages(cc);
 	if (!cc->whole_zone || cc->order >= 0) {
@@ -804,15 +837,14 @@ static void pack_put_old(struct mova_arena *a, void *old, void *priv)
 /* zs_can_compact: could a whole slab be emptied into the others? */
 static bool bin_can_compact(struct mv_bin *bin, const struct mv_class *c)
 {
-	return bin->nr_partial_free >= c->nregs;
+	return mv_rload(bin->nr_partial_free) >= c->nregs;
 }
 
-static size_t pack_class(struct compact_control *cc, unsigned cls)
+static void pack_class(struct compact_control *cc, unsigned cls)
 {
 	struct mova_arena *a = cc->a;
 	struct mv_bin *bin = &a->bins[cls];
 	const struct mv_class *c = &mv_classes[cls];
-	size_t emptied = 0;
 	for (unsigned rounds = 0; rounds < 4096; rounds++) {
 		mv_lock(&bin->lock);
 		struct mv_slab *src = NULL, *dst = NULL;
@@ -867,15 +899,15 @@ static size_t pack_class(struct compact_control *cc, unsigned cls)
 				r = mv_migrate_pages(a, batch, n, pack_alloc, pack_put_old, &pd,
 						     cc->mode, MR_COMPACTION, NULL);
 		}
-		flush_old(cc);
-		size_t before = mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]);
-		putback_slab(a, src);
+		/* the destination holds only new copies: back at once; the source
+		 * after the grace period, when it is found empty */
 		putback_slab(a, dst);
-		emptied += mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]) - before;
+		add_done(cc, src);
+		if (flush_each_batch(cc))
+			flush_old(cc);
 		if (r > 0)
 			break; /* pinned objects: leave this class for now */
 	}
-	return emptied;
 }
 
 size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
@@ -884,12 +916,15 @@ size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
 	if (!cc)
 		return 0;
 	cc->mode = mode;
-	size_t emptied = 0;
+	cc->order = -1;
 	mv_lock(&a->compact.lock);
+	uint64_t before = mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]);
 	/* zs_compact goes from the largest class to the smallest */
 	for (int cls = MV_NR_CLASSES - 1; cls >= MV_MOV_CLASS0; cls--)
 		if (bin_can_compact(&a->bins[cls], &mv_classes[cls]))
-			emptied += pack_class(cc, (unsigned)cls);
+			pack_class(cc, (unsigned)cls);
+	flush_old(cc);
+	size_t emptied = (size_t)(mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]) - before);
 	mv_unlock(&a->compact.lock);
 	cc_free(cc);
 	return emptied;
@@ -947,6 +982,9 @@ int mova_compact(mova_arena *a, int order)
 		return EINVAL;
 	if (order > MV_MAX_PAGE_ORDER)
 		return EINVAL;
+	/* compaction waits for grace periods: never inside our own read section */
+	if (mv_rcu_readers_ever() && mv_rcu_in_reader())
+		return EDEADLK;
 	/* the caller's own caches first: its frozen slabs, page lists, pending frees */
 	struct mv_tcache *tc = mv_tcache_of(a);
 	if (tc)
@@ -1115,6 +1153,7 @@ int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
 			break;
 		}
 	}
+	flush_old(cc);
 	putback_destinations(cc);
 	release_freepages(cc);
 	mv_unlock(&a->compact.lock);

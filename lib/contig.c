@@ -112,6 +112,11 @@ void *mova_alloc_contig(mova_arena *a, size_t nr_pages)
 		errno = EINVAL;
 		return NULL;
 	}
+	/* migration waits for grace periods: never inside our own read section */
+	if (mv_rcu_readers_ever() && mv_rcu_in_reader()) {
+		errno = EDEADLK;
+		return NULL;
+	}
 	struct mv_zone *z = &a->zone;
 	size_t pbn = z->pageblock_nr_pages;
 	if (nr_pages > 64 * pbn || nr_pages > z->nr_pages_max) {

@@ -226,15 +226,30 @@ mova_handle mova_hcalloc(mova_arena *a, size_t size)
 	return halloc(a, size, true);
 }
 
-/* The size asked for of the object at p (its slot or large head). */
+/* The size asked for of the object at p (its slot or large head). The
+ * caller owns the object (hfree) or re-checks the entry afterwards
+ * (hsize): a racing free may leave a descriptor or slab header in any
+ * state, so everything read is checked before it is followed, and a
+ * nonsense answer is 0. */
 static size_t object_size(struct mova_arena *a, void *p)
 {
 	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
-	if (mv_pg_load(pg->type) == PG_SLAB) {
+	uint8_t type = mv_pg_load(pg->type);
+	if (type == PG_SLAB) {
 		struct mv_slab *s = mv_pg_load(pg->slab);
-		return (size_t)(mv_rload(mv_slab_backrefs(s)[mv_slab_slot(s, p)]) >> 32);
+		if (!s)
+			return 0;
+		uint8_t cls = mv_rload(s->cls);
+		uint64_t *br = mv_rload(s->backref);
+		char *addr = mv_rload(s->addr);
+		if (cls < MV_MOV_CLASS0 || cls >= MV_NR_CLASSES || !br || (char *)p < addr)
+			return 0;
+		uint32_t slot = mv_class_slot(&mv_classes[cls], (size_t)((char *)p - addr));
+		if (slot >= mv_classes[cls].nregs)
+			return 0;
+		return (size_t)(mv_rload(br[slot]) >> 32);
 	}
-	return mv_large_size(pg);
+	return type == PG_LARGE ? mv_large_size(pg) : 0;
 }
 
 int mova_hfree(mova_arena *a, mova_handle h)
@@ -254,35 +269,57 @@ int mova_hfree(mova_arena *a, mova_handle h)
 			migrate_wait(a, e, &w);
 			continue;
 		}
-		uint64_t nw = ((uint64_t)((mv_handle_gen(h) + 1) & MV_H_GEN_MASK))
-			      << MV_H_GEN_SHIFT;
+		/* the next incarnation's generation; an entry whose generation
+		 * would wrap retires (MV_H_RETIRED) and is never handed out
+		 * again, so no stale handle can ever match a new object */
+		uint32_t ngen = (mv_handle_gen(h) + 1) & MV_H_GEN_MASK;
+		uint64_t nw = ngen ? (uint64_t)ngen << MV_H_GEN_SHIFT : MV_H_RETIRED;
 		if (atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_seq_cst,
 							  memory_order_acquire))
 			break;
 	}
 	void *p = entry_addr(a, w);
+	bool retired = MV_H_GEN(w) == MV_H_GEN_MASK;
+	if (unlikely(retired))
+		mv_relaxed_add(&a->htab.nr_retired, 1);
 	struct mv_tcache *tc = mv_tcache_of(a);
 	size_t size = object_size(a, p);
 	if (unlikely(!tc)) {
 		/* no thread cache (out of memory): the slow, cache-less way */
-		mv_lock(&a->htab.lock);
-		atomic_store_explicit(e,
-				      (atomic_load_explicit(e, memory_order_relaxed) &
-				       (MV_H_GEN_MASK << MV_H_GEN_SHIFT)) |
-					  a->htab.free_head,
-				      memory_order_relaxed);
-		a->htab.free_head = mv_handle_index(h);
-		a->htab.nr_free++;
-		mv_unlock(&a->htab.lock);
+		if (!retired) {
+			mv_lock(&a->htab.lock);
+			atomic_store_explicit(e,
+					      (atomic_load_explicit(e, memory_order_relaxed) &
+					       (MV_H_GEN_MASK << MV_H_GEN_SHIFT)) |
+						  a->htab.free_head,
+					      memory_order_relaxed);
+			a->htab.free_head = mv_handle_index(h);
+			a->htab.nr_free++;
+			mv_unlock(&a->htab.lock);
+		}
 		mv_relaxed_add(&a->dead_live_bytes, -(int64_t)size);
 		mv_relaxed_add(&a->dead_live_handles, -1);
-		mv_rcu_synchronize();
-		mv_mov_free_slots(a, NULL, &p, 1);
+		if (!mv_rcu_readers_ever()) {
+			mv_mov_free_slots(a, NULL, &p, 1);
+		} else if (!mv_rcu_in_reader()) {
+			mv_rcu_synchronize();
+			mv_mov_free_slots(a, NULL, &p, 1);
+		} else {
+			/* no cache, no memory for a batch, and we may not wait for
+			 * readers inside our own section: the slot is lost */
+			static _Atomic int warned;
+			mv_warn_once(&warned,
+				     "hfree: out of memory inside a read section; "
+				     "%zu bytes of arena memory are lost",
+				     size);
+		}
 		return 0;
 	}
-	if (unlikely(tc->nhidx == MV_HCACHE))
-		mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
-	tc->hidx[tc->nhidx++] = mv_handle_index(h);
+	if (likely(!retired)) {
+		if (unlikely(tc->nhidx == MV_HCACHE))
+			mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
+		tc->hidx[tc->nhidx++] = mv_handle_index(h);
+	}
 	mv_owner_add(&tc->live_bytes, -(int64_t)size);
 	mv_owner_add(&tc->live_handles, -1);
 	if (likely(!mv_rcu_readers_ever())) {

@@ -32,6 +32,9 @@
 #define MV_H_LIVE (((uint64_t)1) << 48)
 #define MV_H_GEN_SHIFT 49
 #define MV_H_GEN_MASK ((uint64_t)0x7fff)
+/* a retired entry: not LIVE, generation all ones, loc all ones (no free-list
+ * link); it stays out of every free list for good */
+#define MV_H_RETIRED ((MV_H_GEN_MASK << MV_H_GEN_SHIFT) | MV_H_LOC_MASK)
 
 #define MV_H_PINS(w) ((unsigned)(((w)&MV_H_PIN_MASK) >> MV_H_PIN_SHIFT))
 #define MV_H_GEN(w) ((uint32_t)(((w) >> MV_H_GEN_SHIFT) & MV_H_GEN_MASK))
@@ -74,7 +77,8 @@ struct mv_htable {
 	size_t next;              /* entries below have been handed out at least once */
 	uint32_t free_head;       /* shared free list, linked through loc */
 	size_t nr_free;
-	mv_mutex lock; /* growth and the shared free list (rank MV_RANK_HANDLES) */
+	_Atomic size_t nr_retired; /* entries whose generation ran out */
+	mv_mutex lock;             /* growth and the shared free list (rank MV_RANK_HANDLES) */
 };
 
 struct mova_arena;

@@ -27,8 +27,8 @@ void mv_large_set_run(struct mv_zone *z, size_t pfn, size_t nr, int mt, size_t s
 
 /* the pages of a large run: an order with the tail given back, or whole
  * pageblocks past a max-order block */
-static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr,
-			  size_t align_pages, int mt, bool *zeroed)
+static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr, size_t align_pages,
+			  int mt, bool *zeroed)
 {
 	struct mv_zone *z = &a->zone;
 	size_t pfn;
@@ -108,6 +108,8 @@ bool mv_large_resize(struct mova_arena *a, struct mv_tcache *tc, void *p, size_t
 	struct mv_zone *z = &a->zone;
 	size_t pfn = mv_zone_pfn(z, p);
 	struct mv_page *h = mv_pfn_to_page(z, pfn);
+	if (size > z->reserve_bytes)
+		return false; /* and (size + 4095) >> 12 cannot wrap below */
 	size_t nr = mv_pg_load(h->x), nr_new = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
 	if (!nr_new)
 		nr_new = 1;

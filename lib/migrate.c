@@ -16,7 +16,7 @@ bool mv_object_entry(struct mova_arena *a, void *src, uint32_t *idx, size_t *siz
 	struct mv_zone *z = &a->zone;
 	size_t pfn = mv_zone_pfn(z, src);
 	struct mv_page *pg = mv_pfn_to_page(z, pfn);
-	uint8_t type = mv_pg_load(pg->type);
+	uint8_t type = __atomic_load_n(&pg->type, __ATOMIC_ACQUIRE);
 	if (type == PG_SLAB) {
 		struct mv_slab *s = mv_pg_load(pg->slab);
 		uint64_t br = mv_rload(mv_slab_backrefs(s)[mv_slab_slot(s, src)]);
@@ -65,7 +65,9 @@ static void publish(struct mova_arena *a, uint32_t idx, uint64_t newloc)
 	uint64_t nw;
 	do
 		nw = (w & ~(MV_H_LOC_MASK | MV_H_MIGRATING)) | newloc;
-	while (!atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_release,
+	/* seq_cst, not just release: the waiter count and readers flag read
+	 * after it form store-load pairs with pin's and the reader's side */
+	while (!atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_seq_cst,
 						      memory_order_relaxed));
 }
 
@@ -125,6 +127,20 @@ int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_objec
 				retry++;
 				continue;
 			}
+			/* frozen: nothing can free or replace the object now, so read
+			 * what it is again; between the first look and the freeze a
+			 * large run may have been freed and its pages reused */
+			uint32_t idx2;
+			size_t size2;
+			unsigned cls2;
+			if (!mv_object_entry(a, src, &idx2, &size2, &cls2) || idx2 != idx ||
+			    (cls == MV_NR_CLASSES) != (cls2 == MV_NR_CLASSES)) {
+				publish(a, idx, MV_H_LOC(w));
+				srcs[i] = NULL;
+				continue;
+			}
+			size = size2;
+			cls = cls2;
 			void *dst = get_new(a, cls, size, priv);
 			if (!dst) {
 				/* -ENOMEM: thaw and stop the batch */

@@ -22,7 +22,18 @@ static int fault(enum mv_os_op op, size_t len)
 	return fn ? fn(op, len) : 0;
 }
 
+static void *reserve(size_t len, size_t align, int prot);
+
 void *mv_os_reserve(size_t len, size_t align)
+{
+	return reserve(len, align, PROT_NONE);
+}
+void *mv_os_reserve_readable(size_t len, size_t align)
+{
+	return reserve(len, align, PROT_READ);
+}
+
+static void *reserve(size_t len, size_t align, int prot)
 {
 	int err = fault(MV_OS_RESERVE, len);
 	if (err) {
@@ -34,7 +45,7 @@ void *mv_os_reserve(size_t len, size_t align)
 		return NULL;
 	}
 	size_t span = len + align;
-	char *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *p = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL; /* errno from mmap: ENOMEM */
 	uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);

@@ -20,6 +20,10 @@ extern _Atomic(mv_os_fault_fn) mv_os_fault_hook;
 /* Reserve len bytes of address space aligned to align (a power of two >=
  * the page size), inaccessible and not backed. NULL with errno on failure. */
 void *mv_os_reserve(size_t len, size_t align);
+/* As mv_os_reserve, but readable: untouched pages read as zeros (the
+ * shared zero page, no memory and no commit charge), so a lockless reader
+ * may look anywhere in it. */
+void *mv_os_reserve_readable(size_t len, size_t align);
 /* Make [p, p+len) of a reservation readable and writable. 0 or errno. */
 int mv_os_commit(void *p, size_t len);
 /* Give the pages back to the OS; the range stays accessible and reads as

@@ -25,6 +25,32 @@
 _Static_assert(sizeof(struct rcu_head) <= sizeof(struct mv_rcu_head), "mv_rcu_head too small");
 
 _Atomic int mv_rcu_readers_flag;
+
+/*
+ * ThreadSanitizer does not see liburcu's synchronisation (membarrier,
+ * futexes, an uninstrumented library), so in TSan builds only, we state
+ * the two happens-before edges RCU provides: a reader's accesses happen
+ * before the end of every grace period that waits for its section (the
+ * release at unlock, taken before liburcu's unlock so the grace period
+ * waits for it, pairs with the acquire after synchronize and in every
+ * callback), and what a thread wrote before call_rcu happens before the
+ * callback. Release builds carry none of this.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define MV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MV_TSAN 1
+#endif
+#endif
+#ifdef MV_TSAN
+static _Atomic unsigned long tsan_gp;
+#define TSAN_RELEASE() atomic_fetch_add_explicit(&tsan_gp, 1, memory_order_release)
+#define TSAN_ACQUIRE() (void)atomic_load_explicit(&tsan_gp, memory_order_acquire)
+#else
+#define TSAN_RELEASE() ((void)0)
+#define TSAN_ACQUIRE() ((void)0)
+#endif
 static __thread int tls_reader __attribute__((tls_model("initial-exec")));
 
 static MV_NOINLINE void first_read_lock(void)
@@ -38,6 +64,11 @@ static MV_NOINLINE void first_read_lock(void)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
+bool mv_rcu_in_reader(void)
+{
+	return tls_reader && urcu_bp_read_ongoing();
+}
+
 void mv_rcu_read_lock(void)
 {
 	if (unlikely(!tls_reader))
@@ -47,30 +78,37 @@ void mv_rcu_read_lock(void)
 
 void mv_rcu_read_unlock(void)
 {
+	TSAN_RELEASE();
 	urcu_bp_read_unlock();
 }
 
 static void batch_cb(struct rcu_head *head)
 {
+	TSAN_ACQUIRE();
 	struct mv_rcu_batch *b =
 	    (struct mv_rcu_batch *)((char *)head - offsetof(struct mv_rcu_batch, head));
 	b->fn(b);
+	TSAN_RELEASE();
 }
 
 void mv_rcu_defer(struct mv_rcu_batch *b)
 {
+	TSAN_RELEASE();
 	urcu_bp_call_rcu((struct rcu_head *)(void *)&b->head, batch_cb);
 }
 
 void mv_rcu_barrier(void)
 {
-	if (atomic_load(&mv_rcu_readers_flag))
+	if (atomic_load(&mv_rcu_readers_flag)) {
 		urcu_bp_barrier();
+		TSAN_ACQUIRE();
+	}
 }
 
 void mv_rcu_synchronize(void)
 {
 	urcu_bp_synchronize_rcu();
+	TSAN_ACQUIRE();
 }
 
 void mv_rcu_fork_prepare(void)

@@ -40,6 +40,9 @@ static inline bool mv_rcu_readers_ever(void)
 	return atomic_load_explicit(&mv_rcu_readers_flag, memory_order_seq_cst) != 0;
 }
 
+/* Is the calling thread inside a read section? It must not then wait for a
+ * grace period (it would wait for itself). */
+bool mv_rcu_in_reader(void);
 void mv_rcu_read_lock(void);
 void mv_rcu_read_unlock(void);
 /* Run b->fn(b) after a grace period. Call without any mova lock held: the

@@ -37,7 +37,8 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 		mv_pg_store(pg->x, (uint32_t)pfn);
 		mv_pg_store(pg->cls, (uint8_t)cls);
 		mv_pg_store(pg->mt, (uint8_t)mt);
-		mv_pg_store(pg->type, (uint8_t)PG_SLAB);
+		/* release: a scanner that sees PG_SLAB sees the header's fields */
+		__atomic_store_n(&pg->type, (uint8_t)PG_SLAB, __ATOMIC_RELEASE);
 	}
 	mv_relaxed_add(&a->bins[cls].nr_slabs, 1);
 	mv_count(&a->vm, MV_VM_slab_alloc, 1);
@@ -187,8 +188,8 @@ static void **raw_take_xfree(struct mv_slab *s)
 			continue;
 		}
 		if (atomic_compare_exchange_weak_explicit(
-			    &s->xfree, &old, MV_XF_MAKE(NULL, 0, MV_XF_STATE(old)),
-			    memory_order_acquire, memory_order_relaxed))
+			&s->xfree, &old, MV_XF_MAKE(NULL, 0, MV_XF_STATE(old)),
+			memory_order_acquire, memory_order_relaxed))
 			break;
 	}
 	s->used -= MV_XF_COUNT(old);
@@ -292,7 +293,7 @@ static struct mv_slab *raw_adopt(struct mova_arena *a, struct mv_tcache *tc, uns
 	mv_lock(&bin->lock);
 	struct mv_slab *s = bin->abandoned;
 	if (s) {
-		bin->abandoned = s->next;
+		mv_rstore(bin->abandoned, s->next);
 		if (s->next)
 			s->next->prev = NULL;
 		s->next = s->prev = NULL;
@@ -494,7 +495,7 @@ static void bin_unlink(struct mv_slab **head, struct mv_slab *s)
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		*head = s->next;
+		mv_rstore(*head, s->next); /* list heads are peeked at without the lock */
 	if (s->next)
 		s->next->prev = s->prev;
 	s->next = s->prev = NULL;
@@ -506,7 +507,7 @@ static void bin_link(struct mv_slab **head, struct mv_slab *s)
 	s->next = *head;
 	if (*head)
 		(*head)->prev = s;
-	*head = s;
+	mv_rstore(*head, s);
 }
 
 void mv_bin_del(struct mv_bin *bin, struct mv_slab *s)

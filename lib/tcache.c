@@ -104,6 +104,11 @@ void mv_tcache_flush_pending_now(struct mova_arena *a, struct mv_tcache *tc)
 	struct mv_rcu_batch *b = tc->pending;
 	if (!b)
 		return;
+	if (b->n && mv_rcu_readers_ever() && mv_rcu_in_reader()) {
+		/* we may not wait for our own read section */
+		mv_tcache_flush_pending(a, tc);
+		return;
+	}
 	tc->pending = NULL;
 	if (b->n && mv_rcu_readers_ever())
 		mv_rcu_synchronize();
@@ -117,7 +122,14 @@ void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot
 	if (unlikely(!b)) {
 		b = mv_meta_alloc(&a->meta, sizeof *b);
 		if (!b) {
-			/* no memory for a batch: wait for readers here, once */
+			/* no memory for a batch: wait for readers here, once,
+			 * unless we are one (then the slot is lost) */
+			if (mv_rcu_in_reader()) {
+				static _Atomic int warned;
+				mv_warn_once(&warned, "hfree: out of memory inside a read section; "
+						      "an object's memory is lost");
+				return;
+			}
 			mv_rcu_synchronize();
 			mv_mov_free_slots(a, tc, &slot, 1);
 			return;

@@ -7,8 +7,8 @@
  * same words set their flags many times at once and no update is lost
  * (set_pfnblock_flags_mask is a compare-and-swap loop on the masked bits).
  */
-#ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see cr_standalone.c */
-#include "cr_standalone.c"
+#ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see ../common/cr_standalone.c */
+#include "../common/cr_standalone.c"
 #else
 #include <criterion/criterion.h>
 #endif

@@ -8,8 +8,8 @@
  * the zone must verify and be entirely free and merged.
  * Also single-threaded checks of the lists' accounting.
  */
-#ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see cr_standalone.c */
-#include "cr_standalone.c"
+#ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see ../common/cr_standalone.c */
+#include "../common/cr_standalone.c"
 #else
 #include <criterion/criterion.h>
 #endif

@@ -65,6 +65,7 @@ __attribute__((format(printf, 4, 5), noreturn)) static void mv_cr_fail(const cha
 #define cr_assert_geq(a, b, ...) MV_CR_CHECK((a) >= (b), #a " >= " #b, __VA_ARGS__)
 #define cr_assert_null(p, ...) MV_CR_CHECK((p) == NULL, #p " == NULL", __VA_ARGS__)
 #define cr_assert_not_null(p, ...) MV_CR_CHECK((p) != NULL, #p " != NULL", __VA_ARGS__)
+#define cr_log_info(...) (fprintf(stderr, __VA_ARGS__), fputc('\n', stderr))
 #define cr_assert_fail(...) MV_CR_CHECK(0, "cr_assert_fail", __VA_ARGS__)
 
 /* Test(suite, name, options...): the options (.timeout ...) are ignored */
