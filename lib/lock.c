@@ -21,7 +21,10 @@ void mv_mutex_reset_child(mv_mutex *l)
 }
 
 #if MV_DEBUG_LEVEL >= 1
-#define MV_WITNESS_DEPTH 16
+/* Per thread, the locks held, in order. The fork handler holds hundreds
+ * (every bin, every thread's page list); past MV_WITNESS_DEPTH the
+ * witness only counts, and checks order against the deepest one it knows. */
+#define MV_WITNESS_DEPTH 64
 static __thread struct {
 	const mv_mutex *held[MV_WITNESS_DEPTH];
 	int n;
@@ -29,9 +32,10 @@ static __thread struct {
 
 void mv_witness_lock(const mv_mutex *l)
 {
-	if (witness.n > 0) {
-		const mv_mutex *top = witness.held[witness.n - 1];
-		/* same rank is allowed only for bins taken in address order (fork) */
+	int known = MV_MIN(witness.n, MV_WITNESS_DEPTH);
+	if (known > 0) {
+		const mv_mutex *top = witness.held[known - 1];
+		/* same rank is allowed only for bins taken in class order (fork) */
 		MV_BUG_ON(top->rank > l->rank || (top->rank == l->rank && l->rank != MV_RANK_BIN),
 			  "lock order violated: rank %d taken while holding rank %d", l->rank,
 			  top->rank);
@@ -43,13 +47,18 @@ void mv_witness_lock(const mv_mutex *l)
 
 void mv_witness_unlock(const mv_mutex *l)
 {
-	for (int i = MV_MIN(witness.n, MV_WITNESS_DEPTH) - 1; i >= 0; i--) {
+	int known = MV_MIN(witness.n, MV_WITNESS_DEPTH);
+	for (int i = known - 1; i >= 0; i--) {
 		if (witness.held[i] == l) {
-			for (int j = i; j + 1 < MV_MIN(witness.n, MV_WITNESS_DEPTH); j++)
+			for (int j = i; j + 1 < known; j++)
 				witness.held[j] = witness.held[j + 1];
 			witness.n--;
 			return;
 		}
+	}
+	if (witness.n > MV_WITNESS_DEPTH) {
+		witness.n--; /* one of the untracked ones */
+		return;
 	}
 	mv_fatal("unlock of a lock (rank %d) this thread does not hold", l->rank);
 }
