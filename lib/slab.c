@@ -81,6 +81,12 @@ struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* owned before the descriptors publish it: compaction's scanner can
+	 * find the slab from then on, and must see it frozen */
+	s->list = MV_SL_OWNED;
+	atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
+	if (tc && !mv_classes[cls].movable)
+		s->fast_owner = tc;
 	slab_setup(a, s, cls, pfn);
 	return s;
 }
@@ -341,8 +347,6 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 				mv_tcache_set_raw_cur(tc, cls, &mv_slab_empty);
 				return NULL;
 			}
-			atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
-			s->list = MV_SL_OWNED;
 		}
 		mv_rstore(s->fast_owner, tc);
 		q_push_front(q, s);
@@ -599,9 +603,6 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 			s = mv_slab_new(a, tc, cls);
 		if (!s)
 			return NULL;
-		/* nobody else can see a new slab yet */
-		s->list = MV_SL_OWNED;
-		atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
 	}
 	tc->mov_cur[mi] = s;
 	if (!s->free)

@@ -111,6 +111,7 @@ static inline uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)
 }
 
 /* ---- creation and death (any thread; takes pcp/zone locks) ---- */
+/* a new slab, owned (frozen) by tc from the start */
 struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
 void mv_slab_destroy(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
 /* a slab of cls on pages [pfn, pfn + npages) the caller already holds */

@@ -14,8 +14,10 @@
 #define MV_CR_STANDALONE_C
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct mv_cr_test {
 	const char *suite, *name;
@@ -77,11 +79,46 @@ __attribute__((format(printf, 4, 5), noreturn)) static void mv_cr_fail(const cha
 	}                                                                   \
 	static void suite##_##name(void)
 
+/* TestSuite(name, .init = f, .fini = g, .timeout = s): fixtures per suite */
+struct mv_cr_suite {
+	void (*init)(void);
+	void (*fini)(void);
+	double timeout;
+};
+
+static struct {
+	const char *name;
+	struct mv_cr_suite cfg;
+} mv_cr_suites[16];
+static unsigned mv_cr_nsuites;
+
+#define TestSuite(suite, ...)                                                                  \
+	__attribute__((constructor)) static void mv_cr_suite_##suite(void)                     \
+	{                                                                                      \
+		if (mv_cr_nsuites < sizeof mv_cr_suites / sizeof mv_cr_suites[0]) {            \
+			mv_cr_suites[mv_cr_nsuites].name = #suite;                             \
+			mv_cr_suites[mv_cr_nsuites++].cfg = (struct mv_cr_suite){__VA_ARGS__}; \
+		}                                                                              \
+	}
+
+static const struct mv_cr_suite *mv_cr_suite_of(const char *name)
+{
+	for (unsigned i = 0; i < mv_cr_nsuites; i++)
+		if (!strcmp(mv_cr_suites[i].name, name))
+			return &mv_cr_suites[i].cfg;
+	return NULL;
+}
+
 int main(void)
 {
 	for (unsigned i = 0; i < mv_cr_ntests; i++) {
+		const struct mv_cr_suite *cfg = mv_cr_suite_of(mv_cr_tests[i].suite);
 		fprintf(stderr, "[RUN ] %s::%s\n", mv_cr_tests[i].suite, mv_cr_tests[i].name);
+		if (cfg && cfg->init)
+			cfg->init();
 		mv_cr_tests[i].fn();
+		if (cfg && cfg->fini)
+			cfg->fini();
 		fprintf(stderr, "[PASS] %s::%s\n", mv_cr_tests[i].suite, mv_cr_tests[i].name);
 	}
 	fprintf(stderr, "[====] Synthesis: Tested: %u | Passing: %u\n", mv_cr_ntests, mv_cr_ntests);
