@@ -133,6 +133,40 @@ MOVA_API void mova_read_unlock(void);
  * Writing through it is not allowed: writers pin. */
 MOVA_API const void *mova_deref(mova_arena *a, mova_handle h);
 
+/* The inline fast path of mova_deref: one load of the entry, checked, and
+ * the address; anything unusual goes to the library's mova_deref. What it
+ * reads (the head of every arena, the encoding of handles and entries) is
+ * not part of the contract and may change with the library's major
+ * version; define MOVA_NO_INLINE to call the library every time. */
+struct mova__arena_head {
+	/* the handle table's address (readable for every 32-bit index, the
+	 * arena's zone right after it, 32 GiB on) | the arena's tag << 47 */
+	uint64_t table_and_tag;
+};
+
+static inline const void *mova__deref_inline(mova_arena *a, mova_handle h)
+{
+	if (__builtin_expect(a != NULL, 1)) {
+		uint64_t tt = ((const struct mova__arena_head *)(const void *)a)->table_and_tag;
+		if (__builtin_expect(((h ^ tt) >> 47) == 0, 1)) { /* the arena's tag */
+			const char *table = (const char *)(uintptr_t)(tt & ((1ull << 47) - 1));
+			/* as rcu_dereference: a relaxed load whose result the object's
+			 * address depends on (the hardware orders dependent loads) */
+			uint64_t w = __atomic_load_n((const uint64_t *)table + (uint32_t)h,
+						     __ATOMIC_RELAXED);
+			/* LIVE (bit 48) and the handle's generation (bits 32..46)
+			 * against the entry's (bits 49..63) */
+			if (__builtin_expect((w >> 48) == (((h >> 31) | 1) & 0xffff), 1))
+				return table + (8ull << 32) + ((w << 4) & ((1ull << 39) - 1));
+		}
+	}
+	return mova_deref(a, h);
+}
+
+#ifndef MOVA_NO_INLINE
+#define mova_deref(a, h) mova__deref_inline((a), (h))
+#endif
+
 /* ----------------------------------- unmovable memory (raw), malloc-like */
 
 MOVA_API MOVA_MALLOC_ATTR void *mova_malloc(size_t size);

@@ -57,6 +57,8 @@ static int registry_add(struct mova_arena *a)
 	a->epoch = next_epoch++;
 	/* tags are 17 bits and never 0 (handles are never MOVA_NULL) */
 	a->tag = next_tag;
+	/* mova.h's inline fast path: the table's address and the tag in one word */
+	a->head.table_and_tag = (uint64_t)(uintptr_t)a->htab.entries | ((uint64_t)a->tag << 47);
 	next_tag = next_tag + 1 > MV_HANDLE_TAG_MASK ? 1 : next_tag + 1;
 	registry[registry_n++] = a;
 	mv_unlock(&mv_registry_lock);
@@ -80,8 +82,28 @@ static void arena_free_memory(struct mova_arena *a)
 	mv_zone_destroy(&a->zone);
 	if (a->htab.entries)
 		mv_htable_destroy(&a->htab);
+	mv_os_release(a->region, a->region_bytes);
 	mv_meta_destroy(&a->meta);
 	mv_os_release(a, mv_align_up(sizeof *a, MV_PAGE_SIZE));
+}
+
+/* One reservation: the handle table (MV_HTABLE_VA, readable) and right
+ * above it the zone (PROT_NONE until populated, aligned to a max-order
+ * block). */
+static int reserve_region(struct mova_arena *a)
+{
+	size_t align =
+	    MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << a->cfg.pageblock_order);
+	a->region_bytes = MV_HTABLE_VA + a->cfg.reserve_bytes;
+	a->region = mv_os_reserve(a->region_bytes, align);
+	if (!a->region)
+		return ENOMEM;
+	if (mv_os_make_readable(a->region, MV_HTABLE_VA)) {
+		mv_os_release(a->region, a->region_bytes);
+		a->region = NULL;
+		return ENOMEM;
+	}
+	return 0;
 }
 
 static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
@@ -101,9 +123,12 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 	a->is_default = is_default;
 	int err = mv_meta_init(&a->meta, a->cfg.reserve_bytes / 2 + ((size_t)64 << 20));
 	if (!err)
-		err = mv_zone_init(&a->zone, a->cfg.reserve_bytes, a->cfg.pageblock_order, &a->vm);
+		err = reserve_region(a);
 	if (!err)
-		err = mv_htable_init(&a->htab, a->cfg.max_handles);
+		err = mv_zone_init_at(&a->zone, a->region + MV_HTABLE_VA, a->cfg.reserve_bytes,
+				      a->cfg.pageblock_order, &a->vm);
+	if (!err)
+		err = mv_htable_init(&a->htab, a->region, a->cfg.max_handles);
 	if (err) {
 		arena_free_memory(a);
 		errno = ENOMEM;
@@ -264,6 +289,7 @@ bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 {
 	size_t before = mv_relaxed_load(&a->zone.nr_free_pages);
 	if (tc && !tc->dead) {
+		mv_raw_rbuf_flush_all(tc);
 		mv_tcache_flush_pending_now(a, tc);
 		mv_mov_unfreeze_all(a, tc);
 		mv_raw_collect_delayed(a, tc);

@@ -20,13 +20,17 @@
 #include "tcache.h"
 
 struct mova_arena {
+	/* first: what mova.h's inline fast paths read (mova__arena_head) */
+	struct mova__arena_head head;
 	struct mv_zone zone;
 	struct mv_bin bins[MV_NR_CLASSES];
 	struct mv_htable htab;
 	struct mv_vmstat vm;
 	mova_config cfg; /* resolved: every default filled in */
-	uint32_t tag;    /* handle tag, non-zero */
-	uint64_t epoch;  /* unique per arena ever created in this process */
+	char *region;    /* the reservation: handle table, then the zone */
+	size_t region_bytes;
+	uint32_t tag;   /* handle tag, non-zero */
+	uint64_t epoch; /* unique per arena ever created in this process */
 	bool is_default;
 	struct mv_meta_pool meta;
 

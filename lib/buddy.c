@@ -44,6 +44,12 @@ const int mv_fallbacks[MIGRATE_PCPTYPES][MIGRATE_PCPTYPES - 1] = {
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm)
 {
+	return mv_zone_init_at(z, NULL, reserve_bytes, pageblock_order, vm);
+}
+
+int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigned pageblock_order,
+		    struct mv_vmstat *vm)
+{
 	memset(z, 0, sizeof *z);
 	mv_mutex_init(&z->lock, MV_RANK_ZONE);
 	z->vm = vm;
@@ -54,7 +60,8 @@ int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_ord
 	size_t nr_blocks = z->nr_pages_max >> pageblock_order;
 	/* aligned to the largest block, so buddy arithmetic never leaves it */
 	size_t align = MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << pageblock_order);
-	z->base = mv_os_reserve(reserve_bytes, align);
+	z->own_base = !base;
+	z->base = base ? base : mv_os_reserve(reserve_bytes, align);
 	if (!z->base)
 		goto fail;
 	z->desc_bytes = mv_align_up(z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
@@ -87,7 +94,8 @@ fail:;
 
 void mv_zone_destroy(struct mv_zone *z)
 {
-	mv_os_release(z->base, z->reserve_bytes);
+	if (z->own_base)
+		mv_os_release(z->base, z->reserve_bytes);
 	mv_os_release(z->desc, z->desc_bytes);
 	mv_os_release(z->pb.words, z->pb_words_bytes);
 	z->base = NULL;

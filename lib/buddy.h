@@ -52,6 +52,7 @@ struct mv_zone {
 	_Atomic size_t populated_pfn; /* pfns below are populated (descriptors committed) */
 	size_t desc_committed_bytes;  /* descriptors committed so far, under lock */
 	bool page_group_by_mobility_disabled;
+	bool own_base; /* the zone reserved base itself (else its arena did) */
 
 	struct mv_free_area free_area[MV_NR_PAGE_ORDERS];
 	size_t nr_free_pages_mt[MIGRATE_TYPES]; /* free pages per list type */
@@ -67,6 +68,10 @@ struct mv_zone {
 /* Reserve the arena and its metadata. 0 or errno (ENOMEM). */
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm);
+/* The same on a reservation the caller made (aligned to a max-order block,
+ * PROT_NONE), which the zone will not unmap. */
+int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigned pageblock_order,
+		    struct mv_vmstat *vm);
 void mv_zone_destroy(struct mv_zone *z);
 
 static inline size_t mv_zone_pfn(const struct mv_zone *z, const void *p)

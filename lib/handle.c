@@ -40,20 +40,22 @@
 
 /* ------------------------------------------------------------ the table */
 
-int mv_htable_init(struct mv_htable *t, size_t max)
+int mv_htable_init(struct mv_htable *t, void *table, size_t max)
 {
 	memset(t, 0, sizeof *t);
 	mv_mutex_init(&t->lock, MV_RANK_HANDLES);
 	t->max = max;
-	t->reserved_bytes = mv_align_up(max * sizeof(uint64_t), (size_t)HT_CHUNK_ENTRIES * 8);
-	t->entries = mv_os_reserve(t->reserved_bytes, MV_PAGE_SIZE);
+	t->reserved_bytes = MV_HTABLE_VA;
+	/* the arena's readable reservation: any 32-bit index may be loaded
+	 * (mova.h's inline deref does not bound it); entries never committed
+	 * read as zero, which is not LIVE */
+	t->entries = table;
 	t->free_head = NONE32;
-	return t->entries ? 0 : ENOMEM;
+	return 0;
 }
 
 void mv_htable_destroy(struct mv_htable *t)
 {
-	mv_os_release((void *)t->entries, t->reserved_bytes);
 	t->entries = NULL;
 	mv_mutex_destroy(&t->lock);
 }
@@ -117,6 +119,12 @@ size_t mv_htable_resident_bytes(struct mv_htable *t)
 {
 	return mv_align_up(mv_relaxed_load(&t->committed) * 8, MV_PAGE_SIZE);
 }
+
+/* mova.h's inline deref hard-codes this encoding */
+_Static_assert(MV_HANDLE_TAG_SHIFT == 47 && MV_H_LOC_BITS == 35 && MV_H_GEN_SHIFT == 49 &&
+		   MV_H_LIVE == ((uint64_t)1 << 48) && MV_H_GEN_MASK == 0x7fff,
+	       "include/mova.h's mova__deref_inline must change with the encoding");
+_Static_assert(offsetof(struct mova_arena, head) == 0, "the arena starts with its head");
 
 /* ------------------------------------------------------------ decoding */
 
@@ -409,6 +417,7 @@ void mova_read_unlock(void)
 	mv_rcu_read_unlock();
 }
 
+#undef mova_deref
 const void *mova_deref(mova_arena *a, mova_handle h)
 {
 	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;

@@ -84,7 +84,12 @@ struct mv_htable {
 struct mova_arena;
 struct mv_tcache;
 
-int mv_htable_init(struct mv_htable *t, size_t max);
+/* The table's address space: room for every 32-bit index, reserved by the
+ * arena just below its zone and readable throughout (see mova.h's
+ * mova__deref_inline, which finds the zone at entries + MV_HTABLE_VA). */
+#define MV_HTABLE_VA ((size_t)sizeof(uint64_t) << 32)
+
+int mv_htable_init(struct mv_htable *t, void *table, size_t max);
 void mv_htable_destroy(struct mv_htable *t);
 /* refill a thread's entry cache; false when the table is full */
 bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc);

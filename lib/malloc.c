@@ -172,16 +172,26 @@ void mova_free(void *p)
 			size_t soff = (size_t)((char *)p - s->addr);
 			uint32_t idx = (uint32_t)(((uint64_t)soff * s->magic) >> 32);
 			uint64_t *w = p;
-			if (likely(mv_rload(s->fast_owner) == tc &&
-				   (size_t)idx * s->usize == soff && idx < s->nbump &&
-				   w[1] != dfkey(p))) {
-				w[0] = (uint64_t)(uintptr_t)s->local_free;
-				w[1] = dfkey(p);
-				s->local_free = p;
-				mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
-				if (unlikely(--s->used == 0))
-					mv_raw_slab_idle(mv_default, tc, s);
-				return;
+			if (likely((size_t)idx * s->usize == soff && w[1] != dfkey(p))) {
+				if (likely(mv_rload(s->fast_owner) == tc && idx < s->nbump)) {
+					/* straight onto the allocation list: a malloc/free
+					 * loop then never leaves the fast path */
+					w[0] = (uint64_t)(uintptr_t)s->free;
+					w[1] = dfkey(p);
+					s->free = p;
+					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+					if (unlikely(--s->used == 0))
+						mv_raw_slab_idle(mv_default, tc, s);
+					return;
+				}
+				/* another thread's raw slab: straight onto its remote list */
+				if (likely(!tc->dead && idx < mv_rload(s->nbump) &&
+					   mv_pg_load(pg->cls) < MV_NR_RAW_CLASSES)) {
+					w[1] = dfkey(p);
+					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+					mv_raw_free_remote_buffered(tc, s, p);
+					return;
+				}
 			}
 		}
 	}

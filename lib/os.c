@@ -65,6 +65,14 @@ int mv_os_commit(void *p, size_t len)
 	return mprotect(p, len, PROT_READ | PROT_WRITE) ? errno : 0;
 }
 
+int mv_os_make_readable(void *p, size_t len)
+{
+	int err = fault(MV_OS_COMMIT, len);
+	if (err)
+		return err;
+	return mprotect(p, len, PROT_READ) ? errno : 0;
+}
+
 int mv_os_decommit(void *p, size_t len)
 {
 	int err = fault(MV_OS_DECOMMIT, len);

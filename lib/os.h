@@ -26,6 +26,8 @@ void *mv_os_reserve(size_t len, size_t align);
 void *mv_os_reserve_readable(size_t len, size_t align);
 /* Make [p, p+len) of a reservation readable and writable. 0 or errno. */
 int mv_os_commit(void *p, size_t len);
+/* Make [p, p+len) of a reservation readable (zero pages), not writable. */
+int mv_os_make_readable(void *p, size_t len);
 /* Give the pages back to the OS; the range stays accessible and reads as
  * zeros when touched again. 0 or errno. */
 int mv_os_decommit(void *p, size_t len);

@@ -11,7 +11,7 @@ uint8_t mv_raw_class_lut[65];
  * (or the largest order), the first whose tail waste is at most 1/64 of
  * the slab, else the one with the least waste. Enough slots per slab keep
  * the fast path's refills rare (mimalloc's small pages hold 64 KiB). */
-#define MIN_SLOTS_RAW 32
+#define MIN_SLOTS_RAW 128
 #define MIN_SLOTS_MOV 16
 
 static void geometry(struct mv_class *c)

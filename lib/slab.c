@@ -364,8 +364,8 @@ void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct m
 		s->list = MV_SL_OWNED;
 		mv_rstore(s->fast_owner, tc);
 	}
-	*(void **)p = s->local_free;
-	s->local_free = p;
+	*(void **)p = s->free;
+	s->free = p;
 	s->used--;
 	if (s->used == 0)
 		mv_raw_slab_idle(a, tc, s);
@@ -396,9 +396,11 @@ void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc)
 	}
 }
 
-void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
+/* Push a chain head..tail of n slots onto another thread's slab (one CAS),
+ * or, when the owner parked the slab as full and asked to be told, onto the
+ * owner's delayed list (mimalloc's delayed free). */
+static void raw_push_remote(struct mv_slab *s, void *head, void *tail, uint32_t n)
 {
-	(void)a;
 	uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	bool notify;
 	for (;;) {
@@ -413,8 +415,8 @@ void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
 			nw = (old & ~(uint64_t)3) | MV_DELAYING;
 			notify = true;
 		} else {
-			*(void **)p = MV_XF_PTR(old);
-			nw = MV_XF_MAKE(p, MV_XF_COUNT(old) + 1, st);
+			*(void **)tail = MV_XF_PTR(old);
+			nw = MV_XF_MAKE(head, MV_XF_COUNT(old) + n, st);
 			notify = false;
 		}
 		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, nw, memory_order_release,
@@ -423,18 +425,54 @@ void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
 	}
 	if (!notify)
 		return;
-	/* the owner parked this slab as full: hand the block to it directly */
+	/* DELAYING holds the owner: it cannot abandon the slab until we are done */
 	struct mv_tcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-	void *head = atomic_load_explicit(&owner->xdelayed, memory_order_relaxed);
+	void *first = atomic_load_explicit(&owner->xdelayed, memory_order_relaxed);
 	do
-		*(void **)p = head;
-	while (!atomic_compare_exchange_weak_explicit(&owner->xdelayed, &head, p,
+		*(void **)tail = first;
+	while (!atomic_compare_exchange_weak_explicit(&owner->xdelayed, &first, head,
 						      memory_order_release, memory_order_relaxed));
 	old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old,
 						      (old & ~(uint64_t)3) | MV_NO_DELAYED,
 						      memory_order_release, memory_order_relaxed))
 		;
+}
+
+void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
+{
+	(void)a;
+	raw_push_remote(s, p, p, 1);
+}
+
+static void rbuf_flush(struct mv_rbuf *rb)
+{
+	if (rb->n)
+		raw_push_remote(rb->s, rb->head, rb->tail, rb->n);
+	rb->s = NULL;
+	rb->n = 0;
+}
+
+void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *p)
+{
+	struct mv_rbuf *rb = &tc->rbuf[((uintptr_t)s >> 7) & (MV_RBUF_SLOTS - 1)];
+	if (rb->s != s) {
+		rbuf_flush(rb);
+		rb->s = s;
+		rb->tail = p;
+		*(void **)p = NULL;
+	} else {
+		*(void **)p = rb->head;
+	}
+	rb->head = p;
+	if (++rb->n == MV_RBUF_BATCH)
+		rbuf_flush(rb);
+}
+
+void mv_raw_rbuf_flush_all(struct mv_tcache *tc)
+{
+	for (unsigned i = 0; i < MV_RBUF_SLOTS; i++)
+		rbuf_flush(&tc->rbuf[i]);
 }
 
 void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc)

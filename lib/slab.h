@@ -57,7 +57,8 @@ enum mv_slab_list {
 #define MV_NR_FULLNESS 4 /* partial slabs in quarters of use, as zsmalloc's groups */
 
 struct mv_slab {
-	/* the owner's fast path */
+	/* first cache line: the owner's fast path, and what a freeing thread
+	 * reads to check a pointer (written only by the owner) */
 	void *free;
 	uint32_t used;  /* slots handed out and not known to be free */
 	uint32_t usize; /* slot size */
@@ -68,19 +69,21 @@ struct mv_slab {
 	struct mv_tcache
 	    *fast_owner; /* raw: the owner while the slab is on its class queue, else NULL */
 	_Atomic(struct mv_tcache *) owner;
-	_Atomic uint64_t xfree;
 	uint8_t cls;
 	uint8_t list;     /* enum mv_slab_list */
 	uint8_t fullness; /* MV_SL_PARTIAL: index into bin->partial */
 	uint8_t kept;     /* raw: empty, kept by its owner for reuse (tc->kept_pages) */
 	uint32_t pfn;
-	/* bookkeeping */
+	/* second cache line: what other threads write, so that remote frees
+	 * do not bounce the owner's line */
+	_Alignas(MV_CACHELINE) _Atomic uint64_t xfree;
 	struct mv_slab *next, *prev;
-	uint32_t nregs;
 	void *xlist; /* movable: frees to a frozen slab by others, under bin lock */
 	uint32_t nxlist;
+	uint32_t nregs;
 	uint64_t *backref; /* movable: {handle index, size} per slot (meta pool) */
 };
+_Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 
 struct mv_bin {
 	mv_mutex lock;
@@ -126,7 +129,13 @@ void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct m
 /* the owner's fast path emptied s: keep it within the thread's budget,
  * give it back otherwise (unless it is current) */
 void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
-/* a free to a slab another thread (or nobody) owns */
+/* a free to another thread's raw slab, gathered in the freeing thread's
+ * buffer per destination slab and pushed as one chain (one CAS per
+ * MV_RBUF_BATCH frees, as jemalloc flushes its tcache in batches) */
+void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *p);
+/* push every buffered remote free (thread exit, flushes, before failing) */
+void mv_raw_rbuf_flush_all(struct mv_tcache *tc);
+/* a free to a slab another thread (or nobody) owns, pushed at once */
 void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p);
 /* process the owner's delayed frees */
 void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc);

@@ -143,6 +143,7 @@ void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot
 
 void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
 {
+	mv_raw_rbuf_flush_all(tc);
 	mv_tcache_flush_pending(a, tc);
 	mv_mov_unfreeze_all(a, tc);
 	mv_raw_collect_delayed(a, tc);
@@ -152,6 +153,7 @@ void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
 
 void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)
 {
+	mv_raw_rbuf_flush_all(tc);
 	mv_tcache_flush_pending(a, tc);
 	mv_mov_unfreeze_all(a, tc);
 	mv_raw_abandon_all(a, tc);

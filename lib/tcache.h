@@ -25,6 +25,16 @@
  * round (mimalloc's delayed page retire) */
 #define MV_KEPT_PAGES 256
 
+#define MV_RBUF_SLOTS 8
+#define MV_RBUF_BATCH 32
+
+/* remote frees to one slab, waiting to be pushed as a chain */
+struct mv_rbuf {
+	struct mv_slab *s;
+	void *head, *tail;
+	uint32_t n;
+};
+
 struct mv_slabq {
 	struct mv_slab *first, *last;
 };
@@ -44,6 +54,7 @@ struct mv_tcache {
 	struct mv_slabq rawq[MV_NR_RAW_CLASSES];
 	struct mv_slabq rawfull;
 	_Atomic(void *) xdelayed;
+	struct mv_rbuf rbuf[MV_RBUF_SLOTS];
 	uint32_t slow_count; /* slow paths taken, to pace periodic work */
 	uint32_t kept_pages; /* pages of empty raw slabs kept for reuse (MV_KEPT_PAGES at most) */
 	int dead;            /* torn down: no longer on the arena's list */
