@@ -209,8 +209,17 @@ size_t mova_usable_size(const void *p)
 	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
 	uint8_t type = mv_pg_load(pg->type);
 	if (type == PG_SLAB) {
+		/* only the start of a live slot: an interior or freed pointer is
+		 * not something realloc may resize (0, as for foreign pointers) */
 		struct mv_slab *s = mv_pg_load(pg->slab);
-		return mv_classes[s->cls].movable ? 0 : s->usize;
+		if (!s || mv_classes[s->cls].movable)
+			return 0;
+		size_t off = (size_t)((const char *)p - s->addr);
+		uint32_t idx = mv_class_slot(&mv_classes[s->cls], off);
+		if ((size_t)idx * s->usize != off || idx >= mv_rload(s->nbump) ||
+		    ((const uint64_t *)p)[1] == dfkey(p))
+			return 0;
+		return s->usize;
 	}
 	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0)
 		return mv_large_pages(pg) << MV_PAGE_SHIFT;
