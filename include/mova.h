@@ -71,10 +71,19 @@ typedef struct mova_config {
 	    kcompactd_cpu_budget; /* percent of one CPU kcompactd may use, 1..100 (default 10) */
 	unsigned
 	    kcompactd_interval_ms; /* proactive check period (default 500, HPAGE_FRAG_CHECK_INTERVAL_MSEC) */
-	size_t retain_bytes; /* free memory kept backed for reuse before pageblocks go
+	size_t retain_bytes;      /* free memory kept backed for reuse before pageblocks go
 	                                  back to the OS (hysteresis); default 8 pageblocks */
-	size_t cma_bytes;    /* pageblocks reserved as MIGRATE_CMA at creation (default 0) */
-	size_t max_handles;  /* handle table capacity; 0 = default (reserve_bytes / 64) */
+	size_t cma_bytes;         /* pageblocks reserved as MIGRATE_CMA at creation (default 0) */
+	size_t max_handles;       /* handle table capacity; 0 = default (reserve_bytes / 64) */
+	size_t limit_bytes;       /* memory budget: resident_bytes kept at most this (within one
+	                        pageblock) by returning free memory and running shrinkers
+	                        before an allocation fails; 0 = no budget (default) */
+	int mempolicy;            /* MOVA_MPOL_* mode, optionally | MOVA_MPOL_F_STATIC_NODES or
+	                        MOVA_MPOL_F_RELATIVE_NODES (default MOVA_MPOL_DEFAULT) */
+	uint64_t mempolicy_nodes; /* the policy's node mask, bit n = node n (default 0) */
+	unsigned numa_nodes;      /* 0 = the machine's nodes (mbind applies the policy);
+	                        1..MOVA_MAX_NUMNODES = simulate that many nodes: placement
+	                        is decided and recorded, no page is really bound (tests) */
 } mova_config;
 
 /* ------------------------------------------------------------------ arena */
@@ -216,32 +225,154 @@ MOVA_API void *mova_alloc_contig(mova_arena *a, size_t nr_pages);
  * exactly nr_pages from this arena. */
 MOVA_API int mova_free_contig(mova_arena *a, void *p, size_t nr_pages);
 
+/* ------------------------------------------------ memory policy (NUMA) */
+
+/* The kernel's modes and flags (include/uapi/linux/mempolicy.h), same numbers. */
+enum {
+	MOVA_MPOL_DEFAULT = 0,
+	MOVA_MPOL_PREFERRED = 1,
+	MOVA_MPOL_BIND = 2,
+	MOVA_MPOL_INTERLEAVE = 3,
+	MOVA_MPOL_LOCAL = 4,
+	MOVA_MPOL_PREFERRED_MANY = 5,
+	MOVA_MPOL_WEIGHTED_INTERLEAVE = 6,
+	MOVA_MPOL_MAX = 7
+};
+/* mode flags, or-ed into the mode */
+#define MOVA_MPOL_F_STATIC_NODES (1 << 15)
+#define MOVA_MPOL_F_RELATIVE_NODES (1 << 14)
+#define MOVA_MPOL_F_NUMA_BALANCING (1 << 13) /* accepted with BIND and PREFERRED_MANY; no effect */
+/* mova_get_mempolicy flags */
+#define MOVA_MPOL_F_NODE (1 << 0)
+#define MOVA_MPOL_F_ADDR (1 << 1)
+#define MOVA_MPOL_F_MEMS_ALLOWED (1 << 2)
+/* mova_set_mempolicy flags, as mbind's */
+#define MOVA_MPOL_MF_STRICT (1 << 0)
+#define MOVA_MPOL_MF_MOVE (1 << 1)
+#define MOVA_MPOL_MF_MOVE_ALL (1 << 2)
+#define MOVA_MAX_NUMNODES 64
+
+/*
+ * Set the arena's memory policy, as mbind(2) over the whole arena. The unit
+ * of placement is the pageblock: each pageblock gets a node when it is
+ * populated (or repopulated after going back to the OS) and, on a real
+ * machine, is bound there with mbind. nodemask/maxnode as the syscall
+ * (maxnode - 1 bits are read). flags: MOVA_MPOL_MF_MOVE (or MOVE_ALL)
+ * migrates the movable objects of pageblocks on nodes the new policy does
+ * not allow onto allowed ones (MR_MEMPOLICY_MBIND); MOVA_MPOL_MF_STRICT
+ * then reports EIO if anything (unmovable memory, pinned objects) stays
+ * misplaced. Returns 0; EINVAL for a bad mode, flag or node mask (the
+ * arena is untouched); ENOSYS when the kernel has no mbind; EDEADLK for
+ * MOVE inside a read section.
+ */
+MOVA_API int mova_set_mempolicy(mova_arena *a, int mode, const unsigned long *nodemask,
+				unsigned long maxnode, unsigned flags);
+
+/*
+ * As get_mempolicy(2) for the arena. flags 0: the policy's mode (with its
+ * mode flags) and node mask. MOVA_MPOL_F_ADDR: the policy governing addr,
+ * which must lie in a populated part of the arena (EFAULT otherwise).
+ * MOVA_MPOL_F_NODE | MOVA_MPOL_F_ADDR: *mode is the node the page at addr
+ * lives on (asked of the kernel for a backed page on a real machine).
+ * MOVA_MPOL_F_NODE alone: the next interleave node (EINVAL unless the
+ * policy interleaves). MOVA_MPOL_F_MEMS_ALLOWED: the nodes that exist.
+ * nodemask may be NULL; if not, maxnode must cover every node (EINVAL).
+ */
+MOVA_API int mova_get_mempolicy(mova_arena *a, int *mode, unsigned long *nodemask,
+				unsigned long maxnode, const void *addr, unsigned long flags);
+
+/* MPOL_WEIGHTED_INTERLEAVE's weight of a node (as
+ * /sys/kernel/mm/mempolicy/weighted_interleave/nodeN): 1..255, 0 resets it
+ * to the default (the sysfs value where it exists, else 1). 0 or EINVAL. */
+MOVA_API int mova_set_interleave_weight(mova_arena *a, unsigned node, unsigned weight);
+
+/* ------------------------------------- reclaimable objects and shrinkers */
+
+/* mova_halloc_flags flags */
+#define MOVA_HF_ZERO 0x1 /* zero the contents, as mova_hcalloc */
+#define MOVA_HF_RECLAIMABLE \
+	0x2 /* a cache entry its owner can rebuild: placed in
+				   RECLAIMABLE pageblocks, freed by the owner's shrinker */
+
+/* mova_halloc with flags. MOVA_NULL with errno EINVAL for unknown flags or
+ * ENOMEM (nothing could be reclaimed within the budget). */
+MOVA_API mova_handle mova_halloc_flags(mova_arena *a, size_t size, unsigned flags);
+
+/* What a shrinker is asked to do (struct shrink_control). */
+typedef struct mova_shrink_control {
+	size_t nr_to_scan; /* objects to look at */
+	size_t nr_scanned; /* set to nr_to_scan before the call; the callback may
+	                      lower it to what it really looked at */
+} mova_shrink_control;
+
+#define MOVA_SHRINK_STOP (~(size_t)0)      /* scan: cannot make progress now */
+#define MOVA_SHRINK_EMPTY (~(size_t)0 - 1) /* count: nothing freeable */
+#define MOVA_DEFAULT_SEEKS 2
+
+/* count: how many objects could be freed now (0 or MOVA_SHRINK_EMPTY for
+ * none). scan: free up to sc->nr_to_scan of them with mova_hfree (a pinned
+ * object refuses with EBUSY and must be skipped) and return how many were
+ * freed, or MOVA_SHRINK_STOP. Both may run in any thread that allocates
+ * from the arena, concurrently with each other and with the owner, and
+ * must not allocate from the arena (such allocations get no reclaim). */
+typedef size_t (*mova_count_objects_fn)(mova_arena *a, void *priv);
+typedef size_t (*mova_scan_objects_fn)(mova_arena *a, mova_shrink_control *sc, void *priv);
+
+typedef struct mova_shrinker mova_shrinker; /* opaque */
+
+/* Register a shrinker (register_shrinker): seeks weighs how costly its
+ * objects are to rebuild (MOVA_DEFAULT_SEEKS; 0 = half of them per pass).
+ * NULL with errno EINVAL (NULL argument) or ENOMEM. */
+MOVA_API mova_shrinker *mova_shrinker_register(mova_arena *a, mova_count_objects_fn count,
+					       mova_scan_objects_fn scan, void *priv,
+					       unsigned seeks);
+/* Unregister; waits until no call into it is running. 0, EINVAL when s is
+ * not registered with a, EDEADLK from within s's own callback. */
+MOVA_API int mova_shrinker_unregister(mova_arena *a, mova_shrinker *s);
+
+/* Reclaim on demand (as writing to memory.reclaim): run the shrinkers and
+ * give the freed memory back to the OS until resident_bytes has dropped by
+ * bytes or nothing more comes free (SIZE_MAX: everything, as drop_caches).
+ * *freed (may be NULL) gets the objects the shrinkers freed. 0; EINVAL for
+ * a NULL arena; EAGAIN when less than bytes came free; EDEADLK inside a
+ * read section. */
+MOVA_API int mova_shrink(mova_arena *a, size_t bytes, size_t *freed);
+
+/* Change the budget (mova_config.limit_bytes; 0 = none). Lowering it below
+ * what the arena holds reclaims at once. 0, EINVAL, or EAGAIN when the
+ * arena could not get under the new limit (which stays set). */
+MOVA_API int mova_set_limit(mova_arena *a, size_t limit_bytes);
+
 /* ------------------------------------------------------------- statistics */
 
 /* vmstat-style event counters, in the kernel's names where it has them. */
-#define MOVA_VMSTAT_ITEMS(X)                                                     \
-	X(pgalloc)         /* page blocks handed out by the buddy allocator */   \
-	X(pgfree)          /* page blocks given back to the buddy allocator */   \
-	X(pcp_refill)      /* per-thread page list refills from the zone */      \
-	X(pcp_drain)       /* per-thread page list drains to the zone */         \
-	X(pageblock_grow)  /* pageblocks brought into the arena */               \
-	X(pageblock_claim) /* fallbacks that claimed a whole pageblock */        \
-	X(pageblock_steal) /* fallbacks that took only the pages needed */       \
-	X(pages_returned)  /* free pages given back to the OS (MADV_DONTNEED) */ \
-	X(slab_alloc)      /* slabs created */                                   \
-	X(slab_free)       /* slabs given back to the page allocator */          \
-	X(compact_stall)                                                         \
-	X(compact_success)                                                       \
-	X(compact_fail)                                                          \
-	X(compact_migrate_scanned)                                               \
-	X(compact_free_scanned)                                                  \
-	X(compact_isolated)                                                      \
-	X(compact_daemon_wake)                                                   \
-	X(compact_daemon_migrate_scanned)                                        \
-	X(compact_daemon_free_scanned)                                           \
-	X(pgmigrate_success)                                                     \
-	X(pgmigrate_fail)                                                        \
-	X(rcu_batches) /* grace-period batches of freed memory */
+#define MOVA_VMSTAT_ITEMS(X)                                                             \
+	X(pgalloc)         /* page blocks handed out by the buddy allocator */           \
+	X(pgfree)          /* page blocks given back to the buddy allocator */           \
+	X(pcp_refill)      /* per-thread page list refills from the zone */              \
+	X(pcp_drain)       /* per-thread page list drains to the zone */                 \
+	X(pageblock_grow)  /* pageblocks brought into the arena */                       \
+	X(pageblock_claim) /* fallbacks that claimed a whole pageblock */                \
+	X(pageblock_steal) /* fallbacks that took only the pages needed */               \
+	X(pages_returned)  /* free pages given back to the OS (MADV_DONTNEED) */         \
+	X(slab_alloc)      /* slabs created */                                           \
+	X(slab_free)       /* slabs given back to the page allocator */                  \
+	X(compact_stall)                                                                 \
+	X(compact_success)                                                               \
+	X(compact_fail)                                                                  \
+	X(compact_migrate_scanned)                                                       \
+	X(compact_free_scanned)                                                          \
+	X(compact_isolated)                                                              \
+	X(compact_daemon_wake)                                                           \
+	X(compact_daemon_migrate_scanned)                                                \
+	X(compact_daemon_free_scanned)                                                   \
+	X(pgmigrate_success)                                                             \
+	X(pgmigrate_fail)                                                                \
+	X(rcu_batches)        /* grace-period batches of freed memory */                 \
+	X(allocstall)         /* allocations that reclaimed to stay within the budget */ \
+	X(slabs_scanned)      /* objects shrinkers were asked to scan */                 \
+	X(shrink_reclaimed)   /* objects shrinkers freed */                              \
+	X(mempolicy_migrated) /* objects moved by a policy change (MR_MEMPOLICY_MBIND) */
 
 typedef struct mova_stats {
 	size_t reserved_bytes;  /* address space reserved for the arena */
@@ -276,12 +407,14 @@ MOVA_API void mova_stats_print(mova_arena *a, FILE *f);
 
 /* One populated pageblock, as mova_pageblocks reports it. */
 typedef struct mova_pageblock_info {
-	uint8_t migratetype;      /* enum mova_migratetype */
-	uint8_t skip;             /* the compaction skip bit */
-	uint16_t free_pages;      /* on the buddy free lists */
-	uint16_t movable_pages;   /* in movable slabs and movable large objects */
-	uint16_t unmovable_pages; /* in raw slabs, raw large objects, contiguous ranges */
-	uint16_t backed_pages;    /* backed by the OS */
+	uint8_t migratetype;        /* enum mova_migratetype */
+	uint8_t skip;               /* the compaction skip bit */
+	uint16_t free_pages;        /* on the buddy free lists */
+	uint16_t movable_pages;     /* in movable slabs and movable large objects */
+	uint16_t unmovable_pages;   /* in raw slabs, raw large objects, contiguous ranges */
+	uint16_t backed_pages;      /* backed by the OS */
+	uint16_t reclaimable_pages; /* in reclaimable slabs and reclaimable large objects */
+	uint8_t node;               /* the node it is placed on; 0xff: none (unbacked) */
 } mova_pageblock_info;
 
 /* Fill out[0..max) with the first pageblocks of the arena, in address

@@ -79,6 +79,7 @@ static void registry_del(struct mova_arena *a)
 
 static void arena_free_memory(struct mova_arena *a)
 {
+	mv_numa_destroy(a);
 	mv_zone_destroy(&a->zone);
 	if (a->htab.entries)
 		mv_htable_destroy(&a->htab);
@@ -129,6 +130,8 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 				      a->cfg.pageblock_order, &a->vm);
 	if (!err)
 		err = mv_htable_init(&a->htab, a->region, a->cfg.max_handles);
+	if (!err)
+		err = mv_numa_init(a);
 	if (err) {
 		arena_free_memory(a);
 		errno = ENOMEM;
@@ -138,6 +141,7 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 		mv_mutex_init(&a->bins[c].lock, MV_RANK_BIN);
 	mv_mutex_init(&a->threads_lock, MV_RANK_THREADS);
 	mv_compact_state_init(a);
+	mv_reclaim_init(a);
 	/* CMA pageblocks: reserved now, used by movable objects until a
 	 * contiguous request claims them */
 	if (a->cfg.cma_bytes) {
@@ -191,6 +195,7 @@ void mova_arena_destroy(mova_arena *a)
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
 		mv_mutex_destroy(&a->bins[c].lock);
 	mv_mutex_destroy(&a->threads_lock);
+	mv_reclaim_destroy(a);
 	arena_free_memory(a);
 }
 
@@ -287,6 +292,10 @@ void mv_arena_drain_all_pcp(struct mova_arena *a)
 
 bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 {
+	/* refused by the budget: reclaim to fit it (reclaim.c) */
+	if (mv_relaxed_load(&a->zone.limit_want) || mv_budget_room(a) < MV_SWAP_CLUSTER_MAX)
+		if (mv_relaxed_load(&a->zone.limit_pages))
+			return mv_reclaim_for_budget(a, tc);
 	size_t before = mv_relaxed_load(&a->zone.nr_free_pages);
 	if (tc && !tc->dead) {
 		mv_raw_rbuf_flush_all(tc);

@@ -16,6 +16,8 @@
 #include <pthread.h>
 
 #include "compact.h"
+#include "mempolicy.h"
+#include "reclaim.h"
 #include "meta.h"
 #include "tcache.h"
 
@@ -46,6 +48,8 @@ struct mova_arena {
 
 	struct mv_compact_state compact;
 	struct mv_kcompactd kcompactd;
+	struct mv_reclaim reclaim; /* budget and shrinkers */
+	struct mv_numa numa;       /* memory policy */
 };
 
 /* the registry of live arenas; thread exit and fork walk it */

@@ -114,7 +114,8 @@ static size_t set_backed(struct mv_zone *z, size_t pfn, size_t nr, bool on)
 		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
 		uint64_t old = z->backed[w];
-		z->backed[w] = on ? old | mask : old & ~mask;
+		/* an atomic store: mv_zone_pageblock_backed reads without the lock */
+		mv_rstore(z->backed[w], on ? old | mask : old & ~mask);
 		n += (size_t)mv_popcount64((on ? ~old : old) & mask);
 		pfn += len;
 	}
@@ -128,11 +129,50 @@ static bool any_backed(const struct mv_zone *z, size_t pfn, size_t nr)
 	while (pfn < end) {
 		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
-		if (z->backed[w] & mask)
+		if (mv_rload(z->backed[w]) & mask) /* may run without the lock */
 			return true;
 		pfn += len;
 	}
 	return false;
+}
+
+/* pages of [pfn, pfn + nr) not backed */
+static size_t count_unbacked(const struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t n = 0, end = pfn + nr;
+	while (pfn < end) {
+		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
+		n += (size_t)mv_popcount64(~z->backed[w] & mask);
+		pfn += len;
+	}
+	return n;
+}
+
+bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn)
+{
+	return any_backed(z, mv_pageblock_start_pfn(z, pfn), z->pageblock_nr_pages);
+}
+
+size_t mv_zone_charged_pages(const struct mv_zone *z)
+{
+	return mv_relaxed_load(&z->resident_pages) +
+	       (z->extra_pages ? z->extra_pages(z->extra_arg) : 0);
+}
+
+/* The budget: would backing [pfn, pfn + nr) take the zone past its limit?
+ * Caller holds zone->lock, so resident_pages cannot move meanwhile. */
+static bool over_limit(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t lim = mv_relaxed_load(&z->limit_pages);
+	if (likely(!lim))
+		return false;
+	size_t fresh = count_unbacked(z, pfn, nr);
+	if (!fresh || mv_zone_charged_pages(z) + fresh <= lim)
+		return false;
+	if (fresh > mv_relaxed_load(&z->limit_want))
+		mv_relaxed_store(&z->limit_want, fresh);
+	return true;
 }
 
 /* wholly free pageblocks of a free block that hold a backed page */
@@ -310,6 +350,13 @@ static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
  * it was backed before, so the pages read as zeros. */
 static bool mark_backed(struct mv_zone *z, size_t pfn, size_t nr)
 {
+	/* a pageblock getting its first backed page is placed (mempolicy) */
+	if (unlikely(z->place)) {
+		for (size_t b = mv_pageblock_start_pfn(z, pfn); b < pfn + nr;
+		     b += z->pageblock_nr_pages)
+			if (!any_backed(z, b, z->pageblock_nr_pages))
+				z->place(z->place_arg, b >> z->pageblock_order);
+	}
 	size_t n = set_backed(z, pfn, nr, true);
 	if (n)
 		mv_relaxed_add(&z->resident_pages, n);
@@ -344,7 +391,7 @@ static bool grow(struct mv_zone *z, int mt, unsigned order)
 		if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
 				 dend - z->desc_committed_bytes))
 			return false;
-		z->desc_committed_bytes = dend;
+		mv_rstore(z->desc_committed_bytes, dend);
 	}
 	if (mv_os_commit(mv_zone_addr(z, start), (end - start) << MV_PAGE_SHIFT))
 		return false;
@@ -612,14 +659,20 @@ size_t mv_buddy_alloc(struct mv_zone *z, unsigned order, int mt, unsigned alloc_
 {
 	if (order > MV_MAX_PAGE_ORDER)
 		return NONE;
+	bool limited = false;
 	mv_lock(&z->lock);
 	size_t pfn = rmqueue(z, order, mt, alloc_flags);
+	if (pfn != NONE && over_limit(z, pfn, (size_t)1 << order)) {
+		free_block(z, pfn, order);
+		pfn = NONE;
+		limited = true;
+	}
 	if (pfn != NONE)
 		prep_new_page(z, pfn, (size_t)1 << order, mt, PG_ALLOC, zeroed);
 	mv_unlock(&z->lock);
 	if (pfn != NONE)
 		mv_count(z->vm, MV_VM_pgalloc, 1);
-	else
+	else if (!limited)
 		note_failure(z, order);
 	return pfn;
 }
@@ -630,8 +683,14 @@ size_t mv_buddy_alloc_exact(struct mv_zone *z, size_t nr, int mt, unsigned alloc
 	unsigned order = mv_order_for_pages(nr);
 	if (order > MV_MAX_PAGE_ORDER)
 		return NONE;
+	bool limited = false;
 	mv_lock(&z->lock);
 	size_t pfn = rmqueue(z, order, mt, alloc_flags);
+	if (pfn != NONE && over_limit(z, pfn, nr)) {
+		free_block(z, pfn, order);
+		pfn = NONE;
+		limited = true;
+	}
 	if (pfn != NONE) {
 		prep_new_page(z, pfn, nr, mt, PG_ALLOC, zeroed);
 		free_range_locked(z, pfn + nr, ((size_t)1 << order) - nr);
@@ -639,7 +698,7 @@ size_t mv_buddy_alloc_exact(struct mv_zone *z, size_t nr, int mt, unsigned alloc
 	mv_unlock(&z->lock);
 	if (pfn != NONE)
 		mv_count(z->vm, MV_VM_pgalloc, 1);
-	else
+	else if (!limited)
 		note_failure(z, order);
 	return pfn;
 }
@@ -664,12 +723,17 @@ unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsign
 			       uint32_t *out, bool *zeroed)
 {
 	unsigned n = 0;
-	bool all_zero = true;
+	bool all_zero = true, limited = false;
 	mv_lock(&z->lock);
 	for (; n < count; n++) {
 		size_t pfn = rmqueue(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0);
 		if (pfn == NONE)
 			break;
+		if (over_limit(z, pfn, (size_t)1 << order)) {
+			free_block(z, pfn, order);
+			limited = true;
+			break;
+		}
 		bool zero;
 		prep_new_page(z, pfn, (size_t)1 << order, mt, PG_PCP, &zero);
 		mv_pg_store(z->desc[pfn].order, (uint8_t)order);
@@ -681,7 +745,7 @@ unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsign
 		*zeroed = all_zero && n;
 	if (n)
 		mv_count(z->vm, MV_VM_pgalloc, n);
-	else
+	else if (!limited)
 		note_failure(z, order);
 	return n;
 }
@@ -752,7 +816,7 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 			if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
 					 dend - z->desc_committed_bytes))
 				goto fail;
-			z->desc_committed_bytes = dend;
+			mv_rstore(z->desc_committed_bytes, dend);
 		}
 		if (mv_os_commit(mv_zone_addr(z, populated), (end - populated) << MV_PAGE_SHIFT))
 			goto fail;
@@ -776,6 +840,11 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 			free_range_locked(z, head, found - head);
 		if (bend > found + need)
 			free_range_locked(z, found + need, bend - (found + need));
+	}
+	if (over_limit(z, found, need)) {
+		free_range_locked(z, found, need);
+		mv_unlock(&z->lock);
+		return NONE;
 	}
 	for (size_t p = found; p < found + need; p += pbn)
 		set_pageblock_type(z, p, mt);
@@ -819,6 +888,10 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 			mv_unlock(&z->lock);
 			return false;
 		}
+	}
+	if (over_limit(z, pfn, nr)) {
+		mv_unlock(&z->lock);
+		return false;
 	}
 	for (size_t p = pfn; p < end;) {
 		covering_free_block(z, p, &head, &o);

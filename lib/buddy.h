@@ -63,6 +63,19 @@ struct mv_zone {
 	size_t nr_isolate_pageblock;
 	_Atomic int wake_order; /* highest order that fell back or failed, for kcompactd */
 	struct mv_vmstat *vm;
+
+	/* the memory budget (reclaim.h): resident pages, plus what extra_pages
+	 * reports (metadata outside the zone), kept at most limit_pages; an
+	 * allocation that would back pages beyond it is refused, and the
+	 * largest such request is noted in limit_want for the reclaimer */
+	_Atomic size_t limit_pages; /* 0: no budget */
+	_Atomic size_t limit_want;
+	size_t (*extra_pages)(void *arg);
+	void *extra_arg;
+	/* placement (mempolicy.h): called under the lock with the index of a
+	 * pageblock about to get its first backed page, before it is touched */
+	void (*place)(void *arg, size_t pageblock);
+	void *place_arg;
 };
 
 /* Reserve the arena and its metadata. 0 or errno (ENOMEM). */
@@ -175,6 +188,12 @@ int mv_find_suitable_fallback(const struct mv_zone *z, unsigned order, int mt, b
 /* Isolation for contiguous allocation (set_migratetype_isolate and undo). */
 int mv_zone_isolate_pageblock(struct mv_zone *z, size_t pfn);
 void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt);
+
+/* The budget's view: pages counted against limit_pages now (resident and
+ * extra), lockless and racy. */
+size_t mv_zone_charged_pages(const struct mv_zone *z);
+/* Does pageblock pfn hold a backed page? Racy without zone->lock. */
+bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn);
 
 /* Fragmentation (mm/vmstat.c): caller holds zone->lock or accepts a racy answer. */
 struct mv_contig_page_info {

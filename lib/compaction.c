@@ -51,6 +51,7 @@ struct compact_control {
 	unsigned nr_src_slabs;
 	void *src_large[CC_SRC_MAX];
 	unsigned nr_src_large;
+	int large_mt; /* the migratetype of the large object being migrated */
 	size_t nr_migratepages;
 	/* destinations */
 	struct mv_slab *dst[MV_NR_MOV_CLASSES];
@@ -198,7 +199,7 @@ static bool free_block_available(struct mova_arena *a, int order, int mt)
 static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, struct mv_slab *s)
 {
 	struct mova_arena *a = cc->a;
-	if (cls < MV_MOV_CLASS0 || cls >= MV_NR_CLASSES)
+	if (!mv_is_handle_class(cls))
 		return false;
 	struct mv_bin *bin = &a->bins[cls];
 	if (cc->mode == MIGRATE_ASYNC) {
@@ -421,10 +422,13 @@ static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, v
 			cc->dst[mi] = NULL;
 			putback_slab(a, s);
 		}
-		size_t pfn = take_free(cc, mv_classes[cls].npages);
+		/* reclaimable objects stay in reclaimable pageblocks: not on the
+		 * free scanner's (movable) pages */
+		int mt = mv_classes[cls].mt;
+		size_t pfn =
+		    mt == MIGRATE_MOVABLE ? take_free(cc, mv_classes[cls].npages) : MV_PFN_NONE;
 		if (pfn == MV_PFN_NONE && cc->alloc_contig)
-			pfn = mv_buddy_alloc_exact(&a->zone, mv_classes[cls].npages,
-						   MIGRATE_MOVABLE, 0, NULL);
+			pfn = mv_buddy_alloc_exact(&a->zone, mv_classes[cls].npages, mt, 0, NULL);
 		if (pfn == MV_PFN_NONE)
 			return NULL;
 		s = mv_slab_init_at(a, cls, pfn);
@@ -443,12 +447,14 @@ static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, v
 		return p;
 	}
 	size_t nr = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
-	size_t pfn = take_free(cc, nr);
+	/* a reclaimable large object stays reclaimable, in a reclaimable pageblock */
+	int mt = cc->large_mt == MIGRATE_RECLAIMABLE ? MIGRATE_RECLAIMABLE : MIGRATE_MOVABLE;
+	size_t pfn = mt == MIGRATE_MOVABLE ? take_free(cc, nr) : MV_PFN_NONE;
 	if (pfn == MV_PFN_NONE && cc->alloc_contig)
-		pfn = mv_buddy_alloc_exact(&a->zone, nr, MIGRATE_MOVABLE, 0, NULL);
+		pfn = mv_buddy_alloc_exact(&a->zone, nr, mt, 0, NULL);
 	if (pfn == MV_PFN_NONE)
 		return NULL;
-	mv_large_set_run(&a->zone, pfn, nr, MIGRATE_MOVABLE, size);
+	mv_large_set_run(&a->zone, pfn, nr, mt, size);
 	return mv_zone_addr(&a->zone, pfn);
 }
 
@@ -488,20 +494,26 @@ static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn,
 			struct mv_slab *s = mv_pg_load(pg->slab);
 			uint8_t cls = mv_pg_load(pg->cls);
 			size_t head = mv_pg_load(pg->x);
-			size_t npages = cls < MV_NR_CLASSES ? mv_classes[cls].npages : 1;
+			size_t npages = mv_classes[cls].npages;
 			if (head != pfn) { /* started inside a slab */
 				pfn = head + npages > pfn ? head + npages : pfn + 1;
 				continue;
 			}
-			if (cls >= MV_MOV_CLASS0 && cc->nr_src_slabs < CC_SRC_MAX &&
-			    isolate_slab(cc, pfn, cls, s)) {
+			/* reclaimable slabs are freed by shrinkers, not migrated,
+			 * except to clear a range (contig, memory policy) */
+			if (mv_is_handle_class(cls) &&
+			    (mv_classes[cls].mt == MIGRATE_MOVABLE || cc->alloc_contig) &&
+			    cc->nr_src_slabs < CC_SRC_MAX && isolate_slab(cc, pfn, cls, s)) {
 				cc->src_slabs[cc->nr_src_slabs++] = s;
 				isolated += npages;
 			}
 			pfn += npages;
 		} else if (type == PG_LARGE) {
 			size_t nr = MV_MAX(mv_pg_load(pg->x), 1u);
-			if (is_migrate_movable(mv_pg_load(pg->mt)) &&
+			uint8_t lmt = mv_pg_load(pg->mt);
+			/* reclaimable ones too when clearing a range, as slabs */
+			if ((is_migrate_movable(lmt) ||
+			     (lmt == MIGRATE_RECLAIMABLE && cc->alloc_contig)) &&
 			    cc->nr_src_large < CC_SRC_MAX &&
 			    nr <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
 				cc->src_large[cc->nr_src_large++] = mv_zone_addr(z, pfn);
@@ -605,6 +617,7 @@ static int migrate_isolated(struct compact_control *cc)
 	}
 	for (unsigned i = 0; i < cc->nr_src_large && !err; i++) {
 		void *src = cc->src_large[i];
+		cc->large_mt = mv_pg_load(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, src))->mt);
 		int r = mv_migrate_pages(a, &src, 1, compaction_alloc, compaction_put_old, cc,
 					 cc->mode, cc->reason, NULL);
 		if (r < 0)

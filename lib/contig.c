@@ -30,7 +30,7 @@ static bool has_unmovable_pages(struct mova_arena *a, size_t block)
 		case PG_PCP: pfn += (size_t)1 << mv_pg_load(pg->order); break;
 		case PG_SLAB: {
 			uint8_t cls = mv_pg_load(pg->cls);
-			if (cls < MV_MOV_CLASS0 || cls >= MV_NR_CLASSES)
+			if (!mv_is_handle_class(cls))
 				return true;
 			pfn++;
 			break;

@@ -18,11 +18,13 @@ static void lock_arena(struct mova_arena *a, void *arg)
 	mv_lock(&a->zone.lock);
 	mv_lock(&a->htab.lock);
 	mv_lock(&a->meta.lock);
+	mv_lock(&a->reclaim.lock);
 }
 
 static void unlock_arena(struct mova_arena *a, void *arg)
 {
 	(void)arg;
+	mv_unlock(&a->reclaim.lock);
 	mv_unlock(&a->meta.lock);
 	mv_unlock(&a->htab.lock);
 	mv_unlock(&a->zone.lock);
@@ -63,23 +65,31 @@ static void parent(void)
 	mv_unlock(&mv_registry_lock);
 }
 
-/* In the child only this thread exists: the caches of the others would
- * keep their slabs owned forever; give them back. */
-static void adopt_orphans(struct mova_arena *a, void *arg)
+/* In the child only this thread exists. The caches of the others were
+ * owned by threads that may have been anywhere in a lock-free fast path
+ * when fork copied them (a slab's free list half moved to local_free, a
+ * queue half relinked): walking them could follow a torn list forever
+ * (it did: a cycle in raw_collect_all, once in a few hundred forks of
+ * tests/preload/stress). So, as jemalloc and mimalloc do, the child
+ * retires them as they are: what is under a lock (their page lists, their
+ * counters) is taken back, their slabs stay owned by the dead cache
+ * (frees to them still work; their free slots are not reused here). */
+static void retire_orphans(struct mova_arena *a, void *arg)
 {
 	(void)arg;
 	mv_kcompactd_forget(a);
-	for (;;) {
-		struct mv_tcache *victim = NULL;
-		mv_lock(&a->threads_lock);
-		for (struct mv_tcache *tc = a->tcaches; tc && !victim; tc = tc->tnext)
-			if (!mv_tcache_is_mine(tc))
-				victim = tc;
-		mv_unlock(&a->threads_lock);
-		if (!victim)
-			break;
-		mv_tcache_destroy(a, victim);
+	/* shrinker calls in flight belonged to threads the child does not have */
+	for (struct mova_shrinker *s = a->reclaim.head; s; s = s->next)
+		atomic_store(&s->refs, 0);
+	mv_lock(&a->threads_lock);
+	struct mv_tcache *tc = a->tcaches, *next;
+	for (; tc; tc = next) {
+		next = tc->tnext;
+		if (mv_tcache_is_mine(tc))
+			continue;
+		mv_tcache_retire_orphan(a, tc);
 	}
+	mv_unlock(&a->threads_lock);
 }
 
 static void child(void)
@@ -90,7 +100,7 @@ static void child(void)
 	mv_registry_foreach(unlock_compact, NULL);
 	mv_unlock(&mv_registry_lock);
 	/* alone now: the registry cannot change under us */
-	mv_registry_foreach(adopt_orphans, NULL);
+	mv_registry_foreach(retire_orphans, NULL);
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

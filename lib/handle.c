@@ -175,7 +175,15 @@ static MV_NOINLINE void migrate_wait(struct mova_arena *a, _Atomic uint64_t *e, 
 
 /* ------------------------------------------------------------ allocation */
 
-static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
+/* an entry back into the thread's cache */
+static inline void hidx_put(struct mova_arena *a, struct mv_tcache *tc, uint32_t idx)
+{
+	if (unlikely(tc->nhidx == MV_HCACHE))
+		mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
+	tc->hidx[tc->nhidx++] = idx;
+}
+
+static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl)
 {
 	if (unlikely(!a)) {
 		errno = EINVAL;
@@ -186,10 +194,12 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
 		errno = ENOMEM;
 		return MOVA_NULL;
 	}
-	uint32_t idx = tc->hidx[tc->nhidx - 1];
+	/* taken now: the slow paths below may reclaim, and shrinkers free
+	 * handles into this very cache */
+	uint32_t idx = tc->hidx[--tc->nhidx];
 	void *p;
 	if (likely(size <= MV_SMALL_MAX)) {
-		unsigned cls = mv_mov_class(size);
+		unsigned cls = unlikely(rcl) ? mv_rcl_class(size) : mv_mov_class(size);
 		struct mv_slab *s = tc->mov_cur[cls - MV_MOV_CLASS0];
 		p = s->free;
 		if (likely(p)) {
@@ -198,6 +208,7 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
 		} else {
 			p = mv_mov_alloc_slow(a, tc, cls);
 			if (unlikely(!p)) {
+				hidx_put(a, tc, idx);
 				mv_arena_check_wakeup(a);
 				errno = ENOMEM;
 				return MOVA_NULL;
@@ -209,13 +220,15 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
 		if (zero)
 			memset(p, 0, size);
 	} else {
-		p = mv_large_alloc(a, tc, size, 0, MIGRATE_MOVABLE, zero);
-		if (unlikely(!p))
+		p = mv_large_alloc(a, tc, size, 0, rcl ? MIGRATE_RECLAIMABLE : MIGRATE_MOVABLE,
+				   zero);
+		if (unlikely(!p)) {
+			hidx_put(a, tc, idx);
 			return MOVA_NULL;
+		}
 		mv_pg_store(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p) + 1)->priv,
 			    (uint64_t)idx);
 	}
-	tc->nhidx--;
 	_Atomic uint64_t *e = &a->htab.entries[idx];
 	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
 	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
@@ -227,11 +240,19 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero)
 
 mova_handle mova_halloc(mova_arena *a, size_t size)
 {
-	return halloc(a, size, false);
+	return halloc(a, size, false, false);
 }
 mova_handle mova_hcalloc(mova_arena *a, size_t size)
 {
-	return halloc(a, size, true);
+	return halloc(a, size, true, false);
+}
+mova_handle mova_halloc_flags(mova_arena *a, size_t size, unsigned flags)
+{
+	if (unlikely(flags & ~(unsigned)(MOVA_HF_ZERO | MOVA_HF_RECLAIMABLE))) {
+		errno = EINVAL;
+		return MOVA_NULL;
+	}
+	return halloc(a, size, flags & MOVA_HF_ZERO, flags & MOVA_HF_RECLAIMABLE);
 }
 
 /* The size asked for of the object at p (its slot or large head). The
@@ -250,7 +271,7 @@ static size_t object_size(struct mova_arena *a, void *p)
 		uint8_t cls = mv_rload(s->cls);
 		uint64_t *br = mv_rload(s->backref);
 		char *addr = mv_rload(s->addr);
-		if (cls < MV_MOV_CLASS0 || cls >= MV_NR_CLASSES || !br || (char *)p < addr)
+		if (!mv_is_handle_class(cls) || !br || (char *)p < addr)
 			return 0;
 		uint32_t slot = mv_class_slot(&mv_classes[cls], (size_t)((char *)p - addr));
 		if (slot >= mv_classes[cls].nregs)
@@ -323,11 +344,8 @@ int mova_hfree(mova_arena *a, mova_handle h)
 		}
 		return 0;
 	}
-	if (likely(!retired)) {
-		if (unlikely(tc->nhidx == MV_HCACHE))
-			mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
-		tc->hidx[tc->nhidx++] = mv_handle_index(h);
-	}
+	if (likely(!retired))
+		hidx_put(a, tc, mv_handle_index(h));
 	mv_owner_add(&tc->live_bytes, -(int64_t)size);
 	mv_owner_add(&tc->live_handles, -1);
 	if (likely(!mv_rcu_readers_ever())) {

@@ -14,14 +14,15 @@
 
 enum mv_lock_rank {
 	MV_RANK_NONE = 0,
-	MV_RANK_GLOBAL,  /* the registry of arenas */
-	MV_RANK_COMPACT, /* one compactor per arena at a time */
-	MV_RANK_THREADS, /* an arena's list of thread caches */
-	MV_RANK_BIN,     /* a size class's shared slab lists */
-	MV_RANK_PCP,     /* a thread's page lists (taken by drains from other threads) */
-	MV_RANK_ZONE,    /* the buddy allocator's free lists */
-	MV_RANK_HANDLES, /* handle table growth and its shared free list */
-	MV_RANK_META,    /* metadata pools */
+	MV_RANK_GLOBAL,    /* the registry of arenas */
+	MV_RANK_COMPACT,   /* one compactor per arena at a time */
+	MV_RANK_THREADS,   /* an arena's list of thread caches */
+	MV_RANK_BIN,       /* a size class's shared slab lists */
+	MV_RANK_PCP,       /* a thread's page lists (taken by drains from other threads) */
+	MV_RANK_ZONE,      /* the buddy allocator's free lists */
+	MV_RANK_HANDLES,   /* handle table growth and its shared free list */
+	MV_RANK_META,      /* metadata pools */
+	MV_RANK_SHRINKERS, /* an arena's shrinker list (nothing nests inside) */
 	MV_RANK_LEAF,
 };
 

@@ -168,6 +168,8 @@ out:
 	mv_count(&a->vm, MV_VM_pgmigrate_success, done);
 	mv_count(&a->vm, MV_VM_pgmigrate_fail, failed);
 	mv_relaxed_add(&mv_migrate_reason_count[reason], done);
+	if (reason == MR_MEMPOLICY_MBIND || reason == MR_NUMA_MISPLACED)
+		mv_count(&a->vm, MV_VM_mempolicy_migrated, done);
 	if (nr_succeeded)
 		*nr_succeeded = done;
 	if (ret)

@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "diag.h"
+#include "mempolicy.h"
 
 struct mv_process_opts mv_popts;
 
@@ -35,10 +37,14 @@ int mova_config_check(const mova_config *cfg, const char **msg)
 			*msg = NULL;
 		return 0;
 	}
+	static __thread char buf[160];
 #define MV_CHECK_C(name, min, max)                                                      \
 	if (!m && check_range((unsigned long long)cfg->name, (unsigned long long)(min), \
-			      (unsigned long long)(max)))                               \
-		m = #name " is out of range (" #min " .. " #max ")";
+			      (unsigned long long)(max))) {                             \
+		snprintf(buf, sizeof buf, "%s is out of range (%llu .. %llu)", #name,   \
+			 (unsigned long long)(min), (unsigned long long)(max));         \
+		m = buf;                                                                \
+	}
 #define MV_CHECK_P(name, min, max)
 #define MV_CHECK(kind, name, type, def, min, max, doc) MV_CHECK_##kind(name, min, max)
 	MV_OPTIONS(MV_CHECK)
@@ -56,6 +62,19 @@ int mova_config_check(const mova_config *cfg, const char **msg)
 		m = "cma_bytes must be at most half of reserve_bytes";
 	if (!m && cfg->max_handles && cfg->max_handles < 1024)
 		m = "max_handles must be 0 (default) or at least 1024";
+	if (!m && cfg->limit_bytes && cfg->limit_bytes < 2 * pb_bytes)
+		m = "limit_bytes must be 0 (no budget) or at least two pageblocks";
+	if (!m) {
+		struct mv_numa n = {0};
+		struct mv_mempolicy pol;
+		const char *why = NULL;
+		mv_numa_probe(cfg->numa_nodes, &n.online, &n.nr_nodes);
+		if (mv_mpol_parse(&n, cfg->mempolicy, (const unsigned long *)&cfg->mempolicy_nodes,
+				  65, &pol, &why)) {
+			snprintf(buf, sizeof buf, "mempolicy/mempolicy_nodes: %s", why);
+			m = buf;
+		}
+	}
 	if (msg)
 		*msg = m;
 	return m ? EINVAL : 0;
@@ -146,19 +165,20 @@ void mv_options_parse(const char *conf, mova_config *cfg)
 		unsigned long long v;
 #define MV_SET_C(name) cfg->name = (__typeof__(cfg->name))v;
 #define MV_SET_P(name) mv_popts.name = (int)v;
-#define MV_PARSE(kind, name, type, def, min, max, doc)                                             \
-	if (!known && klen == sizeof(#name) - 1 && !memcmp(p, #name, klen)) {                      \
-		known = true;                                                                      \
-		if (!parse_number(val, vlen, type == MV_OPT_BYTES, &v) ||                          \
-		    check_range(v, (unsigned long long)(min), (unsigned long long)(max)))          \
-			mv_warn("MOVA_CONF: bad value '%.*s' for %s (want %s in " #min " .. " #max \
-				"); ignored",                                                      \
-				(int)vlen, val, #name,                                             \
-				type == MV_OPT_BYTES ? "bytes, with an optional k/M/G/T suffix,"   \
-						     : "a number");                                \
-		else {                                                                             \
-			MV_SET_##kind(name)                                                        \
-		}                                                                                  \
+#define MV_PARSE(kind, name, type, def, min, max, doc)                                           \
+	if (!known && klen == sizeof(#name) - 1 && !memcmp(p, #name, klen)) {                    \
+		known = true;                                                                    \
+		if (!parse_number(val, vlen, type == MV_OPT_BYTES, &v) ||                        \
+		    check_range(v, (unsigned long long)(min), (unsigned long long)(max)))        \
+			mv_warn("MOVA_CONF: bad value '%.*s' for %s (want %s in %llu .. %llu); " \
+				"ignored",                                                       \
+				(int)vlen, val, #name,                                           \
+				type == MV_OPT_BYTES ? "bytes, with an optional k/M/G/T suffix," \
+						     : "a number",                               \
+				(unsigned long long)(min), (unsigned long long)(max));           \
+		else {                                                                           \
+			MV_SET_##kind(name)                                                      \
+		}                                                                                \
 	}
 		MV_OPTIONS(MV_PARSE)
 #undef MV_PARSE

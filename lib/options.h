@@ -42,6 +42,15 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	  "pageblocks reserved as MIGRATE_CMA at creation")                                       \
 	X(C, max_handles, MV_OPT_UINT, 0, 0, UINT32_MAX - 1,                                      \
 	  "handle table capacity (0 = reserve_bytes / 64)")                                       \
+	X(C, limit_bytes, MV_OPT_BYTES, 0, 0, SIZE_MAX,                                           \
+	  "memory budget: reclaim (shrinkers, give-back) to keep resident bytes under it (0 = "   \
+	  "none)")                                                                                \
+	X(C, mempolicy, MV_OPT_UINT, 0, 0, 0xffff,                                                \
+	  "memory policy mode (MPOL_*, kernel numbers) with its mode flags")                      \
+	X(C, mempolicy_nodes, MV_OPT_UINT, 0, 0, UINT64_MAX,                                      \
+	  "the memory policy's node mask (bit n = node n)")                                       \
+	X(C, numa_nodes, MV_OPT_UINT, 0, 0, MOVA_MAX_NUMNODES,                                    \
+	  "0 = the machine's NUMA nodes; 1..64 = simulate that many (placement only)")            \
 	X(P, stats_print, MV_OPT_BOOL, 0, 0, 1, "print the default arena's statistics at exit")   \
 	X(P, verbose, MV_OPT_BOOL, 0, 0, 1, "report the settings in force at start")
 

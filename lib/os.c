@@ -123,3 +123,26 @@ uint64_t mv_os_thread_cpu_ns(void)
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+int mv_os_mbind(void *p, size_t len, int mode, const unsigned long *nodemask, unsigned long maxnode,
+		unsigned flags)
+{
+	int err = fault(MV_OS_MBIND, len);
+	if (err)
+		return err;
+	return syscall(SYS_mbind, p, len, mode, nodemask, maxnode, flags) ? errno : 0;
+}
+
+int mv_os_get_mempolicy(int *mode, unsigned long *nodemask, unsigned long maxnode, void *addr,
+			unsigned long flags)
+{
+	return syscall(SYS_get_mempolicy, mode, nodemask, maxnode, addr, flags) ? errno : 0;
+}
+
+unsigned mv_os_current_node(void)
+{
+	unsigned cpu = 0, node = 0;
+	if (syscall(SYS_getcpu, &cpu, &node, NULL))
+		return 0;
+	return node;
+}

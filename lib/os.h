@@ -10,7 +10,7 @@
 
 #include "internal.h"
 
-enum mv_os_op { MV_OS_RESERVE, MV_OS_COMMIT, MV_OS_DECOMMIT, MV_OS_MAP, MV_OS_NR_OPS };
+enum mv_os_op { MV_OS_RESERVE, MV_OS_COMMIT, MV_OS_DECOMMIT, MV_OS_MAP, MV_OS_MBIND, MV_OS_NR_OPS };
 
 /* Test-only: when set, called before each operation; a non-zero return
  * makes the operation fail with that errno, without calling the OS. */
@@ -35,6 +35,15 @@ int mv_os_decommit(void *p, size_t len);
 void mv_os_release(void *p, size_t len);
 /* A fresh readable, writable, zeroed mapping. NULL with errno on failure. */
 void *mv_os_map(size_t len);
+
+/* NUMA (mempolicy.h): the syscalls, which glibc does not wrap (libnuma
+ * does). 0 or errno; ENOSYS where the kernel has no NUMA support. */
+int mv_os_mbind(void *p, size_t len, int mode, const unsigned long *nodemask, unsigned long maxnode,
+		unsigned flags);
+int mv_os_get_mempolicy(int *mode, unsigned long *nodemask, unsigned long maxnode, void *addr,
+			unsigned long flags);
+/* the node of the CPU this thread runs on (0 if unknown) */
+unsigned mv_os_current_node(void);
 
 /* futex on a 32-bit word, private to the process */
 void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns);

@@ -90,18 +90,22 @@ void mv_rcu_read_unlock(void)
 	urcu_bp_read_unlock();
 }
 
+_Atomic size_t mv_rcu_inflight;
+
 static void batch_cb(struct rcu_head *head)
 {
 	TSAN_ACQUIRE();
 	struct mv_rcu_batch *b =
 	    (struct mv_rcu_batch *)((char *)head - offsetof(struct mv_rcu_batch, head));
 	b->fn(b);
+	atomic_fetch_sub_explicit(&mv_rcu_inflight, 1, memory_order_release);
 	TSAN_RELEASE();
 }
 
 void mv_rcu_defer(struct mv_rcu_batch *b)
 {
 	TSAN_RELEASE();
+	atomic_fetch_add_explicit(&mv_rcu_inflight, 1, memory_order_relaxed);
 	urcu_bp_call_rcu((struct rcu_head *)(void *)&b->head, batch_cb);
 }
 

@@ -48,6 +48,13 @@ void mv_rcu_read_unlock(void);
 /* Run b->fn(b) after a grace period. Call without any mova lock held: the
  * first call creates liburcu's worker thread, which allocates. */
 void mv_rcu_defer(struct mv_rcu_batch *b);
+/* Batches deferred and not yet run (process-wide). A barrier costs about
+ * 10 ms (liburcu's worker polls), so callers check this first. */
+extern _Atomic size_t mv_rcu_inflight;
+static inline bool mv_rcu_batches_inflight(void)
+{
+	return atomic_load_explicit(&mv_rcu_inflight, memory_order_acquire) != 0;
+}
 /* Wait for every deferred batch queued so far to have run. No lock held. */
 void mv_rcu_barrier(void);
 void mv_rcu_synchronize(void);

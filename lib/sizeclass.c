@@ -58,8 +58,17 @@ static void init_once(void)
 			mv_classes[i].movable = 1;
 			mv_classes[i++].size = base + k * (base / 16);
 		}
-	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
+	/* reclaimable: the raw sizes with handles' back-references */
+	for (unsigned r = 0; r < MV_NR_RCL_CLASSES; r++) {
+		mv_classes[i].movable = 1;
+		mv_classes[i].mt = MIGRATE_RECLAIMABLE;
+		mv_classes[i++].size = mv_classes[r].size;
+	}
+	for (unsigned c = 0; c < MV_NR_CLASSES; c++) {
+		if (c >= MV_MOV_CLASS0 && c < MV_RCL_CLASS0)
+			mv_classes[c].mt = MIGRATE_MOVABLE;
 		geometry(&mv_classes[c]);
+	}
 	for (unsigned q = 0; q <= 64; q++) {
 		size_t size = q ? (size_t)q * 16 : 1;
 		unsigned c = 0;

@@ -22,9 +22,14 @@
 #include "internal.h"
 
 #define MV_NR_RAW_CLASSES 64
-#define MV_NR_MOV_CLASSES 128
+#define MV_NR_MOVABLE_CLASSES 128
+#define MV_NR_RCL_CLASSES 64
+/* handle classes: movable and reclaimable, indexed from MV_MOV_CLASS0 */
+#define MV_NR_MOV_CLASSES (MV_NR_MOVABLE_CLASSES + MV_NR_RCL_CLASSES)
 #define MV_NR_CLASSES (MV_NR_RAW_CLASSES + MV_NR_MOV_CLASSES)
 #define MV_MOV_CLASS0 MV_NR_RAW_CLASSES
+#define MV_RCL_CLASS0 (MV_MOV_CLASS0 + MV_NR_MOVABLE_CLASSES)
+_Static_assert(MV_NR_CLASSES <= 256, "class ids fit a descriptor byte");
 #define MV_SMALL_MAX 16384 /* larger objects take whole pages */
 #define MV_SLAB_MAX_ORDER 4
 #define MV_BACKREF_BYTES 8
@@ -35,7 +40,8 @@ struct mv_class {
 	uint16_t npages; /* pages per slab, a power of two */
 	uint16_t nregs;  /* slots per slab */
 	uint8_t order;   /* log2(npages) */
-	uint8_t movable;
+	uint8_t movable; /* handle objects (movable or reclaimable family) */
+	uint8_t mt;      /* migratetype of its slabs' pages */
 };
 
 extern struct mv_class mv_classes[MV_NR_CLASSES];
@@ -57,6 +63,18 @@ static inline unsigned mv_mov_class(size_t size)
 		return MV_MOV_CLASS0 + (size ? (unsigned)((size + 15) >> 4) - 1 : 0);
 	unsigned b = mv_ilog2(size - 1);
 	return MV_MOV_CLASS0 + 64 + (b - 10) * 16 + (unsigned)(((size - 1) >> (b - 4)) & 15);
+}
+
+/* the reclaimable family: the raw geometry, ids from MV_RCL_CLASS0 */
+static inline unsigned mv_rcl_class(size_t size)
+{
+	return MV_RCL_CLASS0 + mv_raw_class(size ? size : 1);
+}
+
+/* is cls a class of handle objects (movable or reclaimable)? */
+static inline bool mv_is_handle_class(unsigned cls)
+{
+	return cls >= MV_MOV_CLASS0 && cls < MV_NR_CLASSES;
 }
 
 /* slot index of offset off (a multiple of the class size) */

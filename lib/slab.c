@@ -24,7 +24,7 @@ struct mv_slab mv_slab_empty;
 static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, size_t pfn)
 {
 	const struct mv_class *c = &mv_classes[cls];
-	int mt = c->movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE;
+	int mt = c->mt;
 	s->addr = mv_zone_addr(&a->zone, pfn);
 	s->pfn = (uint32_t)pfn;
 	s->cls = (uint8_t)cls;
@@ -71,7 +71,7 @@ static void slab_header_free(struct mova_arena *a, struct mv_slab *s)
 struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
 {
 	const struct mv_class *c = &mv_classes[cls];
-	int mt = c->movable ? MIGRATE_MOVABLE : MIGRATE_UNMOVABLE;
+	int mt = c->mt;
 	struct mv_slab *s = slab_header(a, cls);
 	if (!s)
 		return NULL;
@@ -512,6 +512,31 @@ static void raw_abandon_list(struct mova_arena *a, struct mv_tcache *tc, struct 
 	}
 }
 
+void mv_raw_fork_child_fixup(struct mv_tcache *tc)
+{
+	/* A thread of the parent that was between DELAYING and NO_DELAYED in
+	 * raw_push_remote does not exist here: nobody would ever end its
+	 * notification, and the owner would wait for it forever. End it. Its
+	 * chain is on the owner's delayed list if it got that far, else lost
+	 * (a few slots stay counted as used). */
+	struct mv_slabq *qs[MV_NR_RAW_CLASSES + 1];
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++)
+		qs[c] = &tc->rawq[c];
+	qs[MV_NR_RAW_CLASSES] = &tc->rawfull;
+	/* the queues may be torn too: a bounded walk (a slab missed here only
+	 * matters if a free reaches it while it is stuck) */
+	for (unsigned i = 0; i <= MV_NR_RAW_CLASSES; i++) {
+		unsigned steps = 0;
+		for (struct mv_slab *s = qs[i]->first; s && steps < 4096; s = s->next, steps++) {
+			uint64_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
+			if (MV_XF_STATE(old) == MV_DELAYING)
+				atomic_store_explicit(&s->xfree,
+						      (old & ~(uint64_t)3) | MV_NO_DELAYED,
+						      memory_order_relaxed);
+		}
+	}
+}
+
 void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc)
 {
 	/* 1. no more notifications: every slab to NEVER_DELAYED */
@@ -621,6 +646,8 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	} else {
 		mv_lock(&bin->lock);
 	}
+	bool reclaimed = false;
+again:
 	/* the fullest partial slab first (zsmalloc's find_get_zspage), then an empty one */
 	s = NULL;
 	for (int f = MV_NR_FULLNESS - 1; f >= 0 && !s; f--)
@@ -637,8 +664,15 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	mv_unlock(&bin->lock);
 	if (!s) {
 		s = mv_slab_new(a, tc, cls);
-		if (!s && mv_arena_reclaim(a, tc))
-			s = mv_slab_new(a, tc, cls);
+		if (!s && !reclaimed) {
+			/* reclaim may have freed slots of this class (its grace
+			 * period lets deferred frees through) even when it says a
+			 * new slab still does not fit the budget: look again */
+			reclaimed = true;
+			mv_arena_reclaim(a, tc);
+			mv_lock(&bin->lock);
+			goto again;
+		}
 		if (!s)
 			return NULL;
 	}

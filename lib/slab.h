@@ -141,6 +141,9 @@ void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p);
 void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc);
 /* give back the empty raw slabs the thread keeps (compaction, trim) */
 void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc);
+/* in a fork child, before any cache is torn down: end the delayed-free
+ * notifications that threads which do not exist here had begun */
+void mv_raw_fork_child_fixup(struct mv_tcache *tc);
 /* thread exit or tcache teardown: give every raw slab to the bins */
 void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc);
 

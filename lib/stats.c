@@ -128,40 +128,63 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 		pi->skip = mv_get_pageblock_skip(&z->pb, start);
 		for (size_t w = start / 64; w < end / 64; w++)
 			pi->backed_pages += (uint16_t)mv_popcount64(z->backed[w]);
+		int node = mv_numa_pageblock_node(a, start);
+		pi->node = node < 0 ? 0xff : (uint8_t)node;
+		/* descriptors of allocated pages change without the zone lock
+		 * (slabs, large runs): every field read once, atomically */
 		for (size_t p = start; p < end;) {
 			const struct mv_page *pg = &z->desc[p];
+			uint8_t type = mv_pg_load(pg->type);
 			size_t step = 1;
-			switch (pg->type) {
+			switch (type) {
 			case PG_BUDDY:
-				step = (size_t)1 << pg->order;
+				step = (size_t)1
+				       << MV_MIN(mv_pg_load(pg->order), MV_MAX_PAGE_ORDER);
 				pi->free_pages += (uint16_t)MV_MIN(step, end - p);
 				break;
-			case PG_SLAB:
-				if (mv_classes[pg->cls].movable)
+			case PG_SLAB: {
+				uint8_t cls = mv_pg_load(pg->cls);
+				if (mv_classes[cls].mt == MIGRATE_RECLAIMABLE)
+					pi->reclaimable_pages++;
+				else if (mv_classes[cls].movable)
 					pi->movable_pages++;
 				else
 					pi->unmovable_pages++;
 				break;
+			}
 			case PG_LARGE:
 			case PG_CONTIG:
-			case PG_ALLOC:
-				step = MV_MAX(pg->x, 1u);
-				if (pg->type == PG_LARGE && is_migrate_movable(pg->mt))
+			case PG_ALLOC: {
+				uint8_t mt = mv_pg_load(pg->mt);
+				step = MV_MAX(mv_pg_load(pg->x), 1u);
+				if (type == PG_LARGE && is_migrate_movable(mt))
 					pi->movable_pages += (uint16_t)MV_MIN(step, end - p);
-				else
-					pi->unmovable_pages += (uint16_t)MV_MIN(step, end - p);
-				break;
-			case PG_TAIL: {
-				const struct mv_page *h = &z->desc[pg->x];
-				size_t hend = pg->x + MV_MAX(h->x, 1u);
-				step = hend > p ? hend - p : 1;
-				if (h->type == PG_LARGE && is_migrate_movable(h->mt))
-					pi->movable_pages += (uint16_t)MV_MIN(step, end - p);
+				else if (type == PG_LARGE && mt == MIGRATE_RECLAIMABLE)
+					pi->reclaimable_pages += (uint16_t)MV_MIN(step, end - p);
 				else
 					pi->unmovable_pages += (uint16_t)MV_MIN(step, end - p);
 				break;
 			}
-			case PG_PCP: step = (size_t)1 << pg->order; break;
+			case PG_TAIL: {
+				size_t head = mv_pg_load(pg->x);
+				if (head > p) /* changed under us: not a tail any more */
+					break;
+				const struct mv_page *h = &z->desc[head];
+				uint8_t htype = mv_pg_load(h->type), hmt = mv_pg_load(h->mt);
+				size_t hend = head + MV_MAX(mv_pg_load(h->x), 1u);
+				step = hend > p ? hend - p : 1;
+				if (htype == PG_LARGE && is_migrate_movable(hmt))
+					pi->movable_pages += (uint16_t)MV_MIN(step, end - p);
+				else if (htype == PG_LARGE && hmt == MIGRATE_RECLAIMABLE)
+					pi->reclaimable_pages += (uint16_t)MV_MIN(step, end - p);
+				else
+					pi->unmovable_pages += (uint16_t)MV_MIN(step, end - p);
+				break;
+			}
+			case PG_PCP:
+				step = (size_t)1
+				       << MV_MIN(mv_pg_load(pg->order), MV_MAX_PAGE_ORDER);
+				break;
 			default: break;
 			}
 			p += step;

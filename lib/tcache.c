@@ -137,8 +137,13 @@ void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot
 		tc->pending = b;
 	}
 	b->slot[b->n++] = slot;
-	if (b->n == MV_RCU_BATCH)
-		mv_tcache_flush_pending(a, tc);
+	if (b->n == MV_RCU_BATCH) {
+		/* a reclaimer needs the memory back now, not in ~10 ms */
+		if (unlikely(tc->sync_frees))
+			mv_tcache_flush_pending_now(a, tc);
+		else
+			mv_tcache_flush_pending(a, tc);
+	}
 }
 
 void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
@@ -172,6 +177,27 @@ void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)
 	mv_unlock(&a->threads_lock);
 	mv_mutex_destroy(&tc->pcp.lock);
 	mv_meta_free(&a->meta, tc, sizeof *tc);
+}
+
+void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc)
+{
+	/* the page lists were under their lock when fork copied them */
+	mv_pcp_drain(&a->zone, &tc->pcp);
+	/* a remote free that had begun notifying this cache's owner ended
+	 * nowhere: its slab would make every later free to it wait */
+	mv_raw_fork_child_fixup(tc);
+	if (tc->tprev)
+		tc->tprev->tnext = tc->tnext;
+	else
+		a->tcaches = tc->tnext;
+	if (tc->tnext)
+		tc->tnext->tprev = tc->tprev;
+	tc->tnext = tc->tprev = NULL;
+	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
+	mv_relaxed_add(&a->dead_live_handles, mv_relaxed_load(&tc->live_handles));
+	mv_relaxed_store(&tc->live_bytes, 0);
+	mv_relaxed_store(&tc->live_handles, 0);
+	tc->dead = 1;
 }
 
 static struct mv_thread *thread_self(void)

@@ -50,6 +50,7 @@ struct mv_tcache {
 	uint32_t nhidx;
 	uint32_t hidx[MV_HCACHE];
 	struct mv_rcu_batch *pending; /* slots freed, waiting for a grace period */
+	int sync_frees; /* reclaiming: full batches wait for their grace period here */
 	/* raw slabs this thread owns */
 	struct mv_slabq rawq[MV_NR_RAW_CLASSES];
 	struct mv_slabq rawfull;
@@ -78,6 +79,10 @@ struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a);
 /* Give everything back; the tcache is then off the arena's list and
  * freed. Called at thread exit and for eviction. */
 void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc);
+/* In a fork child, a cache of a thread that does not exist there: take
+ * back its page lists and counters, unlink it, leave its slabs alone
+ * (see fork.c). Caller holds threads_lock. */
+void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc);
 /* Give back what can be given without tearing down (compaction's drain
  * of the calling thread, before stats and compaction). */
 void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc);
