@@ -159,10 +159,11 @@ static inline const void *mova__deref_inline(mova_arena *a, mova_handle h)
 		uint64_t tt = ((const struct mova__arena_head *)(const void *)a)->table_and_tag;
 		if (__builtin_expect(((h ^ tt) >> 47) == 0, 1)) { /* the arena's tag */
 			const char *table = (const char *)(uintptr_t)(tt & ((1ull << 47) - 1));
-			/* as rcu_dereference: a relaxed load whose result the object's
-			 * address depends on (the hardware orders dependent loads) */
+			/* acquire, where rcu_dereference relies on the dependency: the
+			 * same instruction on x86, and the C11 rule ThreadSanitizer
+			 * checks (migration's copy happens before its publish) */
 			uint64_t w = __atomic_load_n((const uint64_t *)table + (uint32_t)h,
-						     __ATOMIC_RELAXED);
+						     __ATOMIC_ACQUIRE);
 			/* LIVE (bit 48) and the handle's generation (bits 32..46)
 			 * against the entry's (bits 49..63) */
 			if (__builtin_expect((w >> 48) == (((h >> 31) | 1) & 0xffff), 1))
