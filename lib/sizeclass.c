@@ -17,17 +17,19 @@ uint8_t mv_raw_class_lut[65];
 static void geometry(struct mv_class *c)
 {
 	unsigned min_slots = c->movable ? MIN_SLOTS_MOV : MIN_SLOTS_RAW;
+	/* a handle object's slot also takes its back-reference, at the slab's end */
+	const size_t foot = c->size + (c->movable ? MV_BACKREF_BYTES : 0);
 	unsigned start = 0;
-	while (start < MV_SLAB_MAX_ORDER && ((size_t)4096 << start) / c->size < min_slots)
+	while (start < MV_SLAB_MAX_ORDER && ((size_t)4096 << start) / foot < min_slots)
 		start++;
 	unsigned best = start;
 	double best_waste = 2.0;
 	for (unsigned o = start; o <= MV_SLAB_MAX_ORDER; o++) {
 		size_t bytes = (size_t)4096 << o;
-		size_t n = bytes / c->size;
+		size_t n = bytes / foot;
 		if (!n)
 			continue;
-		double waste = (double)(bytes - n * c->size) / (double)bytes;
+		double waste = (double)(bytes - n * foot) / (double)bytes;
 		if (waste < best_waste - 1e-9) {
 			best_waste = waste;
 			best = o;
@@ -35,9 +37,35 @@ static void geometry(struct mv_class *c)
 		if (waste <= 1.0 / 64)
 			break;
 	}
-	c->order = (uint8_t)best;
-	c->npages = (uint16_t)(1u << best);
-	c->nregs = (uint16_t)(((size_t)4096 << best) / c->size);
+	size_t npages = (size_t)1 << best;
+	/* Past 1/64 of tail waste (classes of a few KiB: 9.4% for 7424 B in
+	 * 16 pages), any page count up to MV_SLAB_MAX_PAGES: the smallest
+	 * that wastes at most 1/64, else the least wasteful (7424 B fits 29
+	 * pages exactly). Such a slab is a buddy block with its tail given
+	 * back (alloc_pages_exact). */
+	if (best_waste > 1.0 / 64) {
+		size_t alt = 0;
+		double alt_waste = best_waste;
+		for (size_t n = 1; n <= MV_SLAB_MAX_PAGES; n++) {
+			size_t bytes = n * 4096, k = bytes / foot;
+			if (!k)
+				continue;
+			double waste = (double)(bytes - k * foot) / (double)bytes;
+			if (waste <= 1.0 / 64) {
+				alt = n;
+				break;
+			}
+			if (waste < alt_waste - 1e-9) {
+				alt_waste = waste;
+				alt = n;
+			}
+		}
+		if (alt)
+			npages = alt;
+	}
+	c->npages = (uint16_t)npages;
+	c->order = (uint8_t)mv_order_for_pages(npages);
+	c->nregs = (uint16_t)((npages * 4096) / foot);
 	c->magic = (uint32_t)((((uint64_t)1 << 32) + c->size - 1) / c->size);
 }
 

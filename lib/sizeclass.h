@@ -10,10 +10,17 @@
  *    little room for rounding.
  * A slab is a power of two pages, 1 to 16, chosen per class for little
  * tail waste: aligned buddy blocks keep the page allocator tidy and give
- * compaction destinations it can find. A movable slab has, outside it (in
- * the meta pool), an array of back-references, one 8-byte {handle index,
- * size asked for} per slot, so migration finds the handle that owns any
- * slot. Class ids share one space: raw [0, 64), movable [64, 192). The
+ * compaction destinations it can find. Where no power of two wastes 1/64
+ * or less (classes of a few KiB), any count up to 32 pages that does. A
+ * handle object's slab ends with an array of back-references, one 8-byte
+ * {handle index, size asked for} per slot, so migration finds the handle
+ * that owns any slot; they live and die with the slab (out of band, in
+ * the metadata pool, they fragmented it: 3.6 MiB of 5.8 after a churn).
+ * A third family, reclaimable (cache entries a shrinker can free), has
+ * the raw geometry and the handle machinery but takes its slabs from
+ * RECLAIMABLE pageblocks. Class ids share one space that fits the
+ * descriptors' byte: raw [0, 64), movable [64, 192), reclaimable
+ * [192, 256); "handle classes" are [64, 256). The
  * table is computed once (mv_sizeclass_init) and read-only.
  */
 #ifndef MV_SIZECLASS_H
@@ -30,16 +37,17 @@
 #define MV_MOV_CLASS0 MV_NR_RAW_CLASSES
 #define MV_RCL_CLASS0 (MV_MOV_CLASS0 + MV_NR_MOVABLE_CLASSES)
 _Static_assert(MV_NR_CLASSES <= 256, "class ids fit a descriptor byte");
-#define MV_SMALL_MAX 16384 /* larger objects take whole pages */
-#define MV_SLAB_MAX_ORDER 4
+#define MV_SMALL_MAX 16384   /* larger objects take whole pages */
+#define MV_SLAB_MAX_ORDER 4  /* power-of-two slabs: up to 16 pages */
+#define MV_SLAB_MAX_PAGES 32 /* any page count up to this when that wastes less */
 #define MV_BACKREF_BYTES 8
 
 struct mv_class {
 	uint32_t size;   /* slot size */
 	uint32_t magic;  /* ceil(2^32 / size): offset / size for multiples of size */
-	uint16_t npages; /* pages per slab, a power of two */
+	uint16_t npages; /* pages per slab: a power of two, or what wastes least */
 	uint16_t nregs;  /* slots per slab */
-	uint8_t order;   /* log2(npages) */
+	uint8_t order;   /* the buddy order a slab is carved from (npages rounded up) */
 	uint8_t movable; /* handle objects (movable or reclaimable family) */
 	uint8_t mt;      /* migratetype of its slabs' pages */
 };

@@ -31,6 +31,9 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 	s->usize = c->size;
 	s->magic = c->magic;
 	s->nregs = c->nregs;
+	/* handle objects' back-references live at the slab's end, after the
+	 * slots: they die with it, and the metadata pool does not fragment */
+	s->backref = c->movable ? (uint64_t *)(void *)(s->addr + (size_t)c->nregs * c->size) : NULL;
 	for (unsigned i = 0; i < c->npages; i++) {
 		struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn + i);
 		mv_pg_store(pg->slab, s);
@@ -46,15 +49,8 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 
 static struct mv_slab *slab_header(struct mova_arena *a, unsigned cls)
 {
-	const struct mv_class *c = &mv_classes[cls];
+	(void)cls;
 	struct mv_slab *s = mv_meta_alloc(&a->meta, sizeof *s);
-	if (s && c->movable) {
-		s->backref = mv_meta_alloc(&a->meta, (size_t)c->nregs * MV_BACKREF_BYTES);
-		if (!s->backref) {
-			mv_meta_free(&a->meta, s, sizeof *s);
-			s = NULL;
-		}
-	}
 	if (!s)
 		errno = ENOMEM;
 	return s;
@@ -62,9 +58,6 @@ static struct mv_slab *slab_header(struct mova_arena *a, unsigned cls)
 
 static void slab_header_free(struct mova_arena *a, struct mv_slab *s)
 {
-	if (s->backref)
-		mv_meta_free(&a->meta, s->backref,
-			     (size_t)mv_classes[s->cls].nregs * MV_BACKREF_BYTES);
 	mv_meta_free(&a->meta, s, sizeof *s);
 }
 
@@ -75,7 +68,7 @@ struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned
 	struct mv_slab *s = slab_header(a, cls);
 	if (!s)
 		return NULL;
-	size_t pfn = mv_pcp_alloc(&a->zone, tc ? &tc->pcp : NULL, c->order, mt, NULL);
+	size_t pfn = mv_pcp_alloc_exact(&a->zone, tc ? &tc->pcp : NULL, c->npages, mt, NULL);
 	if (pfn == MV_PFN_NONE) {
 		slab_header_free(a, s);
 		errno = ENOMEM;

@@ -81,7 +81,7 @@ struct mv_slab {
 	void *xlist; /* movable: frees to a frozen slab by others, under bin lock */
 	uint32_t nxlist;
 	uint32_t nregs;
-	uint64_t *backref; /* movable: {handle index, size} per slot (meta pool) */
+	uint64_t *backref; /* handle classes: {handle index, size} per slot, at the slab's end */
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 
