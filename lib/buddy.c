@@ -73,13 +73,16 @@ int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigne
 	z->pb.order = pageblock_order;
 	z->pb.nr_blocks = nr_blocks;
 	size_t bitmap_words = (z->nr_pages_max + 63) / 64;
+	size_t desc_pages_words = (z->desc_bytes / MV_PAGE_SIZE + 63) / 64;
 	z->pb_words_bytes = mv_align_up(
-	    (mv_pageblock_words(nr_blocks) + bitmap_words) * sizeof(uint64_t), MV_PAGE_SIZE);
+	    (mv_pageblock_words(nr_blocks) + bitmap_words + desc_pages_words) * sizeof(uint64_t),
+	    MV_PAGE_SIZE);
 	/* mapped, not committed page by page: untouched parts cost nothing */
 	z->pb.words = mv_os_map(z->pb_words_bytes);
 	if (!z->pb.words)
 		goto fail;
 	z->backed = (uint64_t *)(z->pb.words + mv_pageblock_words(nr_blocks));
+	z->desc_released = z->backed + bitmap_words;
 	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
 		for (int t = 0; t < MIGRATE_TYPES; t++)
 			z->free_area[o].free_list[t] = NONE;
@@ -226,6 +229,72 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 	account_free(z, pfn, order, mt, 1);
 }
 
+/* The descriptor pages wholly inside the block [pfn, pfn + 2^order) but
+ * for the one holding its head: [*first, *end), page indices. */
+static void desc_span(size_t pfn, unsigned order, size_t *first, size_t *end)
+{
+	const size_t per = MV_PAGE_SIZE / sizeof(struct mv_page);
+	*first = pfn / per + 1;
+	*end = (pfn + ((size_t)1 << order)) / per;
+	if (*end < *first)
+		*end = *first;
+}
+
+/* A block leaves the free lists: its descriptors will be written again,
+ * so the pages given back (if any) count as backed from now on. */
+static void desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order)
+{
+	size_t first, end, n = 0;
+	desc_span(pfn, order, &first, &end);
+	for (size_t p = first; p < end; p++) {
+		uint64_t bit = (uint64_t)1 << (p % 64);
+		if (z->desc_released[p / 64] & bit) {
+			z->desc_released[p / 64] &= ~bit;
+			n++;
+		}
+	}
+	if (n)
+		mv_relaxed_add(&z->desc_released_pages, -n);
+}
+
+/* A free block now unbacked: give back the descriptor pages inside it.
+ * Caller holds zone->lock and the block is off the lists. */
+static void desc_release(struct mv_zone *z, size_t pfn, unsigned order)
+{
+	size_t first, end, n = 0;
+	desc_span(pfn, order, &first, &end);
+	for (size_t p = first; p < end;) {
+		size_t q = p;
+		while (q < end && !(z->desc_released[q / 64] & ((uint64_t)1 << (q % 64))))
+			q++;
+		if (q > p &&
+		    !mv_os_decommit((char *)z->desc + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
+			for (size_t k = p; k < q; k++)
+				z->desc_released[k / 64] |= (uint64_t)1 << (k % 64);
+			n += q - p;
+		}
+		p = q + 1;
+	}
+	if (n)
+		mv_relaxed_add(&z->desc_released_pages, n);
+}
+
+size_t mv_zone_desc_resident_bytes(const struct mv_zone *z)
+{
+	return mv_rload(z->desc_committed_bytes) -
+	       (mv_relaxed_load(&z->desc_released_pages) << MV_PAGE_SHIFT);
+}
+
+size_t mv_zone_bitmaps_resident_bytes(const struct mv_zone *z)
+{
+	/* the parts of the flag and bit maps that cover the populated pages */
+	size_t pop = mv_relaxed_load(&z->populated_pfn);
+	size_t words = mv_pageblock_words(pop >> z->pageblock_order) + (pop + 63) / 64 +
+		       (pop * sizeof(struct mv_page) / MV_PAGE_SIZE + 63) / 64;
+	return MV_MIN(z->pb_words_bytes,
+		      mv_align_up(words * sizeof(uint64_t), MV_PAGE_SIZE) + 2 * MV_PAGE_SIZE);
+}
+
 static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt)
 {
 	struct mv_page *pg = &z->desc[pfn];
@@ -243,6 +312,8 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 	}
 	mv_pg_store(pg->type, (uint8_t)PG_NONE);
 	account_free(z, pfn, order, mt, -1);
+	if (order >= z->pageblock_order)
+		desc_unrelease(z, pfn, order);
 }
 
 static void set_pageblock_type(struct mv_zone *z, size_t pfn, int mt)
@@ -992,6 +1063,10 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 							  .free_list[mt]; /* the list changed */
 						continue;
 					}
+					/* unbacked already (merged since it went back):
+					 * its descriptors may still be backed */
+					if (o >= (int)z->pageblock_order)
+						desc_release(z, pfn, (unsigned)o);
 					pfn = next == z->free_area[o].free_list[mt] ? NONE : next;
 				}
 			}
@@ -1011,6 +1086,8 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 				    set_backed(z, batch[i].pfn, (size_t)1 << batch[i].order, false);
 				mv_relaxed_add(&z->resident_pages, -cleared);
 				done += cleared;
+				if (batch[i].order >= z->pageblock_order)
+					desc_release(z, batch[i].pfn, batch[i].order);
 			}
 			free_block(z, batch[i].pfn, batch[i].order);
 		}

@@ -51,6 +51,12 @@ struct mv_zone {
 	size_t nr_pages_max;          /* pages in the reservation */
 	_Atomic size_t populated_pfn; /* pfns below are populated (descriptors committed) */
 	size_t desc_committed_bytes;  /* descriptors committed so far, under lock */
+	/* descriptor pages given back to the OS (a bit each): those wholly
+	 * inside a free, unbacked block of pageblock order or more, but for
+	 * the page of its head; they read as zeros (PG_NONE), which is what
+	 * every descriptor inside a free block says. Under lock. */
+	uint64_t *desc_released;
+	_Atomic size_t desc_released_pages;
 	bool page_group_by_mobility_disabled;
 	bool own_base; /* the zone reserved base itself (else its arena did) */
 
@@ -188,6 +194,11 @@ int mv_find_suitable_fallback(const struct mv_zone *z, unsigned order, int mt, b
 /* Isolation for contiguous allocation (set_migratetype_isolate and undo). */
 int mv_zone_isolate_pageblock(struct mv_zone *z, size_t pfn);
 void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt);
+
+/* Bytes of descriptors backed by the OS (committed, less those given back). */
+size_t mv_zone_desc_resident_bytes(const struct mv_zone *z);
+/* Bytes of the pageblock flags and the page bitmaps that are in use. */
+size_t mv_zone_bitmaps_resident_bytes(const struct mv_zone *z);
 
 /* The budget's view: pages counted against limit_pages now (resident and
  * extra), lockless and racy. */

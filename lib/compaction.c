@@ -26,8 +26,9 @@
 #define CC_OLD_MAX 8000
 #define CC_SRC_MAX 512
 #define CC_DONE_MAX 4096
-/* after a full compaction, free blocks from this order up go back to the OS */
-#define MV_RETURN_MIN_ORDER 2
+/* after a full compaction or when idle, free blocks from this order up go
+ * back to the OS: all of them (slabs of any page count leave small tails) */
+#define MV_RETURN_MIN_ORDER 0
 
 struct compact_control {
 	struct mova_arena *a;

@@ -24,7 +24,8 @@ static __thread struct {
 static size_t extra_pages(void *arg)
 {
 	struct mova_arena *a = arg;
-	size_t bytes = mv_rload(a->zone.desc_committed_bytes) + a->zone.pb_words_bytes +
+	size_t bytes = mv_zone_desc_resident_bytes(&a->zone) +
+		       mv_zone_bitmaps_resident_bytes(&a->zone) +
 		       mv_htable_resident_bytes(&a->htab) + mv_relaxed_load(&a->meta.mapped_bytes) +
 		       mv_align_up(sizeof *a, MV_PAGE_SIZE);
 	return bytes >> MV_PAGE_SHIFT;

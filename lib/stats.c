@@ -47,10 +47,10 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	}
 	st->free_bytes = mv_relaxed_load(&z->nr_free_pages) << MV_PAGE_SHIFT;
 	st->fragmentation_score = mv_fragmentation_score(z);
-	size_t desc_bytes = z->desc_committed_bytes;
+	size_t desc_bytes = mv_zone_desc_resident_bytes(z) + mv_zone_bitmaps_resident_bytes(z);
 	mv_unlock(&z->lock);
 
-	st->metadata_bytes = desc_bytes + z->pb_words_bytes + mv_htable_resident_bytes(&a->htab) +
+	st->metadata_bytes = desc_bytes + mv_htable_resident_bytes(&a->htab) +
 			     mv_relaxed_load(&a->meta.mapped_bytes) +
 			     mv_align_up(sizeof *a, MV_PAGE_SIZE);
 	st->resident_bytes =
