@@ -23,7 +23,6 @@
  * FIFO of handles under a mutex that the shrinker takes too. The owner
  * never holds it while allocating (the shrinker runs inside allocations).
  */
-#include <limits.h>
 
 #include "../migration/mig_util.h"
 

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf_probe.c: a helper of test_badinput.c, not a test. The default arena
+ * is configured from MOVA_CONF once per process, so the MOVA_CONF tests run
+ * this program with a given MOVA_CONF and read what it prints. It creates
+ * nothing itself: one mova_malloc creates the default arena (warnings about
+ * MOVA_CONF go to stderr then), and stdout gets one line of what the
+ * configuration became:
+ *
+ *   reserved_bytes=N pageblock_order=N cma_pageblocks=N kcompactd_threads=N
+ *
+ * kcompactd_threads counts this process's threads named "kcompactd" (the
+ * default arena's background thread names itself so). Exit status 0, or 1
+ * if mova_malloc failed.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mova.h"
+
+static int kcompactd_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[64], comm[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%.20s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f) && !strcmp(comm, "kcompactd\n"))
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+int main(void)
+{
+	void *p = mova_malloc(1);
+	if (!p) {
+		printf("mova_malloc failed\n");
+		return 1;
+	}
+	mova_free(p);
+	mova_stats st;
+	mova_stats_get(mova_default_arena(), &st);
+	printf("reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu kcompactd_threads=%d\n",
+	       st.reserved_bytes, st.pageblock_order,
+	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], kcompactd_threads());
+	return 0;
+}
