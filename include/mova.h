@@ -91,7 +91,9 @@ typedef struct mova_config {
 /* Fill every field of *cfg with its default. Never fails. */
 MOVA_API void mova_config_init(mova_config *cfg);
 
-/* Validate cfg. Returns 0, or EINVAL and (if msg != NULL) a static string naming the field. */
+/* Validate cfg. Returns 0, or EINVAL and (if msg != NULL) a string naming the field, valid
+ * until this thread's next mova_config_check or mova_arena_create (limits are printed into a
+ * per-thread buffer). */
 MOVA_API int mova_config_check(const mova_config *cfg, const char **msg);
 
 /* Create an arena. NULL cfg means defaults. Returns NULL and sets errno on
