@@ -211,6 +211,16 @@ enum mova_compact_result {
  * stay where they are. */
 MOVA_API int mova_compact(mova_arena *a, int order);
 
+/* Give the calling thread's caches for a back to the arena, as the kernel's
+ * drain_local_pages and SLUB's flush_slab do for a CPU (jemalloc's
+ * thread.tcache.flush, mimalloc's mi_collect): its current slabs, which
+ * compaction never takes from a thread, its page lists and its pending
+ * frees. A thread that has allocated a lot and will rest calls it before a
+ * compaction made elsewhere; its next allocation starts afresh. Returns 0,
+ * or EINVAL for a NULL arena. mova_compact flushes the calling thread's
+ * caches itself. */
+MOVA_API int mova_thread_flush(mova_arena *a);
+
 /* As wakeup_kcompactd: ask the arena's kcompactd to make order free.
  * Never blocks; does nothing for order <= 0 or an arena without kcompactd. */
 MOVA_API void mova_kcompactd_wakeup(mova_arena *a, int order);

@@ -286,3 +286,13 @@ bool mv_tcache_is_mine(const struct mv_tcache *tc)
 			return true;
 	return false;
 }
+
+int mova_thread_flush(mova_arena *a)
+{
+	if (!a)
+		return EINVAL;
+	struct mv_tcache *tc = mv_tcache_of(a);
+	if (tc)
+		mv_tcache_flush(a, tc);
+	return 0;
+}

@@ -26,7 +26,9 @@
  *    with frees and reallocations of other sizes in between;
  *  - alloc_failure_in_read_section (I7): an allocation that fails inside a
  *    read section, while the thread's frees wait for a grace period, must
- *    return ENOMEM, not wait for a grace period its own section holds up.
+ *    return ENOMEM, not wait for a grace period its own section holds up;
+ *  - thread_flush_gives_current_slabs_to_compaction: a thread's current
+ *    slabs are never compaction's, until it calls mova_thread_flush.
  */
 #include "mig_util.h"
 
@@ -888,5 +890,98 @@ Test(migrate, alloc_failure_in_read_section, .timeout = 120)
 	cr_assert_eq(r.err, ENOMEM, "the arena filled with errno %d", r.err);
 	for (unsigned i = 0; i < r.n; i++)
 		cr_assert_eq(mova_hfree(a, r.h[i]), 0);
+	mova_arena_destroy(a);
+}
+
+/* ------------------------------------------------------------ thread_flush */
+
+#define TF_THREADS 2
+#define TF_OBJS 24000
+
+struct tf {
+	mova_arena *a;
+	pthread_barrier_t *bar;
+	unsigned id;
+	mova_handle h[TF_OBJS];
+	size_t size[TF_OBJS];
+	bool kept[TF_OBJS];
+	int flush_rc;
+};
+
+/* allocate objects of sizes over every class up to 8 KiB, free 4 in 5,
+ * then wait (alive, caches full) until told to flush, then wait again */
+static void *tf_main(void *arg)
+{
+	struct tf *t = arg;
+	uint64_t rng = 1234 + t->id;
+	for (unsigned i = 0; i < TF_OBJS; i++) {
+		t->size[i] = MIG_MIN_SIZE + (size_t)(mig_rand(&rng) % (8193 - MIG_MIN_SIZE));
+		t->h[i] = mig_new(t->a, t->size[i], t->id * TF_OBJS + i);
+	}
+	for (unsigned i = 0; i < TF_OBJS; i++) {
+		t->kept[i] = mig_rand(&rng) % 5 == 0;
+		if (!t->kept[i] && mova_hfree(t->a, t->h[i]))
+			mig_fail("hfree of a live handle failed");
+	}
+	pthread_barrier_wait(t->bar); /* fragmented */
+	pthread_barrier_wait(t->bar); /* main compacted without our caches */
+	t->flush_rc = mova_thread_flush(t->a);
+	pthread_barrier_wait(t->bar); /* flushed */
+	pthread_barrier_wait(t->bar); /* main compacted again */
+	return NULL;
+}
+
+/* mova_compact never takes another thread's current slabs; once that
+ * thread calls mova_thread_flush, it can, and resident memory falls. */
+Test(migrate, thread_flush_gives_current_slabs_to_compaction, .timeout = 120)
+{
+	cr_assert_eq(mova_thread_flush(NULL), EINVAL);
+	mova_arena *a = mig_arena(0, 0, 0);
+	cr_assert_eq(mova_thread_flush(a), 0, "a thread without caches for the arena");
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, TF_THREADS + 1);
+	static struct tf t[TF_THREADS];
+	pthread_t th[TF_THREADS];
+	for (unsigned i = 0; i < TF_THREADS; i++) {
+		memset(&t[i], 0, sizeof t[i]);
+		t[i].a = a;
+		t[i].bar = &bar;
+		t[i].id = i;
+		t[i].flush_rc = -1;
+		mig_spawn(&th[i], tf_main, &t[i]);
+	}
+	pthread_barrier_wait(&bar);
+	cr_assert_eq(mova_compact(a, -1), 0);
+	mova_stats s1 = mig_stats(a);
+	pthread_barrier_wait(&bar);
+	pthread_barrier_wait(&bar);
+	cr_assert_eq(mova_compact(a, -1), 0);
+	mova_stats s2 = mig_stats(a);
+	pthread_barrier_wait(&bar);
+	for (unsigned i = 0; i < TF_THREADS; i++)
+		mig_join(th[i]);
+	mig_assert_no_errors();
+	fprintf(stderr,
+		"thread_flush: live %zu KiB; compacted: resident %zu KiB; after both threads "
+		"flushed and compacted again: %zu KiB, +%llu migrated\n",
+		s1.live_bytes >> 10, s1.resident_bytes >> 10, s2.resident_bytes >> 10,
+		(unsigned long long)(s2.pgmigrate_success - s1.pgmigrate_success));
+	for (unsigned i = 0; i < TF_THREADS; i++) {
+		cr_assert_eq(t[i].flush_rc, 0);
+		for (unsigned k = 0; k < TF_OBJS; k++)
+			if (t[i].kept[k]) {
+				mig_verify(a, t[i].h[k], t[i].size[k], i * TF_OBJS + k, 0,
+					   "after thread_flush");
+				cr_assert_eq(mova_hfree(a, t[i].h[k]), 0);
+			}
+	}
+	mig_assert_no_errors();
+	/* the current slabs of ~100 classes, 4 in 5 slots empty, in each thread */
+	cr_assert_gt(s2.pgmigrate_success, s1.pgmigrate_success,
+		     "nothing migrated out of the flushed slabs");
+	cr_assert_lt(s2.resident_bytes + 512 * 1024, s1.resident_bytes,
+		     "resident %zu KiB after the flushes, %zu KiB before", s2.resident_bytes >> 10,
+		     s1.resident_bytes >> 10);
+	pthread_barrier_destroy(&bar);
 	mova_arena_destroy(a);
 }
