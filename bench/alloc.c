@@ -95,7 +95,8 @@ void bm_init(void)
 	}
 #ifdef BENCH_MOVA
 	give_back_fn = give_back_mova;
-	give_back_what = "mova_compact(mova_default_arena(), -1)";
+	give_back_what = "mova_thread_flush in every worker thread (macro workloads), then "
+			 "mova_compact(mova_default_arena(), -1)";
 #else
 	if (!strcmp(in_charge, "mova-preload")) {
 		pre_default_arena =

@@ -37,6 +37,14 @@ static void malloc_give_back(void *ctx)
 	bm_give_back();
 }
 
+#ifdef BENCH_MOVA
+static void malloc_thread_flush(void *ctx)
+{
+	(void)ctx;
+	mova_thread_flush(mova_default_arena());
+}
+#endif
+
 const struct bm_ops bm_malloc_ops = {
     .name = "malloc",
     .alloc = malloc_alloc,
@@ -45,6 +53,7 @@ const struct bm_ops bm_malloc_ops = {
     .give_back = malloc_give_back,
 #ifdef BENCH_MOVA
     .give_back_once = true,
+    .thread_flush = malloc_thread_flush,
 #else
     .give_back_once = false, /* mi_collect works on the calling thread's heap */
 #endif
@@ -77,6 +86,11 @@ static void handle_compact(void *ctx)
 	mova_compact(ctx, -1);
 }
 
+static void handle_thread_flush(void *ctx)
+{
+	mova_thread_flush(ctx);
+}
+
 struct bm_ops bm_handle_ops(mova_arena *a, bool compact)
 {
 	struct bm_ops o = {
@@ -86,7 +100,10 @@ struct bm_ops bm_handle_ops(mova_arena *a, bool compact)
 	    .write = handle_write,
 	    .give_back = compact ? handle_compact : NULL,
 	    .give_back_once = true,
-	    .give_back_name = compact ? "mova_compact(a, -1)" : "none (kcompactd only)",
+	    .thread_flush = compact ? handle_thread_flush : NULL,
+	    .give_back_name = compact ? "mova_thread_flush(a) in every worker thread, then "
+					"mova_compact(a, -1)"
+				      : "none (kcompactd only)",
 	    .ctx = a,
 	};
 	return o;

@@ -22,6 +22,10 @@ struct bm_ops {
 	void (*write)(void *ctx, uint64_t obj, size_t size, int byte);
 	void (*give_back)(void *ctx); /* called by each worker thread, or NULL */
 	bool give_back_once;          /* one thread's call is enough */
+	/* called by each worker thread before give_back, or NULL: hands the
+	 * thread's caches to the allocator (mova_thread_flush), as mi_collect
+	 * does for mimalloc; the one give_back call waits for all of them */
+	void (*thread_flush)(void *ctx);
 	const char *give_back_name;
 	void *ctx;
 };

@@ -12,8 +12,10 @@
  *               log-distributed, about 640 MiB live, each written whole
  *   2 free      80% of them freed at random
  *   3 give back the allocator's give-back call (alloc.h), made by every
- *               worker (mimalloc's works per thread), once for mova;
- *               the kcompactd variant makes no call and waits 5 s instead
+ *               worker (mimalloc's works per thread); for mova every
+ *               worker flushes its caches (mova_thread_flush) and one
+ *               compacts; the kcompactd variant makes no call and waits
+ *               5 s instead
  *   4 refill    objects of 32 B..16 KiB until live bytes are back at the peak
  *   5 end       everything freed
  * Resident memory is anonymous resident memory above the baseline taken
@@ -26,6 +28,7 @@
  * mova_compact(a, -1)) and frag/handles_kcompactd (a private arena with
  * the default configuration, kcompactd on, no explicit call).
  */
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +50,7 @@ struct worker {
 	struct bm_rng rng;
 	int64_t peak_live;
 	uint64_t give_back_ns;
+	unsigned give_backs; /* calls of give_back so far */
 	bool failed;
 };
 
@@ -54,6 +58,7 @@ struct frag {
 	const struct bm_ops *ops;
 	unsigned nworkers;
 	struct bm_barrier bar;
+	_Atomic unsigned flushed; /* thread_flush calls made, all phases */
 	_Alignas(64) _Atomic int64_t live[MAX_WORKERS];
 	struct worker w[MAX_WORKERS];
 };
@@ -80,9 +85,17 @@ static bool fill(struct worker *w, size_t i, size_t lo, size_t hi)
 static void give_back(struct worker *w)
 {
 	const struct bm_ops *o = w->f->ops;
+	uint64_t t0 = bm_now_ns();
+	w->give_backs++;
+	if (o->thread_flush) {
+		o->thread_flush(o->ctx);
+		atomic_fetch_add(&w->f->flushed, 1);
+	}
 	if (!o->give_back || (o->give_back_once && w->id != 0))
 		return;
-	uint64_t t0 = bm_now_ns();
+	if (o->thread_flush) /* the one call comes after every thread's flush */
+		while (atomic_load(&w->f->flushed) < w->give_backs * w->f->nworkers)
+			sched_yield();
 	o->give_back(o->ctx);
 	w->give_back_ns = bm_now_ns() - t0;
 }
