@@ -827,7 +827,10 @@ int main(int argc, char **argv)
 	}
 	targets.push_back({"Real programs under LD_PRELOAD: wall time and peak RSS vs jemalloc",
 			   "<= 1.1x, <= 1.0x",
-			   "outside this suite (needs libmova-preload.so and real programs)", -1});
+			   "measured by `bench/programs.sh` (python3, sqlite3, git, redis under "
+			   "each allocator), not by this suite: see "
+			   "[benchmarks/programs.md](benchmarks/programs.md)",
+			   -1});
 
 	md << "\n## Targets (BENCH.md)\n\n";
 	r.table_head({"target", "wanted", "measured", "verdict"});
@@ -938,7 +941,8 @@ int main(int argc, char **argv)
 		      "each "
 		   << "written whole; 80% are freed at random; the allocator's give-back call is "
 		      "made "
-		   << "(by every worker thread; once for mova); then objects of 32 B to 16 KiB "
+		   << "(by every worker thread; for mova every worker calls mova_thread_flush and "
+		      "one compacts); then objects of 32 B to 16 KiB "
 		      "refill "
 		   << "live bytes to the peak. Resident memory is the process's anonymous resident "
 		   << "memory above a baseline taken before the first allocation (the workload's "

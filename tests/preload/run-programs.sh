@@ -112,7 +112,7 @@ if want git; then
 fi
 
 if want redis && command -v redis-server >/dev/null; then
-	port=$((20000 + RANDOM % 20000))
+	port=$((20000 + RANDOM % 12000)) # below the ephemeral range, where clients' ports are
 	LD_PRELOAD="$lib" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
 		--daemonize no --logfile "$work/redis.log" &
 	redis_pid=$!
