@@ -163,7 +163,8 @@ if [ $mode = smoke ]; then
 else
 	md=$repo/docs/BENCHMARKS.md
 	data=$repo/docs/benchmarks
-	rm -rf "$data"
+	# everything this script wrote; programs.md is bench/programs.sh's
+	[ -d "$data" ] && find "$data" -mindepth 1 -maxdepth 1 ! -name programs.md -exec rm -rf {} +
 fi
 mkdir -p "$data/series"
 log "report: $md"
