@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mova.h"
+#include "../common/pattern.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -44,36 +45,6 @@ extern char **environ;
 TestSuite(badinput, .timeout = 60);
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static unsigned char pattern(uint64_t seed, size_t i)
-{
-	return (unsigned char)(mix64(seed + i / 8) >> (8 * (i % 8)));
-}
-
-static void fill(void *p, size_t n, uint64_t seed)
-{
-	unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		b[i] = pattern(seed, i);
-}
-
-/* the offset of the first byte that differs from the pattern, or n */
-static size_t check(const void *p, size_t n, uint64_t seed)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != pattern(seed, i))
-			return i;
-	return n;
-}
 
 /* 256 MiB reserved, 1 MiB pageblocks, no kcompactd */
 static mova_arena *small_arena(void)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mova.h"
+#include "../common/pattern.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -24,56 +25,6 @@
 TestSuite(malloc, .timeout = 60);
 
 /* ------------------------------------------------------------ helpers */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static void fill(void *p, size_t n, uint64_t seed)
-{
-	unsigned char *b = p;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w = mix64(seed + i);
-		memcpy(b + i, &w, 8);
-	}
-	uint64_t w = mix64(seed + i);
-	for (; i < n; i++, w >>= 8)
-		b[i] = (unsigned char)w;
-}
-
-/* the offset of the first byte that differs from the pattern, or n */
-static size_t check(const void *p, size_t n, uint64_t seed)
-{
-	const unsigned char *b = p;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w = mix64(seed + i), got;
-		memcpy(&got, b + i, 8);
-		if (got != w)
-			for (size_t k = 0; k < 8; k++, w >>= 8)
-				if (b[i + k] != (unsigned char)w)
-					return i + k;
-	}
-	uint64_t w = mix64(seed + i);
-	for (; i < n; i++, w >>= 8)
-		if (b[i] != (unsigned char)w)
-			return i;
-	return n;
-}
-
-static size_t check_zero(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++)
-		if (b[i])
-			return i;
-	return n;
-}
 
 static uint64_t seed_of(const void *p, size_t size)
 {

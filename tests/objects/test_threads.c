@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "mova.h"
+#include "../common/pattern.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -68,47 +69,6 @@ static void spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 }
 
 /* ------------------------------------------------------------ patterns */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static void fill(void *p, size_t n, uint64_t seed)
-{
-	unsigned char *b = p;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w = mix64(seed + i);
-		memcpy(b + i, &w, 8);
-	}
-	uint64_t w = mix64(seed + i);
-	for (; i < n; i++, w >>= 8)
-		b[i] = (unsigned char)w;
-}
-
-/* the offset of the first byte that differs from the pattern, or n */
-static size_t check(const void *p, size_t n, uint64_t seed)
-{
-	const unsigned char *b = p;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w = mix64(seed + i), got;
-		memcpy(&got, b + i, 8);
-		if (got != w)
-			for (size_t k = 0; k < 8; k++, w >>= 8)
-				if (b[i + k] != (unsigned char)w)
-					return i + k;
-	}
-	uint64_t w = mix64(seed + i);
-	for (; i < n; i++, w >>= 8)
-		if (b[i] != (unsigned char)w)
-			return i;
-	return n;
-}
 
 static uint64_t pseed(const void *p, size_t size)
 {
