@@ -45,6 +45,9 @@ struct mova_arena {
 	_Atomic uint32_t
 	    migrate_seq; /* bumped (and futex-woken) when a migration batch publishes */
 	_Atomic uint32_t migrate_waiters;
+	/* bumped by a reclaimer that needs what every thread's cache holds
+	 * (drain_all_pages): each thread answers on its next slow path */
+	_Atomic uint32_t flush_gen;
 
 	struct mv_compact_state compact;
 	struct mv_kcompactd kcompactd;
@@ -87,6 +90,15 @@ static inline struct mv_tcache *mv_tcache_of(struct mova_arena *a)
 	if (likely(mv_tls_last.a == a && mv_tls_last.epoch == a->epoch))
 		return mv_tls_last.tc;
 	return mv_tcache_get_slow(a);
+}
+
+/* A reclaimer asked every thread to flush its cache (flush_gen): the
+ * owner does so here, on a slow path, the only place it may (tcache.c). */
+static inline void mv_tcache_answer_flush(struct mova_arena *a, struct mv_tcache *tc)
+{
+	uint32_t gen = atomic_load_explicit(&a->flush_gen, memory_order_relaxed);
+	if (unlikely(gen != atomic_load_explicit(&tc->flush_seen, memory_order_relaxed)))
+		mv_tcache_flush_asked(a, tc, gen);
 }
 
 /* The pages behind every live allocation, slab, and free block go back

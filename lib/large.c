@@ -74,6 +74,8 @@ void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, si
 		nr = 1;
 	size_t align_pages = align > MV_PAGE_SIZE ? align >> MV_PAGE_SHIFT : 1;
 	bool zeroed;
+	if (tc && !tc->dead)
+		mv_tcache_answer_flush(a, tc);
 	size_t pfn = large_pages(a, tc, nr, align_pages, mt, &zeroed);
 	/* about to fail: give back what is held without need, and try once more */
 	if (pfn == MV_PFN_NONE && mv_arena_reclaim(a, tc))

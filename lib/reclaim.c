@@ -235,6 +235,55 @@ static void settle(struct mova_arena *a, struct mv_tcache *tc, bool pack, bool b
 	mv_zone_return_free(&a->zone, 0, 0);
 }
 
+/* drain_all_pages, for what only its owner may touch: another thread's
+ * current slabs (and the frees other threads pushed onto them), its
+ * pending frees, its kept slabs. The kernel sends each CPU work to do;
+ * a thread cannot be interrupted, so each is asked (flush_gen) and
+ * answers on its next slow path (mv_tcache_answer_flush), and this waits
+ * a bounded time: until the request fits, every other cache has
+ * answered, or MV_FLUSH_WAIT_NS passed. A thread that sleeps holding
+ * its cache costs that wait once per failing reclaim, not a failure of
+ * its own. No lock held. */
+#define MV_FLUSH_WAIT_NS 20000000ull
+#define MV_FLUSH_POLL_NS 250000l
+
+static bool others_answered(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen)
+{
+	bool all = true;
+	mv_lock(&a->threads_lock);
+	for (struct mv_tcache *t = a->tcaches; t && all; t = t->tnext)
+		if (t != tc &&
+		    (int32_t)(atomic_load_explicit(&t->flush_seen, memory_order_acquire) - gen) < 0)
+			all = false;
+	mv_unlock(&a->threads_lock);
+	return all;
+}
+
+static bool flush_others(struct mova_arena *a, struct mv_tcache *tc, long want)
+{
+	uint32_t gen = atomic_fetch_add(&a->flush_gen, 1) + 1;
+	mv_count(&a->vm, MV_VM_flush_requests, 1);
+	uint64_t t0 = mv_os_now_ns();
+	for (;;) {
+		bool all = others_answered(a, tc, gen);
+		/* settle ourselves, and so answer any request made meanwhile (two
+		 * reclaimers must not wait for each other) */
+		uint32_t now = atomic_load(&a->flush_gen);
+		settle(a, tc, all, all);
+		if (tc && !tc->dead)
+			atomic_store_explicit(&tc->flush_seen, now, memory_order_release);
+		if (mv_budget_room(a) >= want || all)
+			break;
+		if (mv_os_now_ns() - t0 >= MV_FLUSH_WAIT_NS) {
+			settle(a, tc, true, true);
+			break;
+		}
+		struct timespec ts = {0, MV_FLUSH_POLL_NS};
+		nanosleep(&ts, NULL);
+	}
+	return mv_budget_room(a) >= want;
+}
+
 /* the room to leave once reclaim runs, so that allocations do not each
  * reclaim: a few page-list refills, or 1/16 of the budget (the gap
  * between the kernel's low and high watermarks, in spirit) */
@@ -298,6 +347,12 @@ bool mv_reclaim_for_budget(struct mova_arena *a, struct mv_tcache *tc)
 	if (mv_budget_room(a) < (long)want && mv_rcu_batches_inflight()) {
 		self.in_reclaim++;
 		settle(a, tc, true, true); /* last resort: others' deferred frees */
+		self.in_reclaim--;
+	}
+	if (mv_budget_room(a) < (long)want) {
+		/* what is left is in other threads' caches: ask them for it */
+		self.in_reclaim++;
+		flush_others(a, tc, (long)want);
 		self.in_reclaim--;
 	}
 	return mv_budget_room(a) >= (long)want;

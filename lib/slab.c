@@ -309,6 +309,7 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 {
 	struct mv_slabq *q = &tc->rawq[cls];
 	tc->slow_count++;
+	mv_tcache_answer_flush(a, tc);
 	mv_raw_collect_delayed(a, tc);
 	for (;;) {
 		struct mv_slab *s = q->first;
@@ -611,9 +612,10 @@ void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
 void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
 {
 	struct mv_bin *bin = &a->bins[cls];
-	struct mv_slab *s = tc->mov_cur[cls - MV_MOV_CLASS0];
 	unsigned mi = cls - MV_MOV_CLASS0;
 	tc->slow_count++;
+	mv_tcache_answer_flush(a, tc); /* may unfreeze the current slab: read it after */
+	struct mv_slab *s = tc->mov_cur[mi];
 	if (s != &mv_slab_empty) {
 		if (!s->free && mv_slab_extend(s))
 			return slab_pop(s);

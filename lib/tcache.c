@@ -60,6 +60,8 @@ static struct mv_tcache *tcache_create(struct mova_arena *a)
 	tc->arena = a;
 	mv_pcp_init(&tc->pcp);
 	mv_lock(&a->threads_lock);
+	/* a new cache holds nothing: it has answered every request so far */
+	atomic_store_explicit(&tc->flush_seen, atomic_load(&a->flush_gen), memory_order_relaxed);
 	tc->tnext = a->tcaches;
 	tc->tprev = NULL;
 	if (a->tcaches)
@@ -154,6 +156,17 @@ void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
 	mv_raw_collect_delayed(a, tc);
 	mv_raw_release_kept(a, tc);
 	mv_pcp_drain(&a->zone, &tc->pcp);
+}
+
+void mv_tcache_flush_asked(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen)
+{
+	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_flush_pending_now(a, tc);
+	mv_mov_unfreeze_all(a, tc);
+	mv_raw_collect_delayed(a, tc);
+	mv_raw_release_kept(a, tc);
+	mv_pcp_drain(&a->zone, &tc->pcp);
+	atomic_store_explicit(&tc->flush_seen, gen, memory_order_release);
 }
 
 void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)

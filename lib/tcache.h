@@ -59,6 +59,7 @@ struct mv_tcache {
 	uint32_t slow_count; /* slow paths taken, to pace periodic work */
 	uint32_t kept_pages; /* pages of empty raw slabs kept for reuse (MV_KEPT_PAGES at most) */
 	int dead;            /* torn down: no longer on the arena's list */
+	_Atomic uint32_t flush_seen; /* the arena's flush_gen this cache last answered */
 	struct mv_pcp pcp;
 	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
 };
@@ -86,6 +87,10 @@ void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc);
 /* Give back what can be given without tearing down (compaction's drain
  * of the calling thread, before stats and compaction). */
 void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc);
+/* Answer a reclaimer's request (the arena's flush_gen reached gen): give
+ * back all mv_tcache_flush does, with the pending frees past their grace
+ * period now, then record gen (release) for the reclaimer to see. */
+void mv_tcache_flush_asked(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen);
 /* Queue a movable slot for freeing after a grace period. */
 void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot);
 /* Send the pending batch on its way now (to call_rcu when readers exist). */

@@ -17,6 +17,8 @@
  *    others allocate under pressure: no callback after its unregister
  *    returned; unregister waits for a running callback, refuses itself
  *    from within its own callback, and refuses strangers;
+ *  - under pressure, what other threads' caches hold comes back: they are
+ *    asked, and answer on their next slow path;
  *  - reclaimable objects live in RECLAIMABLE pageblocks.
  *
  * The test's cache is what an owner of reclaimable objects would write: a
@@ -521,6 +523,100 @@ Test(reclaim, enomem_with_stopped_shrinker, .timeout = 120)
 	cache_verify(&c, "after the stop");
 	cr_assert_eq(mova_shrinker_unregister(a, s), 0);
 	cache_destroy(&c);
+	mova_arena_destroy(a);
+}
+
+/* ================================================================ others' caches */
+
+/* A thread that keeps a current slab in every class, whose objects this
+ * thread frees: the slabs are empty, but they are still the holder's, and
+ * only the holder may give them back. Under pressure, reclaim asks every
+ * thread for its cache (drain_all_pages' part) and the holder answers on
+ * its next slow path. Without that, the budget stays short by a slab per
+ * class and the filler gets ENOMEM early. */
+struct holder {
+	mova_arena *a;
+	mova_handle h[256];
+	unsigned n;
+	_Atomic int phase; /* 1: objects made; 2: stop */
+	_Atomic unsigned long slow_paths;
+};
+
+static void *holder_main(void *arg)
+{
+	struct holder *ho = arg;
+	for (size_t size = 24; size <= 16384 && ho->n + 2 <= 256; size = size * 9 / 8 + 8) {
+		ho->h[ho->n++] = mova_halloc(ho->a, size);
+		ho->h[ho->n++] = mova_halloc_flags(ho->a, size, MOVA_HF_RECLAIMABLE);
+		if (ho->h[ho->n - 1] == MOVA_NULL || ho->h[ho->n - 2] == MOVA_NULL)
+			mig_fail("holder: halloc(%zu): errno %d", size, errno);
+	}
+	atomic_store(&ho->phase, 1);
+	while (atomic_load(&ho->phase) != 2) {
+		/* a large object always takes the slow path (it may be refused
+		 * while the filler presses on the budget: that is fine) */
+		mova_handle h = mova_halloc(ho->a, 70000);
+		if (h != MOVA_NULL && mova_hfree(ho->a, h))
+			mig_fail("holder: hfree");
+		atomic_fetch_add(&ho->slow_paths, 1);
+		struct timespec ts = {0, 200000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static size_t reclaimable_pages(mova_arena *a)
+{
+	static mova_pageblock_info info[MAX_PB];
+	size_t nb = mova_pageblocks(a, info, MAX_PB), pages = 0;
+	for (size_t b = 0; b < nb && b < MAX_PB; b++)
+		pages += info[b].reclaimable_pages;
+	return pages;
+}
+
+Test(reclaim, other_threads_give_their_caches, .timeout = 120)
+{
+	mova_arena *a = rcl_arena(0);
+	struct holder ho = {.a = a};
+	pthread_t t;
+	mig_spawn(&t, holder_main, &ho);
+	while (!atomic_load(&ho.phase) && !mig_errors())
+		sched_yield();
+	mig_assert_no_errors();
+	/* freed here: remote frees, onto slabs the holder still has current */
+	for (unsigned i = 0; i < ho.n; i++)
+		cr_assert_eq(mova_hfree(a, ho.h[i]), 0);
+	mova_stats st = stats_of(a);
+	size_t held = reclaimable_pages(a);
+	cr_assert_eq(st.live_handles, 0);
+	cr_assert_gt(held, 0, "the holder keeps no reclaimable slab");
+	cr_assert_eq(mova_set_limit(a, LIMIT), 0);
+	/* fill with movable objects of one class until the budget refuses */
+	enum { SIZE = 1000, CAP = 2 * LIMIT / SIZE };
+	mova_handle *h = calloc(CAP, sizeof *h);
+	cr_assert_not_null(h);
+	unsigned n = 0;
+	while (n < CAP && (h[n] = mova_halloc(a, SIZE)) != MOVA_NULL)
+		n++;
+	int err = errno;
+	st = stats_of(a);
+	size_t left = reclaimable_pages(a);
+	cr_log_info(
+	    "holder's cache: %zu reclaimable pages, %zu after %u objects filled a budget of "
+	    "%zu MiB; %llu flush requests, %lu holder slow paths",
+	    held, left, n, LIMIT / MiB, (unsigned long long)st.flush_requests,
+	    atomic_load(&ho.slow_paths));
+	atomic_store(&ho.phase, 2);
+	mig_join(t);
+	mig_assert_no_errors();
+	cr_assert_lt(n, CAP, "the budget never refused");
+	cr_assert_eq(err, ENOMEM);
+	cr_assert_geq(st.flush_requests, 1, "reclaim never asked other threads");
+	cr_assert_eq(left, 0, "the holder kept %zu reclaimable pages through reclaim", left);
+	cr_assert_leq(st.resident_bytes, LIMIT + PB_BYTES);
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(mova_hfree(a, h[i]), 0);
+	free(h);
 	mova_arena_destroy(a);
 }
 
