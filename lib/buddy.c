@@ -336,15 +336,33 @@ static void change_pageblock_range(struct mv_zone *z, size_t pfn, unsigned order
 		set_pageblock_type(z, pfn + i * z->pageblock_nr_pages, mt);
 }
 
-/* expand: split a block of order high down to low, halves on mt's lists */
-static void expand(struct mv_zone *z, size_t pfn, unsigned low, unsigned high, int mt)
+/* expand: split a block of order high down to low, halves on mt's lists;
+ * returns the part to hand out. The kernel keeps the low half each time;
+ * mova keeps the half with more backed pages. Its free pages may be
+ * unbacked (never touched, or given back to the OS), the kernel's never
+ * are: reusing backed ones costs no page fault and adds nothing to the
+ * process's RSS, where a fresh one adds a page to it. */
+static size_t expand(struct mv_zone *z, size_t pfn, unsigned low, unsigned high, int mt)
 {
 	size_t size = (size_t)1 << high;
+	size_t unbacked = high > low ? count_unbacked(z, pfn, size) : 0;
 	while (high > low) {
 		high--;
 		size >>= 1;
-		add_to_free_list(z, pfn + size, high, mt, false);
+		/* all backed or none: either half will do */
+		size_t lo_unbacked =
+		    unbacked && unbacked < 2 * size ? count_unbacked(z, pfn, size) : unbacked / 2;
+		size_t hi_unbacked = unbacked - lo_unbacked;
+		if (hi_unbacked < lo_unbacked) {
+			add_to_free_list(z, pfn, high, mt, false);
+			pfn += size;
+			unbacked = hi_unbacked;
+		} else {
+			add_to_free_list(z, pfn + size, high, mt, false);
+			unbacked = lo_unbacked;
+		}
 	}
+	return pfn;
 }
 
 /* buddy_merge_likely: will the block at pfn merge one order higher soon? */
@@ -480,15 +498,33 @@ static bool grow(struct mv_zone *z, int mt, unsigned order)
 
 /* ------------------------------------------------------------ allocation */
 
+/* Of the first few blocks on a free list, one that holds a backed page
+ * (see expand), else the first. Frees go to the head, so a backed block
+ * is usually first; grown and given-back blocks are not. */
+#define MV_BACKED_SCAN 8
+
+static uint32_t pick_backed(const struct mv_zone *z, uint32_t head, unsigned order)
+{
+	uint32_t pfn = head;
+	for (int i = 0; i < MV_BACKED_SCAN; i++) {
+		if (any_backed(z, pfn, (size_t)1 << order))
+			return pfn;
+		pfn = z->desc[pfn].lru.next;
+		if (pfn == head)
+			break;
+	}
+	return head;
+}
+
 static size_t rmqueue_smallest(struct mv_zone *z, unsigned order, int mt)
 {
 	for (unsigned o = order; o < MV_NR_PAGE_ORDERS; o++) {
 		uint32_t pfn = z->free_area[o].free_list[mt];
 		if (pfn == NONE)
 			continue;
+		pfn = pick_backed(z, pfn, o);
 		del_from_free_list(z, pfn, o, mt);
-		expand(z, pfn, order, o, mt);
-		return pfn;
+		return expand(z, pfn, order, o, mt);
 	}
 	return NONE;
 }
@@ -615,7 +651,7 @@ static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned cu
 	if (current_order >= z->pageblock_order) {
 		del_from_free_list(z, pfn, current_order, list_type);
 		change_pageblock_range(z, pfn, current_order, start_type);
-		expand(z, pfn, order, current_order, start_type);
+		pfn = expand(z, pfn, order, current_order, start_type);
 		mv_count(z->vm, MV_VM_pageblock_claim, 1);
 		return pfn;
 	}
@@ -641,7 +677,7 @@ static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned cu
 	}
 single_page:
 	del_from_free_list(z, pfn, current_order, list_type);
-	expand(z, pfn, order, current_order, list_type);
+	pfn = expand(z, pfn, order, current_order, list_type);
 	mv_count(z->vm, MV_VM_pageblock_steal, 1);
 	return pfn;
 }

@@ -507,3 +507,47 @@ Test(buddy, order_larger_than_zone)
 	check_fully_merged(&m);
 	model_fini(&m);
 }
+
+/* mova's free pages may be unbacked (never touched, or given back), the
+ * kernel's never are: splitting a free block, the allocator hands out its
+ * backed half, so reusing memory does not grow the process's RSS. A
+ * pageblock whose low half was given back and whose high half is backed
+ * and free serves 32 single pages without backing a new one. */
+Test(buddy, backed_pages_reused_first)
+{
+	static struct model m;
+	model_init(&m, ((size_t)4 << 6) * MV_PAGE_SIZE, 6, 1);
+	size_t pfn[64];
+	for (unsigned i = 0; i < 64; i++) {
+		pfn[i] = mv_buddy_alloc(&m.z, 0, MIGRATE_UNMOVABLE, 0, NULL);
+		cr_assert_neq(pfn[i], NONE);
+	}
+	size_t base = pfn[0] & ~(size_t)63;
+	for (unsigned i = 0; i < 64; i++)
+		cr_assert_eq(pfn[i] & ~(size_t)63, base, "the 64 pages fill one pageblock");
+	/* the low half freed and given back: unbacked */
+	for (unsigned i = 0; i < 64; i++)
+		if (pfn[i] - base < 32)
+			mv_buddy_free(&m.z, pfn[i], 0);
+	mv_zone_return_free(&m.z, 0, 0);
+	size_t resident = atomic_load(&m.z.resident_pages);
+	/* the high half freed: the pageblock merges, half backed */
+	for (unsigned i = 0; i < 64; i++)
+		if (pfn[i] - base >= 32)
+			mv_buddy_free(&m.z, pfn[i], 0);
+	cr_assert_eq(atomic_load(&m.z.resident_pages), resident, "a free does not back pages");
+	const char *err = mv_zone_verify(&m.z);
+	cr_assert_null(err, "%s", err);
+	for (unsigned i = 0; i < 32; i++) {
+		bool zeroed = true;
+		size_t p = mv_buddy_alloc(&m.z, 0, MIGRATE_UNMOVABLE, 0, &zeroed);
+		cr_assert_neq(p, NONE);
+		cr_assert(!zeroed, "page %u: a fresh page (pfn %zu) while backed ones were free", i,
+			  p);
+		cr_assert_geq(p - base, 32, "page %u came from the given-back half", i);
+	}
+	cr_assert_eq(atomic_load(&m.z.resident_pages), resident,
+		     "32 reused pages backed %zu new ones",
+		     atomic_load(&m.z.resident_pages) - resident);
+	model_fini(&m);
+}
