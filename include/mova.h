@@ -72,7 +72,8 @@ typedef struct mova_config {
 	unsigned
 	    kcompactd_interval_ms; /* proactive check period (default 500, HPAGE_FRAG_CHECK_INTERVAL_MSEC) */
 	size_t retain_bytes;      /* free memory kept backed for reuse before pageblocks go
-	                                  back to the OS (hysteresis); default 8 pageblocks */
+	                                  back to the OS (hysteresis); default (0): 1/32 of
+	                                  resident memory, 2 to 16 pageblocks */
 	size_t cma_bytes;         /* pageblocks reserved as MIGRATE_CMA at creation (default 0) */
 	size_t max_handles;       /* handle table capacity; 0 = default (reserve_bytes / 64) */
 	size_t limit_bytes;       /* memory budget: resident_bytes kept at most this (within one

@@ -316,9 +316,18 @@ bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 	return mv_relaxed_load(&a->zone.nr_free_pages) > before;
 }
 
+size_t mv_arena_retain_pageblocks(const struct mova_arena *a)
+{
+	if (a->cfg.retain_bytes)
+		return a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
+	size_t resident_pb = mv_relaxed_load(&a->zone.resident_pages) >> a->cfg.pageblock_order;
+	return MV_MIN(MV_MAX(resident_pb / MV_RETAIN_DIV, (size_t)MV_RETAIN_MIN_PB),
+		      (size_t)MV_RETAIN_MAX_PB);
+}
+
 void mv_arena_maybe_return(struct mova_arena *a)
 {
-	size_t keep = a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
+	size_t keep = mv_arena_retain_pageblocks(a);
 	/* hysteresis: act only past twice the retained amount, then trim to it */
 	if (mv_relaxed_load(&a->zone.free_pb_backed) > 2 * keep + 1)
 		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);

@@ -109,6 +109,16 @@ void mv_arena_drain_all_pcp(struct mova_arena *a);
  * the caller can retry once, as the kernel drains per-cpu lists and
  * shrinks slabs before failing. True if free memory grew. No lock held. */
 bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc);
+/* Free pageblocks kept backed for reuse: retain_bytes when set, else
+ * 1/MV_RETAIN_DIV of the resident pageblocks, MV_RETAIN_MIN_PB ..
+ * MV_RETAIN_MAX_PB of them. A fixed amount either bloats a small process
+ * (8 pageblocks were 16 MiB, and twice that before anything went back:
+ * sqlite's peak RSS was 6% over jemalloc's) or makes a large one
+ * give back and fault in again pages it is about to reuse. */
+#define MV_RETAIN_DIV 32
+#define MV_RETAIN_MIN_PB 2
+#define MV_RETAIN_MAX_PB 16
+size_t mv_arena_retain_pageblocks(const struct mova_arena *a);
 /* give back pageblocks above the retain threshold (hysteresis) */
 void mv_arena_maybe_return(struct mova_arena *a);
 /* after a slow allocation: wake kcompactd if an allocation fell back or failed */

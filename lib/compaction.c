@@ -1125,7 +1125,7 @@ void mv_kcompactd_give_back(struct mova_arena *a)
 {
 	struct mv_kcompactd *k = &a->kcompactd;
 	mv_bins_trim(a);
-	size_t keep = a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
+	size_t keep = mv_arena_retain_pageblocks(a);
 	if (mv_relaxed_load(&a->zone.free_pb_backed) > keep)
 		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
 	uint64_t events =

@@ -37,7 +37,8 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	X(C, kcompactd_interval_ms, MV_OPT_UINT, 500, 10, 60000,                                  \
 	  "proactive compaction check period in ms (HPAGE_FRAG_CHECK_INTERVAL_MSEC)")             \
 	X(C, retain_bytes, MV_OPT_BYTES, 0, 0, SIZE_MAX,                                          \
-	  "free memory kept backed before free pageblocks go back to the OS (0 = 8 pageblocks)")  \
+	  "free memory kept backed before free pageblocks go back to the OS (0 = auto: "          \
+	  "1/32 of resident, 2 .. 16 pageblocks)")                                                \
 	X(C, cma_bytes, MV_OPT_BYTES, 0, 0, MV_MAX_RESERVE,                                       \
 	  "pageblocks reserved as MIGRATE_CMA at creation")                                       \
 	X(C, max_handles, MV_OPT_UINT, 0, 0, UINT32_MAX - 1,                                      \

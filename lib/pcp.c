@@ -33,7 +33,8 @@ static void drain_list(struct mv_zone *z, struct mv_pcp *pcp, unsigned order, in
 /* free_pcppages_bulk when over high: drain a batch from the fullest lists */
 static void drain_high(struct mv_zone *z, struct mv_pcp *pcp)
 {
-	while (pcp->count > MV_PCP_HIGH - MV_PCP_BATCH) {
+	uint32_t high = mv_pcp_high(z);
+	while (pcp->count > high - MV_PCP_BATCH) {
 		unsigned best = 0, best_pages = 0;
 		for (unsigned i = 0; i < MV_NR_PCP_LISTS; i++) {
 			unsigned pages = pcp->lists[i].n << (i / MIGRATE_PCPTYPES);
@@ -112,7 +113,7 @@ static void pcp_free_block(struct mv_zone *z, struct mv_pcp *pcp, size_t pfn, un
 		drain_list(z, pcp, order, mt, MV_PCP_LIST_MAX / 2);
 	pcp->lists[idx].pfn[pcp->lists[idx].n++] = (uint32_t)pfn;
 	pcp->count += 1u << order;
-	if (pcp->count >= MV_PCP_HIGH)
+	if (pcp->count >= mv_pcp_high(z))
 		drain_high(z, pcp);
 	mv_unlock(&pcp->lock);
 }

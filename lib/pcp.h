@@ -21,8 +21,19 @@
 #define MV_NR_PCP_ORDERS (MV_PAGE_ALLOC_COSTLY_ORDER + 1)
 #define MV_NR_PCP_LISTS (MIGRATE_PCPTYPES * MV_NR_PCP_ORDERS)
 #define MV_PCP_LIST_MAX 64u /* blocks per list */
-#define MV_PCP_HIGH 512u    /* pages held before a drain */
+#define MV_PCP_HIGH 512u    /* pages held before a drain, at most */
 #define MV_PCP_BATCH 32u    /* pages per refill or drain */
+
+/* The pages a list may hold before a drain: 1/64 of the zone's resident
+ * pages, between two batches and MV_PCP_HIGH. The kernel sizes pcp->high
+ * from the zone's low watermark per CPU (zone_highsize) because its free
+ * pages cost nothing; mova's pcp pages are backed, so what they hold is
+ * the process's RSS: a small process must not keep 2 MiB per thread. */
+static inline uint32_t mv_pcp_high(const struct mv_zone *z)
+{
+	size_t r = mv_relaxed_load(&z->resident_pages) / 64;
+	return (uint32_t)MV_MIN(MV_MAX(r, (size_t)(2 * MV_PCP_BATCH)), (size_t)MV_PCP_HIGH);
+}
 
 struct mv_pcp {
 	mv_mutex lock;

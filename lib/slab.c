@@ -370,7 +370,7 @@ void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab
 	if (tc->raw_cur[s->cls] == s || s->kept)
 		return;
 	unsigned np = mv_classes[s->cls].npages;
-	if (tc->kept_pages + np <= MV_KEPT_PAGES) {
+	if (tc->kept_pages + np <= mv_kept_max(&a->zone)) {
 		s->kept = 1;
 		tc->kept_pages += np;
 		return;

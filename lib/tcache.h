@@ -25,6 +25,12 @@
  * round (mimalloc's delayed page retire) */
 #define MV_KEPT_PAGES 256
 
+/* ... at most: 1/64 of the arena's resident pages, 16 at least (each kept
+ * page is backed: RSS a small process should not carry) */
+#define mv_kept_max(z)                                                                    \
+	((uint32_t)MV_MIN(MV_MAX(mv_relaxed_load(&(z)->resident_pages) / 64, (size_t)16), \
+			  (size_t)MV_KEPT_PAGES))
+
 #define MV_RBUF_SLOTS 8
 #define MV_RBUF_BATCH 32
 

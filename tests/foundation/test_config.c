@@ -29,7 +29,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.extfrag_threshold, 500);
 	cr_assert_eq(cfg.kcompactd_cpu_budget, 10);
 	cr_assert_eq(cfg.kcompactd_interval_ms, 500);
-	cr_assert_eq(cfg.retain_bytes, 0, "0 means the default, 8 pageblocks");
+	cr_assert_eq(cfg.retain_bytes, 0, "0 means the default: sized from resident memory");
 	cr_assert_eq(cfg.cma_bytes, 0);
 	cr_assert_eq(cfg.max_handles, 0, "0 means the default, reserve_bytes / 64");
 	const char *msg = "unchanged";
