@@ -825,12 +825,49 @@ int main(int argc, char **argv)
 			 : "–",
 		     std::isfinite(worst) ? worst >= 0.5 : -1});
 	}
-	targets.push_back({"Real programs under LD_PRELOAD: wall time and peak RSS vs jemalloc",
-			   "<= 1.1x, <= 1.0x",
-			   "measured by `bench/programs.sh` (python3, sqlite3, git, redis under "
-			   "each allocator), not by this suite: see "
-			   "[benchmarks/programs.md](benchmarks/programs.md)",
-			   -1});
+	{
+		// bench/programs.sh's last table, next to the report: mova's row of
+		// each program ("mova  wall  rss  time/jemalloc  rss/jemalloc")
+		std::string pm =
+		    (std::filesystem::path(out_md).parent_path() / "benchmarks" / "programs.md")
+			.string();
+		std::istringstream in(read_file(pm));
+		std::string line, prog, parts;
+		double worst_t = 0, worst_r = 0;
+		int n = 0;
+		while (std::getline(in, line)) {
+			if (line.rfind("### ", 0) == 0)
+				prog = line.substr(4);
+			std::istringstream ls(line);
+			std::string name;
+			double wall, rss, t, r;
+			if (ls >> name >> wall >> rss >> t >> r && name == "mova") {
+				char buf[96];
+				snprintf(buf, sizeof buf, "%s%s %.3f / %.3f", n ? "; " : "",
+					 prog.c_str(), t, r);
+				parts += buf;
+				worst_t = std::max(worst_t, t);
+				worst_r = std::max(worst_r, r);
+				n++;
+			}
+		}
+		std::string where = "[benchmarks/programs.md](benchmarks/programs.md)";
+		if (n)
+			targets.push_back(
+			    {"Real programs under LD_PRELOAD: wall time and peak RSS vs jemalloc",
+			     "<= 1.1x, <= 1.0x",
+			     "time / RSS: " + parts +
+				 " (`bench/programs.sh`, its own run: " + where + ")",
+			     worst_t <= 1.1 && worst_r <= 1.0});
+		else
+			targets.push_back(
+			    {"Real programs under LD_PRELOAD: wall time and peak RSS vs jemalloc",
+			     "<= 1.1x, <= 1.0x",
+			     "measured by `bench/programs.sh` (python3, sqlite3, git, redis under "
+			     "each allocator), not by this suite: see " +
+				 where,
+			     -1});
+	}
 
 	md << "\n## Targets (BENCH.md)\n\n";
 	r.table_head({"target", "wanted", "measured", "verdict"});
