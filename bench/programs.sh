@@ -4,7 +4,8 @@
 # (glibc, jemalloc, mimalloc, tcmalloc and libmova-preload.so), interleaved
 # round by round by ../shared/tools/vs-peers (or $VS_PEERS): median wall time
 # and peak RSS, with ratios against jemalloc. The workloads are those of
-# tests/preload/run-programs.sh, made larger so that they run for seconds.
+# tests/preload/run-programs.sh, made larger so that they run for seconds
+# (python and SQL: tests/preload/workloads/, at their "bench" size).
 #
 # usage: bench/programs.sh [-n ROUNDS] [--lib PATH] [--only python,sqlite,git,redis]
 #                          [--out FILE.md]
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
 	--lib) lib=$2; shift ;;
 	--only) only=$2; shift ;;
 	--out) out=$2; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,18p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "programs.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -42,50 +43,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # python3: dicts, strings, lists, json and threads, through malloc
-cat >"$work/work.py" <<'PY'
-import threading, hashlib, json, random
-random.seed(7)
-d = {}
-for r in range(3):
-    for i in range(300000):
-        d["k%d-%d" % (r, i)] = "v" * (i % 300) + str(i)
-    for i in range(0, 300000, 3):
-        del d["k%d-%d" % (r, i)]
-lists = [[random.random() for _ in range(100)] for _ in range(8000)]
-text = "".join(chr(32 + (i * 7919) % 90) for i in range(600000))
-words = sorted(set(text[i:i + 5] for i in range(0, len(text) - 5, 3)))
-results = [None] * 4
-def work(n):
-    acc = hashlib.sha256()
-    local = {}
-    for i in range(120000):
-        s = json.dumps({"n": n, "i": i, "pad": "x" * (i % 700)})
-        local[i % 5000] = s
-        acc.update(s.encode())
-    results[n] = acc.hexdigest()
-ts = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-print(len(d), len(words), *results)
-PY
 cat >"$work/python.sh" <<EOF
-PYTHONMALLOC=malloc exec /usr/bin/python3 $work/work.py
+PYTHONMALLOC=malloc exec /usr/bin/python3 $repo/tests/preload/workloads/work.py bench
 EOF
 
 # sqlite3: a generated table, indexed, deleted from, updated and queried
-cat >"$work/work.sql" <<'SQL'
-PRAGMA cache_size = -65536;
-CREATE TABLE t(id INTEGER PRIMARY KEY, grp INT, name TEXT, payload BLOB);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 600000)
-INSERT INTO t SELECT x, x % 97, 'name-' || (x * 7919 % 100003), zeroblob(x % 700) FROM c;
-CREATE INDEX t_grp ON t(grp, name);
-DELETE FROM t WHERE id % 5 = 0;
-UPDATE t SET name = name || '-' || id WHERE id % 7 = 0;
-SELECT count(*), sum(length(payload)), sum(id) FROM t;
-SELECT grp, count(*), max(name), sum(length(payload)) FROM t GROUP BY grp ORDER BY grp LIMIT 12;
-SELECT count(DISTINCT name) FROM t;
-SELECT name FROM t WHERE grp = 42 ORDER BY name DESC LIMIT 5;
-SQL
+{
+	echo "PRAGMA cache_size = -65536;"
+	sed "s/@ROWS@/600000/" "$repo/tests/preload/workloads/work.sql"
+} >"$work/work.sql"
 cat >"$work/sqlite.sh" <<EOF
 rm -f $work/s.db; sqlite3 $work/s.db <$work/work.sql
 EOF

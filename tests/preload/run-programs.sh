@@ -5,6 +5,7 @@
 # listen on 127.0.0.1 only and are always stopped.
 set -uo pipefail
 lib=$(readlink -f "$1")
+workloads=$(cd "$(dirname "${BASH_SOURCE[0]}")/workloads" && pwd)
 stress=$(readlink -f "$2")
 only=${3:-all}
 work=$(mktemp -d)
@@ -40,54 +41,14 @@ if want proof; then
 fi
 
 if want python; then
-	cat >"$work/work.py" <<'PY'
-import threading, hashlib, json, random
-random.seed(7)
-d = {}
-for i in range(200000):
-    d["k%d" % i] = "v" * (i % 300) + str(i)
-for i in range(0, 200000, 3):
-    del d["k%d" % i]
-lists = [[random.random() for _ in range(100)] for _ in range(2000)]
-text = "".join(chr(32 + (i * 7919) % 90) for i in range(300000))
-words = sorted(set(text[i:i + 5] for i in range(0, len(text) - 5, 3)))
-results = [None] * 4
-def work(n):
-    acc = hashlib.sha256()
-    local = {}
-    for i in range(40000):
-        s = json.dumps({"n": n, "i": i, "pad": "x" * (i % 700)})
-        local[i % 5000] = s
-        acc.update(s.encode())
-    results[n] = acc.hexdigest()
-ts = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-h = hashlib.sha256()
-h.update(json.dumps(sorted(d.items())[:1000]).encode())
-h.update(str(round(sum(sum(l) for l in lists), 6)).encode())
-h.update(" ".join(words[:5000]).encode())
-print(len(d), len(words), h.hexdigest(), *results)
-PY
-	exp=$(PYTHONMALLOC=malloc timeout 120 /usr/bin/python3 "$work/work.py")
-	got=$(PYTHONMALLOC=malloc timeout 120 env LD_PRELOAD="$lib" /usr/bin/python3 "$work/work.py")
+	exp=$(PYTHONMALLOC=malloc timeout 120 /usr/bin/python3 "$workloads/work.py" test)
+	got=$(PYTHONMALLOC=malloc timeout 120 env LD_PRELOAD="$lib" /usr/bin/python3 "$workloads/work.py" test)
 	if [ -n "$exp" ] && [ "$exp" = "$got" ]; then pass "python3: dicts, strings, lists, threads (PYTHONMALLOC=malloc)"
 	else bad "python3: got '$got' want '$exp'"; fi
 fi
 
 if want sqlite; then
-	cat >"$work/work.sql" <<'SQL'
-CREATE TABLE t(id INTEGER PRIMARY KEY, grp INT, name TEXT, payload BLOB);
-WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 150000)
-INSERT INTO t SELECT x, x % 97, 'name-' || (x * 7919 % 100003), zeroblob(x % 700) FROM c;
-CREATE INDEX t_grp ON t(grp, name);
-DELETE FROM t WHERE id % 5 = 0;
-UPDATE t SET name = name || '-' || id WHERE id % 7 = 0;
-SELECT count(*), sum(length(payload)), sum(id) FROM t;
-SELECT grp, count(*), max(name), sum(length(payload)) FROM t GROUP BY grp ORDER BY grp LIMIT 12;
-SELECT count(DISTINCT name) FROM t;
-SELECT name FROM t WHERE grp = 42 ORDER BY name DESC LIMIT 5;
-SQL
+	sed "s/@ROWS@/150000/" "$workloads/work.sql" >"$work/work.sql"
 	exp=$(timeout 120 sqlite3 "$work/a.db" <"$work/work.sql")
 	got=$(timeout 120 env LD_PRELOAD="$lib" sqlite3 "$work/b.db" <"$work/work.sql")
 	if [ -n "$exp" ] && [ "$exp" = "$got" ]; then pass "sqlite3: generated workload, query results equal glibc's"
