@@ -64,12 +64,14 @@ int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigne
 	z->base = base ? base : mv_os_reserve(reserve_bytes, align);
 	if (!z->base)
 		goto fail;
-	z->desc_bytes = mv_align_up(z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
+	z->desc_bytes =
+	    mv_align_up(MV_DESC_COLOR + z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
 	/* readable throughout: free() may look up a pointer anywhere in the
 	 * reservation and must find PG_NONE, not a fault */
-	z->desc = mv_os_reserve_readable(z->desc_bytes, MV_PAGE_SIZE);
-	if (!z->desc)
+	z->desc_map = mv_os_reserve_readable(z->desc_bytes, MV_PAGE_SIZE);
+	if (!z->desc_map)
 		goto fail;
+	z->desc = (struct mv_page *)(void *)(z->desc_map + MV_DESC_COLOR);
 	z->pb.order = pageblock_order;
 	z->pb.nr_blocks = nr_blocks;
 	size_t bitmap_words = (z->nr_pages_max + 63) / 64;
@@ -99,7 +101,9 @@ void mv_zone_destroy(struct mv_zone *z)
 {
 	if (z->own_base)
 		mv_os_release(z->base, z->reserve_bytes);
-	mv_os_release(z->desc, z->desc_bytes);
+	if (z->desc_map)
+		mv_os_release(z->desc_map, z->desc_bytes);
+	z->desc_map = NULL;
 	mv_os_release(z->pb.words, z->pb_words_bytes);
 	z->base = NULL;
 	z->desc = NULL;
@@ -234,6 +238,7 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 static void desc_span(size_t pfn, unsigned order, size_t *first, size_t *end)
 {
 	const size_t per = MV_PAGE_SIZE / sizeof(struct mv_page);
+	pfn += MV_DESC_COLOR / sizeof(struct mv_page); /* desc_map's page index */
 	*first = pfn / per + 1;
 	*end = (pfn + ((size_t)1 << order)) / per;
 	if (*end < *first)
@@ -268,7 +273,7 @@ static void desc_release(struct mv_zone *z, size_t pfn, unsigned order)
 		while (q < end && !(z->desc_released[q / 64] & ((uint64_t)1 << (q % 64))))
 			q++;
 		if (q > p &&
-		    !mv_os_decommit((char *)z->desc + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
+		    !mv_os_decommit(z->desc_map + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
 			for (size_t k = p; k < q; k++)
 				z->desc_released[k / 64] |= (uint64_t)1 << (k % 64);
 			n += q - p;
@@ -475,9 +480,9 @@ static bool grow(struct mv_zone *z, int mt, unsigned order)
 	size_t end = mv_align_up(start, blk) + blk;
 	if (end > z->nr_pages_max || end < start)
 		return false;
-	size_t dend = mv_align_up(end * sizeof(struct mv_page), MV_PAGE_SIZE);
+	size_t dend = mv_align_up(MV_DESC_COLOR + end * sizeof(struct mv_page), MV_PAGE_SIZE);
 	if (dend > z->desc_committed_bytes) {
-		if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
+		if (mv_os_commit(z->desc_map + z->desc_committed_bytes,
 				 dend - z->desc_committed_bytes))
 			return false;
 		mv_rstore(z->desc_committed_bytes, dend);
@@ -918,9 +923,10 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 		size_t end = start + need;
 		if (end > z->nr_pages_max || end < start)
 			goto fail;
-		size_t dend = mv_align_up(end * sizeof(struct mv_page), MV_PAGE_SIZE);
+		size_t dend =
+		    mv_align_up(MV_DESC_COLOR + end * sizeof(struct mv_page), MV_PAGE_SIZE);
 		if (dend > z->desc_committed_bytes) {
-			if (mv_os_commit((char *)z->desc + z->desc_committed_bytes,
+			if (mv_os_commit(z->desc_map + z->desc_committed_bytes,
 					 dend - z->desc_committed_bytes))
 				goto fail;
 			mv_rstore(z->desc_committed_bytes, dend);

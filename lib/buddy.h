@@ -36,12 +36,23 @@ struct mv_free_area {
 #define MV_ALLOC_CMA 0x2        /* may use MIGRATE_CMA pageblocks (movable requests) */
 #define MV_ALLOC_NOGROW 0x4     /* do not bring new pageblocks into the arena */
 
+/* The descriptor array starts this far into its page-aligned mapping. A
+ * page's first slot and that page's descriptor would otherwise share their
+ * offset within a 4 KiB page whenever the pfn is a multiple of 256, pfn 0
+ * (the first slab of a process) included. A store to the slot followed by a
+ * load of the descriptor, the shape of every malloc/free pair, then
+ * false-aliases in the load/store unit (4K aliasing). At half a page the
+ * descriptors of pfn 0, 256, ... sit at offset 2048, away from the slots
+ * that are handed out first. */
+#define MV_DESC_COLOR 2048
+
 struct mv_zone {
 	mv_mutex lock;
 	char *base; /* pageblock-aligned reservation */
 	size_t reserve_bytes;
-	struct mv_page *desc; /* descriptor array, one per page of the reservation */
-	size_t desc_bytes;
+	struct mv_page *desc;         /* descriptor array, one per page of the reservation */
+	char *desc_map;               /* its reservation: desc sits MV_DESC_COLOR bytes in */
+	size_t desc_bytes;            /* of desc_map */
 	struct mv_pageblock_flags pb; /* 4 bits per pageblock */
 	size_t pb_words_bytes;
 	uint64_t *backed; /* a bit per page: backed by the OS since last handed

@@ -176,8 +176,14 @@ void mova_free(void *p)
 				if (likely(mv_rload(s->fast_owner) == tc && idx < s->nbump)) {
 					/* straight onto the allocation list: a malloc/free
 					 * loop then never leaves the fast path */
-					w[0] = (uint64_t)(uintptr_t)s->free;
+					/* two 8-byte stores, kept apart: gcc would merge
+					 * them into one 16-byte vector store, and the next
+					 * malloc's load of the link then waits on a
+					 * vector-to-integer store forward (4.4 -> 4.0 ns
+					 * a pair at 64 B) */
 					w[1] = dfkey(p);
+					__asm__("" ::: "memory");
+					w[0] = (uint64_t)(uintptr_t)s->free;
 					s->free = p;
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 					if (unlikely(--s->used == 0))
