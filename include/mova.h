@@ -154,23 +154,26 @@ struct mova__arena_head {
 	/* the handle table's address (readable for every 32-bit index, the
 	 * arena's zone right after it, 32 GiB on) | the arena's tag << 47 */
 	uint64_t table_and_tag;
+	const char *zone; /* where the objects are: zone + 16 * loc */
 };
 
 static inline const void *mova__deref_inline(mova_arena *a, mova_handle h)
 {
 	if (__builtin_expect(a != NULL, 1)) {
-		uint64_t tt = ((const struct mova__arena_head *)(const void *)a)->table_and_tag;
+		const struct mova__arena_head *hd =
+		    (const struct mova__arena_head *)(const void *)a;
+		uint64_t tt = hd->table_and_tag;
 		if (__builtin_expect(((h ^ tt) >> 47) == 0, 1)) { /* the arena's tag */
-			const char *table = (const char *)(uintptr_t)(tt & ((1ull << 47) - 1));
+			const uint64_t *table =
+			    (const uint64_t *)(uintptr_t)(tt & ((1ull << 47) - 1));
 			/* acquire, where rcu_dereference relies on the dependency: the
 			 * same instruction on x86, and the C11 rule ThreadSanitizer
 			 * checks (migration's copy happens before its publish) */
-			uint64_t w = __atomic_load_n((const uint64_t *)table + (uint32_t)h,
-						     __ATOMIC_ACQUIRE);
-			/* LIVE (bit 48) and the handle's generation (bits 32..46)
-			 * against the entry's (bits 49..63) */
-			if (__builtin_expect((w >> 48) == (((h >> 31) | 1) & 0xffff), 1))
-				return table + (8ull << 32) + ((w << 4) & ((1ull << 39) - 1));
+			uint64_t w = __atomic_load_n(table + (uint32_t)h, __ATOMIC_ACQUIRE);
+			/* the handle's generation (bits 32..46) moved to the entry's
+			 * (bits 49..63): equal, and LIVE (bit 48) set */
+			if (__builtin_expect(((w ^ ((h >> 32) << 49)) >> 48) == 1, 1))
+				return hd->zone + ((w << 4) & ((1ull << 39) - 1));
 		}
 	}
 	return mova_deref(a, h);

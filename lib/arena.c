@@ -57,8 +57,9 @@ static int registry_add(struct mova_arena *a)
 	a->epoch = next_epoch++;
 	/* tags are 17 bits and never 0 (handles are never MOVA_NULL) */
 	a->tag = next_tag;
-	/* mova.h's inline fast path: the table's address and the tag in one word */
+	/* what mova.h's inline deref reads */
 	a->head.table_and_tag = (uint64_t)(uintptr_t)a->htab.entries | ((uint64_t)a->tag << 47);
+	a->head.zone = a->zone.base;
 	next_tag = next_tag + 1 > MV_HANDLE_TAG_MASK ? 1 : next_tag + 1;
 	registry[registry_n++] = a;
 	mv_unlock(&mv_registry_lock);
