@@ -38,8 +38,7 @@ struct mova_arena {
 
 	mv_mutex threads_lock;
 	struct mv_tcache *tcaches;
-	_Atomic int64_t dead_live_bytes; /* counters of thread caches torn down */
-	_Atomic int64_t dead_live_handles;
+	_Atomic int64_t dead_live_bytes;  /* counters of thread caches torn down */
 	_Atomic int64_t large_live_bytes; /* raw large objects, asked-for bytes */
 
 	_Atomic uint32_t

@@ -91,7 +91,8 @@ bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc)
 		} else {
 			continue;
 		}
-		tc->hidx[tc->nhidx++] = idx;
+		tc->hidx[tc->nhidx] = idx;
+		mv_rstore(tc->nhidx, tc->nhidx + 1);
 	}
 	mv_unlock(&t->lock);
 	return tc->nhidx > 0;
@@ -103,7 +104,8 @@ void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep)
 		return;
 	mv_lock(&t->lock);
 	while (tc->nhidx > keep) {
-		uint32_t idx = tc->hidx[--tc->nhidx];
+		mv_rstore(tc->nhidx, tc->nhidx - 1);
+		uint32_t idx = tc->hidx[tc->nhidx];
 		_Atomic uint64_t *e = &t->entries[idx];
 		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
 		/* not LIVE: readers refuse it; loc carries the free-list link */
@@ -113,6 +115,15 @@ void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep)
 		t->nr_free++;
 	}
 	mv_unlock(&t->lock);
+}
+
+size_t mv_htable_live(struct mv_htable *t, size_t cached)
+{
+	mv_lock(&t->lock);
+	size_t out = t->nr_free + mv_relaxed_load(&t->nr_retired) + cached;
+	size_t live = t->next > out ? t->next - out : 0;
+	mv_unlock(&t->lock);
+	return live;
 }
 
 size_t mv_htable_resident_bytes(struct mv_htable *t)
@@ -128,13 +139,16 @@ _Static_assert(offsetof(struct mova_arena, head) == 0, "the arena starts with it
 
 /* ------------------------------------------------------------ decoding */
 
+/* The entry a handle names, or NULL for another arena's (or no arena's)
+ * handle. Any 32-bit index may be loaded: the table's reservation is
+ * readable throughout, and an entry never committed reads as zero, which is
+ * not LIVE; nothing writes an entry before its word has been seen LIVE (or
+ * owns it, as halloc does), so no bound check is needed here. */
 static inline _Atomic uint64_t *entry_of(struct mova_arena *a, mova_handle h)
 {
-	uint32_t idx = mv_handle_index(h);
-	if (unlikely(mv_handle_tag(h) != a->tag ||
-		     idx >= atomic_load_explicit(&a->htab.committed, memory_order_acquire)))
+	if (unlikely(mv_handle_tag(h) != a->tag))
 		return NULL;
-	return &a->htab.entries[idx];
+	return &a->htab.entries[mv_handle_index(h)];
 }
 
 static inline bool entry_matches(uint64_t w, mova_handle h)
@@ -180,7 +194,8 @@ static inline void hidx_put(struct mova_arena *a, struct mv_tcache *tc, uint32_t
 {
 	if (unlikely(tc->nhidx == MV_HCACHE))
 		mv_htable_drain(&a->htab, tc, MV_HCACHE / 2);
-	tc->hidx[tc->nhidx++] = idx;
+	tc->hidx[tc->nhidx] = idx;
+	mv_rstore(tc->nhidx, tc->nhidx + 1); /* read by mv_htable_live */
 }
 
 static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl)
@@ -196,7 +211,9 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 	}
 	/* taken now: the slow paths below may reclaim, and shrinkers free
 	 * handles into this very cache */
-	uint32_t idx = tc->hidx[--tc->nhidx];
+	uint32_t n = tc->nhidx - 1;
+	uint32_t idx = tc->hidx[n];
+	mv_rstore(tc->nhidx, n); /* read by mv_htable_live */
 	void *p;
 	if (likely(size <= MV_SMALL_MAX)) {
 		unsigned cls = unlikely(rcl) ? mv_rcl_class(size) : mv_mov_class(size);
@@ -215,8 +232,8 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 			}
 			s = tc->mov_cur[cls - MV_MOV_CLASS0];
 		}
-		mv_rstore(mv_slab_backrefs(s)[mv_slab_slot(s, p)],
-			  (uint64_t)idx | ((uint64_t)size << 32));
+		uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
+		mv_rstore(mv_slab_backrefs(s)[slot], (uint64_t)idx | ((uint64_t)size << 32));
 		if (zero)
 			memset(p, 0, size);
 	} else {
@@ -234,7 +251,6 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
 			      memory_order_release);
 	mv_owner_add(&tc->live_bytes, (int64_t)size);
-	mv_owner_add(&tc->live_handles, 1);
 	return mv_handle_make(a->tag, gen, idx);
 }
 
@@ -281,38 +297,72 @@ static size_t object_size(struct mova_arena *a, void *p)
 	return type == PG_LARGE ? mv_large_size(pg) : 0;
 }
 
-int mova_hfree(mova_arena *a, mova_handle h)
+/* the word hfree leaves: the next incarnation's generation, not LIVE; an
+ * entry whose generation would wrap retires (MV_H_RETIRED) and is never
+ * handed out again, so no stale handle can ever match a new object */
+static inline uint64_t hfree_word(mova_handle h)
 {
-	if (unlikely(!a))
-		return EINVAL;
-	_Atomic uint64_t *e = entry_of(a, h);
-	if (unlikely(!e))
-		return EINVAL;
+	uint32_t ngen = (mv_handle_gen(h) + 1) & MV_H_GEN_MASK;
+	return ngen ? (uint64_t)ngen << MV_H_GEN_SHIFT : MV_H_RETIRED;
+}
+
+/* hfree's transition when the fast path's one try did not do it: wait out
+ * a migration, retry a lost race, or report. The word replaced, or 0 with
+ * *err set (a replaced word is LIVE, never 0). */
+static MV_NOINLINE uint64_t hfree_claim_slow(struct mova_arena *a, _Atomic uint64_t *e,
+					     mova_handle h, int *err)
+{
 	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
 	for (;;) {
-		if (unlikely(!entry_matches(w, h)))
-			return EINVAL;
-		if (unlikely(MV_H_PINS(w)))
-			return EBUSY;
+		if (unlikely(!entry_matches(w, h))) {
+			*err = EINVAL;
+			return 0;
+		}
+		if (unlikely(MV_H_PINS(w))) {
+			*err = EBUSY;
+			return 0;
+		}
 		if (unlikely(w & MV_H_MIGRATING)) {
 			migrate_wait(a, e, &w);
 			continue;
 		}
-		/* the next incarnation's generation; an entry whose generation
-		 * would wrap retires (MV_H_RETIRED) and is never handed out
-		 * again, so no stale handle can ever match a new object */
-		uint32_t ngen = (mv_handle_gen(h) + 1) & MV_H_GEN_MASK;
-		uint64_t nw = ngen ? (uint64_t)ngen << MV_H_GEN_SHIFT : MV_H_RETIRED;
-		if (atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_seq_cst,
-							  memory_order_acquire))
-			break;
+		if (atomic_compare_exchange_weak_explicit(
+			e, &w, hfree_word(h), memory_order_seq_cst, memory_order_acquire))
+			return w;
+	}
+}
+
+int mova_hfree(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (unlikely(!e))
+		return EINVAL;
+	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+	if (unlikely(!entry_matches(w, h) || (w & (MV_H_PIN_MASK | MV_H_MIGRATING)) ||
+		     !atomic_compare_exchange_strong_explicit(
+			 e, &w, hfree_word(h), memory_order_seq_cst, memory_order_acquire))) {
+		int err = 0;
+		w = hfree_claim_slow(a, e, h, &err);
+		if (err)
+			return err;
 	}
 	void *p = entry_addr(a, w);
 	bool retired = MV_H_GEN(w) == MV_H_GEN_MASK;
 	if (unlikely(retired))
 		mv_relaxed_add(&a->htab.nr_retired, 1);
 	struct mv_tcache *tc = mv_tcache_of(a);
-	size_t size = object_size(a, p);
+	/* the object is ours now (the CAS above), so its slab or large run
+	 * is what the entry said: no re-checks as object_size makes */
+	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	struct mv_slab *s = NULL;
+	size_t size;
+	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
+		s = mv_pg_load(pg->slab);
+		uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
+		size = (size_t)(mv_rload(mv_slab_backrefs(s)[slot]) >> 32);
+	} else {
+		size = object_size(a, p);
+	}
 	if (unlikely(!tc)) {
 		/* no thread cache (out of memory): the slow, cache-less way */
 		if (!retired) {
@@ -327,7 +377,6 @@ int mova_hfree(mova_arena *a, mova_handle h)
 			mv_unlock(&a->htab.lock);
 		}
 		mv_relaxed_add(&a->dead_live_bytes, -(int64_t)size);
-		mv_relaxed_add(&a->dead_live_handles, -1);
 		if (!mv_rcu_readers_ever()) {
 			mv_mov_free_slots(a, NULL, &p, 1);
 		} else if (!mv_rcu_in_reader()) {
@@ -347,11 +396,8 @@ int mova_hfree(mova_arena *a, mova_handle h)
 	if (likely(!retired))
 		hidx_put(a, tc, mv_handle_index(h));
 	mv_owner_add(&tc->live_bytes, -(int64_t)size);
-	mv_owner_add(&tc->live_handles, -1);
 	if (likely(!mv_rcu_readers_ever())) {
 		/* nobody can hold the old address: reuse at once */
-		struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
-		struct mv_slab *s = mv_pg_load(pg->type) == PG_SLAB ? mv_pg_load(pg->slab) : NULL;
 		if (s && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
 			*(void **)p = s->free;
 			s->free = p;
@@ -367,9 +413,10 @@ int mova_hfree(mova_arena *a, mova_handle h)
 
 /* ------------------------------------------------------------ access */
 
-void *mova_pin(mova_arena *a, mova_handle h)
+/* pin when the fast path's one try did not do: a migration in flight, a
+ * lost race, or an error to report */
+static MV_NOINLINE void *pin_slow(struct mova_arena *a, _Atomic uint64_t *e, mova_handle h)
 {
-	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
 	if (unlikely(!e)) {
 		errno = EINVAL;
 		return NULL;
@@ -394,9 +441,26 @@ void *mova_pin(mova_arena *a, mova_handle h)
 	}
 }
 
-int mova_unpin(mova_arena *a, mova_handle h)
+/* The fast paths of pin and unpin are one load, the checks and one CAS,
+ * with nothing spilled: the loops (migrate_wait takes the word's address)
+ * live in the slow functions. */
+void *mova_pin(mova_arena *a, mova_handle h)
 {
 	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (likely(e)) {
+		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+		if (likely(entry_matches(w, h) && !(w & MV_H_MIGRATING) &&
+			   MV_H_PINS(w) < MOVA_MAX_PINS &&
+			   atomic_compare_exchange_strong_explicit(e, &w, w + MV_H_PIN_ONE,
+								   memory_order_acquire,
+								   memory_order_relaxed)))
+			return entry_addr(a, w);
+	}
+	return pin_slow(a, e, h);
+}
+
+static MV_NOINLINE int unpin_slow(_Atomic uint64_t *e, mova_handle h)
+{
 	if (unlikely(!e))
 		return EINVAL;
 	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
@@ -407,6 +471,20 @@ int mova_unpin(mova_arena *a, mova_handle h)
 			e, &w, w - MV_H_PIN_ONE, memory_order_release, memory_order_relaxed)))
 			return 0;
 	}
+}
+
+int mova_unpin(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (likely(e)) {
+		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
+		if (likely(entry_matches(w, h) && MV_H_PINS(w) &&
+			   atomic_compare_exchange_strong_explicit(e, &w, w - MV_H_PIN_ONE,
+								   memory_order_release,
+								   memory_order_relaxed)))
+			return 0;
+	}
+	return unpin_slow(e, h);
 }
 
 size_t mova_hsize(mova_arena *a, mova_handle h)

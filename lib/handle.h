@@ -4,7 +4,8 @@
  *
  * A handle (64 bits) = tag:17 | gen:15 | index:32. The tag names the arena,
  * the index a table entry, the generation the entry's incarnation. A stale,
- * forged or foreign handle is refused by arithmetic (tag, index bound) and
+ * forged or foreign handle is refused by arithmetic (tag; any index may be
+ * loaded, see MV_HTABLE_VA, and an entry never committed reads as zero) and
  * one load (generation, LIVE).
  *
  * An entry is one atomic 64-bit word, so a reader gets the address and the
@@ -96,5 +97,11 @@ bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc);
 /* give back part (or all) of a thread's entry cache */
 void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep);
 size_t mv_htable_resident_bytes(struct mv_htable *t);
+/* Live handles: entries ever handed out, less those free on the shared
+ * list, retired, or cached by a thread (the caller holds the arena's
+ * threads_lock and gives the sum of its caches' nhidx). Exact when no
+ * thread is between halloc or hfree and the next; the fast paths keep no
+ * counter of their own. */
+size_t mv_htable_live(struct mv_htable *t, size_t cached);
 
 #endif

@@ -57,15 +57,15 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	    (mv_relaxed_load(&z->resident_pages) << MV_PAGE_SHIFT) + st->metadata_bytes;
 
 	int64_t live = mv_relaxed_load(&a->dead_live_bytes) + mv_relaxed_load(&a->large_live_bytes);
-	int64_t handles = mv_relaxed_load(&a->dead_live_handles);
+	size_t cached = 0;
 	mv_lock(&a->threads_lock);
 	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext) {
 		live += mv_relaxed_load(&tc->live_bytes);
-		handles += mv_relaxed_load(&tc->live_handles);
+		cached += mv_rload(tc->nhidx);
 	}
+	st->live_handles = mv_htable_live(&a->htab, cached);
 	mv_unlock(&a->threads_lock);
 	st->live_bytes = live > 0 ? (size_t)live : 0;
-	st->live_handles = handles > 0 ? (size_t)handles : 0;
 #define MV_VM_COPY(name) st->name = mv_relaxed_load(&a->vm.ev[MV_VM_##name]);
 	MOVA_VMSTAT_ITEMS(MV_VM_COPY)
 #undef MV_VM_COPY

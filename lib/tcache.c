@@ -185,7 +185,6 @@ void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)
 	if (tc->tnext)
 		tc->tnext->tprev = tc->tprev;
 	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
-	mv_relaxed_add(&a->dead_live_handles, mv_relaxed_load(&tc->live_handles));
 	tc->dead = 1;
 	mv_unlock(&a->threads_lock);
 	mv_mutex_destroy(&tc->pcp.lock);
@@ -206,10 +205,11 @@ void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc)
 	if (tc->tnext)
 		tc->tnext->tprev = tc->tprev;
 	tc->tnext = tc->tprev = NULL;
+	/* its cached handle entries are free: back to the shared list, or
+	 * live_handles would count them */
+	mv_htable_drain(&a->htab, tc, 0);
 	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
-	mv_relaxed_add(&a->dead_live_handles, mv_relaxed_load(&tc->live_handles));
 	mv_relaxed_store(&tc->live_bytes, 0);
-	mv_relaxed_store(&tc->live_handles, 0);
 	tc->dead = 1;
 }
 

@@ -51,9 +51,8 @@ struct mv_tcache {
 	struct mv_slab *raw_cur[MV_NR_RAW_CLASSES];
 	struct mv_slab *mov_cur[MV_NR_MOV_CLASSES];
 	_Atomic int64_t live_bytes; /* owner-written (mv_owner_add), read by stats */
-	_Atomic int64_t live_handles;
 	struct mova_arena *arena;
-	uint32_t nhidx;
+	uint32_t nhidx; /* owner-written (mv_rstore), read by stats (mv_htable_live) */
 	uint32_t hidx[MV_HCACHE];
 	struct mv_rcu_batch *pending; /* slots freed, waiting for a grace period */
 	int sync_frees; /* reclaiming: full batches wait for their grace period here */
