@@ -198,6 +198,26 @@ static inline void hidx_put(struct mova_arena *a, struct mv_tcache *tc, uint32_t
 	mv_rstore(tc->nhidx, tc->nhidx + 1); /* read by mv_htable_live */
 }
 
+/* slot p of slab s now holds the object of entry idx, of size bytes */
+static inline void backref_set(struct mv_slab *s, void *p, uint32_t idx, size_t size)
+{
+	uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
+	mv_rstore(mv_slab_backrefs(s)[slot], (uint64_t)idx | ((uint64_t)size << 32));
+}
+
+/* the object at p is entry idx's: make the entry LIVE (release: the
+ * object's set-up happens before anyone finds it) and count it */
+static inline mova_handle entry_publish(struct mova_arena *a, struct mv_tcache *tc, uint32_t idx,
+					void *p, size_t size)
+{
+	_Atomic uint64_t *e = &a->htab.entries[idx];
+	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
+	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
+			      memory_order_release);
+	mv_owner_add(&tc->live_bytes, (int64_t)size);
+	return mv_handle_make(a->tag, gen, idx);
+}
+
 static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl)
 {
 	if (unlikely(!a)) {
@@ -232,8 +252,7 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 			}
 			s = tc->mov_cur[cls - MV_MOV_CLASS0];
 		}
-		uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
-		mv_rstore(mv_slab_backrefs(s)[slot], (uint64_t)idx | ((uint64_t)size << 32));
+		backref_set(s, p, idx, size);
 		if (zero)
 			memset(p, 0, size);
 	} else {
@@ -246,16 +265,29 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 		mv_pg_store(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p) + 1)->priv,
 			    (uint64_t)idx);
 	}
-	_Atomic uint64_t *e = &a->htab.entries[idx];
-	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
-	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
-			      memory_order_release);
-	mv_owner_add(&tc->live_bytes, (int64_t)size);
-	return mv_handle_make(a->tag, gen, idx);
+	return entry_publish(a, tc, idx, p, size);
 }
 
+/* halloc's common case, with nothing to save and restore: the thread's
+ * cache for a is the one it used last, an entry is cached, and the current
+ * slab of the class has a free slot. Anything else is halloc's. */
 mova_handle mova_halloc(mova_arena *a, size_t size)
 {
+	if (likely(a && size <= MV_SMALL_MAX && mv_tls_last.a == a &&
+		   mv_tls_last.epoch == a->epoch)) {
+		struct mv_tcache *tc = mv_tls_last.tc;
+		uint32_t n = tc->nhidx;
+		struct mv_slab *s = tc->mov_cur[mv_mov_class(size) - MV_MOV_CLASS0];
+		void *p = s->free;
+		if (likely(n && p)) {
+			uint32_t idx = tc->hidx[n - 1];
+			mv_rstore(tc->nhidx, n - 1); /* read by mv_htable_live */
+			s->free = *(void **)p;
+			s->used++;
+			backref_set(s, p, idx, size);
+			return entry_publish(a, tc, idx, p, size);
+		}
+	}
 	return halloc(a, size, false, false);
 }
 mova_handle mova_hcalloc(mova_arena *a, size_t size)
@@ -332,20 +364,11 @@ static MV_NOINLINE uint64_t hfree_claim_slow(struct mova_arena *a, _Atomic uint6
 	}
 }
 
-int mova_hfree(mova_arena *a, mova_handle h)
+/* the entry of h is free now (w is the word it had): give back the object
+ * and the entry, in every case */
+static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, mova_handle h,
+				    uint64_t w)
 {
-	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
-	if (unlikely(!e))
-		return EINVAL;
-	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
-	if (unlikely(!entry_matches(w, h) || (w & (MV_H_PIN_MASK | MV_H_MIGRATING)) ||
-		     !atomic_compare_exchange_strong_explicit(
-			 e, &w, hfree_word(h), memory_order_seq_cst, memory_order_acquire))) {
-		int err = 0;
-		w = hfree_claim_slow(a, e, h, &err);
-		if (err)
-			return err;
-	}
 	void *p = entry_addr(a, w);
 	bool retired = MV_H_GEN(w) == MV_H_GEN_MASK;
 	if (unlikely(retired))
@@ -409,6 +432,45 @@ int mova_hfree(mova_arena *a, mova_handle h)
 	}
 	mv_tcache_defer_slot(a, tc, p);
 	return 0;
+}
+
+int mova_hfree(mova_arena *a, mova_handle h)
+{
+	_Atomic uint64_t *e = a ? entry_of(a, h) : NULL;
+	if (unlikely(!e))
+		return EINVAL;
+	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+	if (unlikely(!entry_matches(w, h) || (w & (MV_H_PIN_MASK | MV_H_MIGRATING)) ||
+		     !atomic_compare_exchange_strong_explicit(
+			 e, &w, hfree_word(h), memory_order_seq_cst, memory_order_acquire))) {
+		int err = 0;
+		w = hfree_claim_slow(a, e, h, &err);
+		if (err)
+			return err;
+	}
+	/* the common case, with nothing to save and restore: this thread's
+	 * cache, a slab it allocates from, no reader ever, room for the entry */
+	char *p = entry_addr(a, w);
+	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	if (likely(mv_tls_last.a == a && mv_tls_last.epoch == a->epoch &&
+		   MV_H_GEN(w) != MV_H_GEN_MASK && mv_pg_load(pg->type) == PG_SLAB)) {
+		struct mv_tcache *tc = mv_tls_last.tc;
+		struct mv_slab *s = mv_pg_load(pg->slab);
+		uint32_t n = tc->nhidx;
+		if (likely(n < MV_HCACHE && !mv_rcu_readers_ever() &&
+			   atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)) {
+			uint32_t slot = (uint32_t)(((uint64_t)(p - s->addr) * s->magic) >> 32);
+			size_t size = (size_t)(mv_rload(mv_slab_backrefs(s)[slot]) >> 32);
+			tc->hidx[n] = mv_handle_index(h);
+			mv_rstore(tc->nhidx, n + 1); /* read by mv_htable_live */
+			mv_owner_add(&tc->live_bytes, -(int64_t)size);
+			*(void **)p = s->free;
+			s->free = p;
+			s->used--;
+			return 0;
+		}
+	}
+	return hfree_finish(a, e, h, w);
 }
 
 /* ------------------------------------------------------------ access */
