@@ -13,7 +13,9 @@
  *    handed out twice, and the arena does not grow from round to round;
  *  - rcu_readers: readers deref under mova_read_lock while writers hfree
  *    and halloc and a compactor migrates: a reader sees NULL or the whole
- *    object of the handle it dereferenced, until its section ends.
+ *    object of the handle it dereferenced, until its section ends;
+ *  - live_bytes_count_every_thread: live_bytes stays exact with another
+ *    thread alive and idle, across remote frees and that thread's exit.
  * Worker threads never call Criterion's asserts; they record the first
  * failure, which the main thread reports.
  */
@@ -934,4 +936,132 @@ Test(threads, rcu_readers)
 		    (unsigned long long)st.pgmigrate_success, atomic_load(&compactions));
 	cr_assert_eq(st.live_handles, 0);
 	mova_arena_destroy(rcu_arena);
+}
+
+/* ------------------------------------------------------------ live_bytes */
+
+/* live_bytes is the exact sum of the usable sizes of live blocks, counted
+ * per thread: while another thread is alive and idle with blocks in its
+ * current slabs, after this thread frees that thread's blocks (remote frees,
+ * counted by the freeing thread), after that thread frees the rest and after
+ * it exits. A cheaper counting that missed any of these cases (a scheme
+ * that left the fast paths' slots in the slabs' own counts was tried and
+ * measured) fails here. */
+
+#define LB_N 3000
+
+static const size_t lb_sizes[] = {16, 24, 100, 500, 1000, 3000, 200};
+
+struct lb_helper {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int step, done;
+	void *p[LB_N];
+	size_t usable; /* sum of the live blocks' usable sizes */
+};
+
+static void lb_wait(struct lb_helper *h, int step)
+{
+	pthread_mutex_lock(&h->m);
+	while (h->step < step)
+		pthread_cond_wait(&h->c, &h->m);
+	pthread_mutex_unlock(&h->m);
+}
+
+static void lb_signal(struct lb_helper *h, int *field, int v)
+{
+	pthread_mutex_lock(&h->m);
+	*field = v;
+	pthread_cond_broadcast(&h->c);
+	pthread_mutex_unlock(&h->m);
+}
+
+static void lb_wait_done(struct lb_helper *h, int v)
+{
+	pthread_mutex_lock(&h->m);
+	while (h->done < v)
+		pthread_cond_wait(&h->c, &h->m);
+	pthread_mutex_unlock(&h->m);
+}
+
+static void *lb_helper_main(void *v)
+{
+	struct lb_helper *h = v;
+	for (unsigned i = 0; i < LB_N; i++) {
+		h->p[i] = mova_malloc(lb_sizes[i % 7]);
+		if (!h->p[i]) {
+			fail("helper: mova_malloc(%zu) failed", lb_sizes[i % 7]);
+			return NULL;
+		}
+		h->usable += mova_usable_size(h->p[i]);
+	}
+	lb_signal(h, &h->done, 1);
+	/* idle, holding its current slabs, while the main thread looks */
+	lb_wait(h, 1);
+	/* free its own odd blocks (the main thread took the even ones) */
+	for (unsigned i = 1; i < LB_N; i += 2) {
+		h->usable -= mova_usable_size(h->p[i]);
+		mova_free(h->p[i]);
+		h->p[i] = NULL;
+	}
+	lb_signal(h, &h->done, 2);
+	lb_wait(h, 2);
+	return NULL;
+}
+
+Test(threads, live_bytes_count_every_thread)
+{
+	set_init();
+	size_t live0 = default_live_bytes();
+	static void *mine[LB_N];
+	size_t usable = 0;
+	for (unsigned i = 0; i < LB_N; i++) {
+		mine[i] = mova_malloc(lb_sizes[(i * 3) % 7]);
+		cr_assert_not_null(mine[i]);
+		usable += mova_usable_size(mine[i]);
+	}
+	cr_assert_eq(default_live_bytes() - live0, usable, "after %d mallocs: %zu, expected %zu",
+		     LB_N, default_live_bytes() - live0, usable);
+	/* every third block: some in the current slabs, most not */
+	for (unsigned i = 0; i < LB_N; i += 3) {
+		usable -= mova_usable_size(mine[i]);
+		mova_free(mine[i]);
+		mine[i] = NULL;
+	}
+	cr_assert_eq(default_live_bytes() - live0, usable, "after frees: %zu, expected %zu",
+		     default_live_bytes() - live0, usable);
+
+	static struct lb_helper h = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
+	pthread_t t;
+	spawn(&t, lb_helper_main, &h);
+	lb_wait_done(&h, 1);
+	assert_no_errors();
+	cr_assert_eq(default_live_bytes() - live0, usable + h.usable,
+		     "with an idle helper: %zu, expected %zu + %zu", default_live_bytes() - live0,
+		     usable, h.usable);
+	/* the helper's even blocks, freed here (remote frees to its slabs) */
+	for (unsigned i = 0; i < LB_N; i += 2) {
+		h.usable -= mova_usable_size(h.p[i]);
+		mova_free(h.p[i]);
+		h.p[i] = NULL;
+	}
+	cr_assert_eq(default_live_bytes() - live0, usable + h.usable,
+		     "after remote frees: %zu, expected %zu + %zu", default_live_bytes() - live0,
+		     usable, h.usable);
+	lb_signal(&h, &h.step, 1);
+	lb_wait_done(&h, 2);
+	cr_assert_eq(h.usable, 0);
+	cr_assert_eq(default_live_bytes() - live0, usable,
+		     "after the helper freed the rest: %zu, expected %zu",
+		     default_live_bytes() - live0, usable);
+	lb_signal(&h, &h.step, 2);
+	pthread_join(t, NULL);
+	assert_no_errors();
+	cr_assert_eq(default_live_bytes() - live0, usable,
+		     "after the helper exited: %zu, expected %zu", default_live_bytes() - live0,
+		     usable);
+	for (unsigned i = 0; i < LB_N; i++)
+		mova_free(mine[i]);
+	cr_assert_eq(default_live_bytes(), live0, "everything freed: %zu, %zu before",
+		     default_live_bytes(), live0);
 }
