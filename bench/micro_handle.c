@@ -6,6 +6,9 @@
  *   handle/halloc_hfree/SIZE   pairs, batched; the peers' malloc_free/SIZE
  *                              is the baseline of the ratio
  *   handle/pin_unpin           one handle pinned and unpinned
+ *   handle/cas_floor           a load and a compare-and-swap of one word, in a
+ *                              loop: the locked read-modify-write each of pin,
+ *                              unpin and hfree must make (docs/DESIGN.md)
  *   handle/plain_load          a load through a pointer (the baseline of deref)
  *   handle/deref               mova_deref + the same load, in one long read section
  *   handle/deref_section       mova_read_lock + mova_deref + load + mova_read_unlock
@@ -23,6 +26,7 @@
  * RCU for the rest of the process.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +81,22 @@ static void bm_pin_unpin(gb_state *st, void *arg)
 		}
 	gb_set_items_processed(st, gb_state_iterations(st));
 	mova_hfree(a, h);
+}
+
+/* the price of one locked read-modify-write on this machine, measured in
+ * the same run as the handle operations that each need one */
+static void bm_cas_floor(gb_state *st, void *arg)
+{
+	(void)arg;
+	static _Atomic uint64_t word;
+	while (gb_keep_running_batch(st, BATCH))
+		for (int i = 0; i < BATCH; i++) {
+			uint64_t w = atomic_load_explicit(&word, memory_order_relaxed);
+			atomic_compare_exchange_strong_explicit(
+			    &word, &w, w + 1, memory_order_acquire, memory_order_relaxed);
+		}
+	gb_do_not_optimize(atomic_load(&word));
+	gb_set_items_processed(st, gb_state_iterations(st));
 }
 
 /* ------------------------------------------------------------ deref */
@@ -250,6 +270,7 @@ void bm_register_micro_handle(void)
 	for (size_t i = 0; i < NELEM(handle_sizes); i++)
 		gb_arg(b, handle_sizes[i]);
 	gb_register("handle/pin_unpin", bm_pin_unpin, NULL);
+	gb_register("handle/cas_floor", bm_cas_floor, NULL);
 
 	b = gb_register("migrate/compact", bm_compact, NULL);
 	for (size_t i = 0; i < NELEM(migrate_sizes); i++)
