@@ -74,8 +74,8 @@ int mv_os_make_readable(void *p, size_t len)
 	 * mprotect: the same zero pages, but valgrind's memcheck shadows an
 	 * mprotect'd range with real memory, a quarter of its size (8 GiB for
 	 * a handle table's 32 GiB), and a fresh mapping with none. */
-	void *q = mmap(p, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-		       -1, 0);
+	void *q =
+	    mmap(p, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	return q == MAP_FAILED ? errno : 0;
 }
 
