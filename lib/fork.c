@@ -47,8 +47,23 @@ static void unlock_compact(struct mova_arena *a, void *arg)
 	mv_unlock(&a->compact.lock);
 }
 
+/* glibc's stdio list lock (libio/genops.c), exported since glibc 2.2.5: a
+ * recursive lock, reset in the child by glibc itself when the parent was
+ * multi-threaded. */
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+extern void _IO_list_resetlock(void);
+
 static void prepare(void)
 {
+	/* glibc's fork takes stdio's list lock after the prepare handlers and
+	 * its own malloc's locks after that: list, then malloc. We must keep
+	 * that order, or a thread in fflush(NULL) (holding the list, waiting
+	 * for a FILE) and a thread in getline (holding that FILE, in realloc,
+	 * waiting for us) deadlock with the forker (holding us, waiting for
+	 * the list). The lock is recursive, so glibc's own take after ours
+	 * nests. */
+	_IO_list_lock();
 	mv_lock(&mv_registry_lock);
 	mv_registry_foreach(lock_compact, NULL);
 	mv_rcu_fork_prepare();
@@ -63,6 +78,7 @@ static void parent(void)
 	mv_rcu_fork_parent();
 	mv_registry_foreach(unlock_compact, NULL);
 	mv_unlock(&mv_registry_lock);
+	_IO_list_unlock();
 }
 
 /* In the child only this thread exists. The caches of the others were
@@ -99,6 +115,9 @@ static void child(void)
 	mv_rcu_fork_child();
 	mv_registry_foreach(unlock_compact, NULL);
 	mv_unlock(&mv_registry_lock);
+	/* glibc resets the list lock in a child of a multi-threaded parent;
+	 * of a single-threaded one it does not, and ours is still held */
+	_IO_list_resetlock();
 	/* alone now: the registry cannot change under us */
 	mv_registry_foreach(retire_orphans, NULL);
 }
