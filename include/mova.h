@@ -102,7 +102,9 @@ MOVA_API int mova_config_check(const mova_config *cfg, const char **msg);
 MOVA_API mova_arena *mova_arena_create(const mova_config *cfg);
 
 /* Stop the arena's kcompactd and return all its memory. No other thread may
- * use the arena during or after the call; handles and pointers die with it. */
+ * use the arena during or after the call; handles and pointers die with it.
+ * Called inside a read section (mova_read_lock) it destroys nothing: it
+ * reports the misuse on stderr and returns, the arena whole. */
 MOVA_API void mova_arena_destroy(mova_arena *a);
 
 /* The process-wide arena that mova_malloc and the preload library use,
@@ -145,42 +147,51 @@ MOVA_API void mova_read_unlock(void);
  * Writing through it is not allowed: writers pin. */
 MOVA_API const void *mova_deref(mova_arena *a, mova_handle h);
 
-/* The inline fast path of mova_deref: one load of the entry, checked, and
- * the address; anything unusual goes to the library's mova_deref. What it
- * reads (the head of every arena, the encoding of handles and entries) is
- * not part of the contract and may change with the library's major
- * version; define MOVA_NO_INLINE to call the library every time. */
-struct mova__arena_head {
-	/* the handle table's address (readable for every 32-bit index, the
-	 * arena's zone right after it, 32 GiB on) | the arena's tag << 47 */
+/* The inline fast path of mova_deref: two loads (the table's chunk, then
+ * the entry), checked, and the address; anything unusual goes to the
+ * library's mova_deref. What it reads (the head of every arena, the
+ * encoding of handles and entries) is not part of the contract and may
+ * change with the library's version (MOVA_ABI); define MOVA_NO_INLINE to
+ * call the library every time. */
+#define MOVA_ABI 2
+struct mova_arena_head_ {
+	/* the handle table's directory: 65536 chunk pointers (NULL where no
+	 * chunk is), each chunk 65536 entries; readable for every index |
+	 * the arena's tag << 47 */
 	uint64_t table_and_tag;
 	const char *zone; /* where the objects are: zone + 16 * loc */
 };
 
-static inline const void *mova__deref_inline(mova_arena *a, mova_handle h)
+static inline const void *mova_deref_inline_(mova_arena *a, mova_handle h)
 {
 	if (__builtin_expect(a != NULL, 1)) {
-		const struct mova__arena_head *hd =
-		    (const struct mova__arena_head *)(const void *)a;
+		const struct mova_arena_head_ *hd =
+		    (const struct mova_arena_head_ *)(const void *)a;
 		uint64_t tt = hd->table_and_tag;
 		if (__builtin_expect(((h ^ tt) >> 47) == 0, 1)) { /* the arena's tag */
-			const uint64_t *table =
-			    (const uint64_t *)(uintptr_t)(tt & ((1ull << 47) - 1));
+			const uint64_t *const *dir =
+			    (const uint64_t *const *)(uintptr_t)(tt & ((1ull << 47) - 1));
 			/* acquire, where rcu_dereference relies on the dependency: the
 			 * same instruction on x86, and the C11 rule ThreadSanitizer
-			 * checks (migration's copy happens before its publish) */
-			uint64_t w = __atomic_load_n(table + (uint32_t)h, __ATOMIC_ACQUIRE);
-			/* the handle's generation (bits 32..46) moved to the entry's
-			 * (bits 49..63): equal, and LIVE (bit 48) set */
-			if (__builtin_expect(((w ^ ((h >> 32) << 49)) >> 48) == 1, 1))
-				return hd->zone + ((w << 4) & ((1ull << 39) - 1));
+			 * checks (the chunk's mapping, and migration's copy, happen
+			 * before their publication) */
+			const uint64_t *chunk =
+			    __atomic_load_n(dir + ((uint32_t)h >> 16), __ATOMIC_ACQUIRE);
+			if (__builtin_expect(chunk != NULL, 1)) {
+				uint64_t w =
+				    __atomic_load_n(chunk + (h & 0xffff), __ATOMIC_ACQUIRE);
+				/* the handle's generation (bits 32..46) moved to the
+				 * entry's (bits 49..63): equal, and LIVE (bit 48) set */
+				if (__builtin_expect(((w ^ ((h >> 32) << 49)) >> 48) == 1, 1))
+					return hd->zone + ((w << 4) & ((1ull << 39) - 1));
+			}
 		}
 	}
 	return mova_deref(a, h);
 }
 
 #ifndef MOVA_NO_INLINE
-#define mova_deref(a, h) mova__deref_inline((a), (h))
+#define mova_deref(a, h) mova_deref_inline_((a), (h))
 #endif
 
 /* ----------------------------------- unmovable memory (raw), malloc-like */
@@ -410,6 +421,8 @@ typedef struct mova_stats {
 	uint64_t nr_pageblocks[MOVA_MIGRATE_TYPES]; /* pageblocks per migratetype */
 	uint64_t nr_pageblocks_unbacked;            /* populated pageblocks without a backed page */
 	unsigned fragmentation_score;               /* 0..100, as fragmentation_score_node */
+	size_t nr_thread_caches; /* threads holding a cache for the arena (a thread's cache
+	                            is torn down when it exits) */
 #define MOVA_STATS_FIELD(name) uint64_t name;
 	MOVA_VMSTAT_ITEMS(MOVA_STATS_FIELD)
 #undef MOVA_STATS_FIELD

@@ -9,9 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "compaction.h"
@@ -20,13 +21,11 @@
 #include "os.h"
 #include "options.h"
 
-#define MV_MAX_ARENAS 4096
-
 mv_mutex mv_registry_lock = {PTHREAD_MUTEX_INITIALIZER, MV_RANK_GLOBAL};
-static struct mova_arena *registry[MV_MAX_ARENAS];
-static unsigned registry_n;
+/* live arenas, an array that doubles as needed (no limit but memory) */
+static struct mova_arena **registry;
+static size_t registry_n, registry_cap;
 static uint64_t next_epoch = 1;
-static uint32_t next_tag = 1;
 
 struct mova_arena *mv_default;
 struct mv_default_range mv_dflt MV_ALIGNED_CL;
@@ -35,7 +34,7 @@ void mv_malloc_init_secret(void);
 
 bool mv_arena_alive(struct mova_arena *a, uint64_t epoch)
 {
-	for (unsigned i = 0; i < registry_n; i++)
+	for (size_t i = 0; i < registry_n; i++)
 		if (registry[i] == a)
 			return a->epoch == epoch;
 	return false;
@@ -43,24 +42,95 @@ bool mv_arena_alive(struct mova_arena *a, uint64_t epoch)
 
 void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg)
 {
-	for (unsigned i = 0; i < registry_n; i++)
+	for (size_t i = 0; i < registry_n; i++)
 		fn(registry[i], arg);
 }
 
+/*
+ * Handle tags. A handle carries its arena's tag (17 bits, never 0), so a
+ * handle of one arena is refused by another by arithmetic. There are fewer
+ * tags than arenas a process may create, so tags come back; a dead arena's
+ * handle must still never reach an object of a later arena with its tag.
+ * So each tag remembers the end of the index range its last arena handed
+ * out, and the next arena with that tag hands out indices only above it:
+ * the old handle's index then names an entry the new arena never wrote
+ * (it reads as zero, not LIVE) or no entry at all. A tag whose index space
+ * is spent is retired. Tags go round-robin, live ones skipped. Under
+ * mv_registry_lock.
+ */
+#define MV_NR_TAGS (MV_HANDLE_TAG_MASK + 1)
+#define MV_TAG_MIN_ROOM ((uint64_t)1 << 28) /* indices an arena must have left */
+static uint32_t tag_index_end[MV_NR_TAGS];
+static uint64_t tag_live[MV_NR_TAGS / 64];
+static uint32_t next_tag = 1;
+
+static uint32_t tag_get(uint32_t *base)
+{
+	for (uint32_t n = 0; n < MV_NR_TAGS; n++) {
+		uint32_t t = next_tag;
+		next_tag = next_tag == MV_HANDLE_TAG_MASK ? 1 : next_tag + 1;
+		if (tag_live[t / 64] & ((uint64_t)1 << (t % 64)))
+			continue;
+		if ((uint64_t)tag_index_end[t] + MV_TAG_MIN_ROOM > UINT32_MAX)
+			continue; /* retired */
+		tag_live[t / 64] |= (uint64_t)1 << (t % 64);
+		*base = tag_index_end[t];
+		return t;
+	}
+	return 0;
+}
+
+/* Test-only: the tag the next arena tries first, so a test can make a tag
+ * come back without creating 2^17 arenas. */
+void mv_arena_test_next_tag(uint32_t tag);
+void mv_arena_test_next_tag(uint32_t tag)
+{
+	mv_lock(&mv_registry_lock);
+	next_tag = tag & MV_HANDLE_TAG_MASK ? tag & MV_HANDLE_TAG_MASK : 1;
+	mv_unlock(&mv_registry_lock);
+}
+
+static void tag_put(uint32_t t, uint64_t index_end)
+{
+	tag_index_end[t] = (uint32_t)MV_MIN(index_end, (uint64_t)UINT32_MAX);
+	tag_live[t / 64] &= ~((uint64_t)1 << (t % 64));
+}
+
+/* Register a (epoch, tag); its handle table starts at the tag's base. */
 static int registry_add(struct mova_arena *a)
 {
 	mv_lock(&mv_registry_lock);
-	if (registry_n == MV_MAX_ARENAS) {
+	if (registry_n == registry_cap) {
+		size_t cap = registry_cap ? 2 * registry_cap : 512;
+		struct mova_arena **r = mv_os_map(cap * sizeof *r);
+		if (!r) {
+			mv_unlock(&mv_registry_lock);
+			return ENOMEM;
+		}
+		if (registry) {
+			memcpy(r, registry, registry_n * sizeof *r);
+			mv_os_release(registry, registry_cap * sizeof *r);
+		}
+		registry = r;
+		registry_cap = cap;
+	}
+	uint32_t base = 0;
+	uint32_t tag = tag_get(&base);
+	if (!tag) {
 		mv_unlock(&mv_registry_lock);
 		return ENOMEM;
 	}
+	int err = mv_htable_init(&a->htab, base, a->cfg.max_handles);
+	if (err) {
+		tag_put(tag, base);
+		mv_unlock(&mv_registry_lock);
+		return err;
+	}
 	a->epoch = next_epoch++;
-	/* tags are 17 bits and never 0 (handles are never MOVA_NULL) */
-	a->tag = next_tag;
+	a->tag = tag;
 	/* what mova.h's inline deref reads */
-	a->head.table_and_tag = (uint64_t)(uintptr_t)a->htab.entries | ((uint64_t)a->tag << 47);
+	a->head.table_and_tag = (uint64_t)(uintptr_t)a->htab.dir | ((uint64_t)a->tag << 47);
 	a->head.zone = a->zone.base;
-	next_tag = next_tag + 1 > MV_HANDLE_TAG_MASK ? 1 : next_tag + 1;
 	registry[registry_n++] = a;
 	mv_unlock(&mv_registry_lock);
 	return 0;
@@ -69,12 +139,13 @@ static int registry_add(struct mova_arena *a)
 static void registry_del(struct mova_arena *a)
 {
 	mv_lock(&mv_registry_lock);
-	for (unsigned i = 0; i < registry_n; i++) {
+	for (size_t i = 0; i < registry_n; i++) {
 		if (registry[i] == a) {
 			registry[i] = registry[--registry_n];
 			break;
 		}
 	}
+	tag_put(a->tag, mv_htable_end(&a->htab));
 	mv_unlock(&mv_registry_lock);
 }
 
@@ -82,30 +153,82 @@ static void arena_free_memory(struct mova_arena *a)
 {
 	mv_numa_destroy(a);
 	mv_zone_destroy(&a->zone);
-	if (a->htab.entries)
+	if (a->htab.dir)
 		mv_htable_destroy(&a->htab);
-	mv_os_release(a->region, a->region_bytes);
 	mv_meta_destroy(&a->meta);
 	mv_os_release(a, mv_align_up(sizeof *a, MV_PAGE_SIZE));
 }
 
-/* One reservation: the handle table (MV_HTABLE_VA, readable) and right
- * above it the zone (PROT_NONE until populated, aligned to a max-order
- * block). */
-static int reserve_region(struct mova_arena *a)
+/* The smallest zone a reservation falls back to. */
+#define MV_MIN_FALLBACK_RESERVE ((size_t)32 << 20)
+
+/* Address space left under RLIMIT_AS (ulimit -v), or SIZE_MAX. */
+static size_t as_headroom(void)
 {
-	size_t align =
-	    MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << a->cfg.pageblock_order);
-	a->region_bytes = MV_HTABLE_VA + a->cfg.reserve_bytes;
-	a->region = mv_os_reserve(a->region_bytes, align);
-	if (!a->region)
-		return ENOMEM;
-	if (mv_os_make_readable(a->region, MV_HTABLE_VA)) {
-		mv_os_release(a->region, a->region_bytes);
-		a->region = NULL;
-		return ENOMEM;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	size_t used = 0;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[64];
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			used = (size_t)strtoull(buf, NULL, 10) * MV_PAGE_SIZE;
+		}
+	}
+	return rl.rlim_cur > used ? (size_t)(rl.rlim_cur - used) : 0;
+}
+
+/*
+ * Reserve the zone. Under RLIMIT_AS (ulimit -v: batch schedulers, CI
+ * sandboxes) the reservation asked for may not fit: then take at most a
+ * quarter of what the limit leaves (room for thread stacks and the
+ * program's own mappings), halving until the OS agrees, down to
+ * MV_MIN_FALLBACK_RESERVE, so that a program needing little memory runs.
+ * reserve_cut tells mv_arena_full_warn what happened.
+ */
+static int reserve_zone(struct mova_arena *a)
+{
+	size_t want = a->cfg.reserve_bytes;
+	size_t pb_bytes = MV_PAGE_SIZE << a->cfg.pageblock_order;
+	size_t room = as_headroom();
+	size_t r = want;
+	if (room != SIZE_MAX && r > room / 4)
+		r = MV_MAX(mv_align_down(room / 4, pb_bytes), MV_MIN_FALLBACK_RESERVE);
+	for (;;) {
+		r = MV_MAX(mv_align_down(r, pb_bytes), 4 * pb_bytes);
+		int err = mv_zone_init(&a->zone, r, a->cfg.pageblock_order, &a->vm);
+		if (!err)
+			break;
+		if (r <= MV_MAX(MV_MIN_FALLBACK_RESERVE, 4 * pb_bytes) || err != ENOMEM)
+			return err;
+		r /= 2;
+	}
+	if (r < want) {
+		a->reserve_cut = true;
+		a->cfg.reserve_bytes = r;
+		if (mv_popts.verbose || !a->is_default)
+			mv_warn(
+			    "address space is limited (RLIMIT_AS, ulimit -v): an arena reserves "
+			    "%zu MiB instead of %zu MiB; allocations beyond it fail",
+			    r >> 20, want >> 20);
 	}
 	return 0;
+}
+
+void mv_arena_full_warn(struct mova_arena *a)
+{
+	static _Atomic int warned;
+	if (a->reserve_cut)
+		mv_warn_once(
+		    &warned,
+		    "arena %p is full: its reservation was cut to %zu MiB because the address "
+		    "space is limited (RLIMIT_AS, ulimit -v); raise the limit, or set "
+		    "MOVA_CONF=reserve_bytes:SIZE to a size that fits under it",
+		    (void *)a, a->cfg.reserve_bytes >> 20);
 }
 
 static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
@@ -123,14 +246,8 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 	}
 	mv_config_resolve(cfg, &a->cfg);
 	a->is_default = is_default;
-	int err = mv_meta_init(&a->meta, a->cfg.reserve_bytes / 2 + ((size_t)64 << 20));
-	if (!err)
-		err = reserve_region(a);
-	if (!err)
-		err = mv_zone_init_at(&a->zone, a->region + MV_HTABLE_VA, a->cfg.reserve_bytes,
-				      a->cfg.pageblock_order, &a->vm);
-	if (!err)
-		err = mv_htable_init(&a->htab, a->region, a->cfg.max_handles);
+	mv_meta_init(&a->meta);
+	int err = reserve_zone(a);
 	if (!err)
 		err = mv_numa_init(a);
 	if (err) {
@@ -185,6 +302,16 @@ void mova_arena_destroy(mova_arena *a)
 		static _Atomic int warned;
 		mv_warn_once(&warned,
 			     "mova_arena_destroy: the default arena is never destroyed; ignored");
+		return;
+	}
+	if (mv_rcu_in_reader()) {
+		/* destroying waits for the grace-period batches of the arena
+		 * (rcu_barrier), which cannot end inside the caller's own read
+		 * section; liburcu refuses, and the batches would then run on
+		 * unmapped memory. Refuse, as API.md says, and keep it whole. */
+		mv_warn("mova_arena_destroy(%p) called inside a read section "
+			"(mova_read_lock): nothing destroyed; call it after mova_read_unlock",
+			(void *)a);
 		return;
 	}
 	mv_kcompactd_stop(a);
@@ -336,6 +463,11 @@ void mv_arena_maybe_return(struct mova_arena *a)
 
 void mv_arena_check_wakeup(struct mova_arena *a)
 {
+	/* called when an allocation failed: was it the cut reservation? */
+	if (unlikely(a->reserve_cut) &&
+	    mv_relaxed_load(&a->zone.populated_pfn) + a->zone.pageblock_nr_pages >
+		a->zone.nr_pages_max)
+		mv_arena_full_warn(a);
 	int order = atomic_load_explicit(&a->zone.wake_order, memory_order_relaxed);
 	if (order > 0) {
 		atomic_store_explicit(&a->zone.wake_order, 0, memory_order_relaxed);

@@ -22,17 +22,16 @@
 #include "tcache.h"
 
 struct mova_arena {
-	/* first: what mova.h's inline fast paths read (mova__arena_head) */
-	struct mova__arena_head head;
+	/* first: what mova.h's inline fast paths read (mova_arena_head_) */
+	struct mova_arena_head_ head;
 	struct mv_zone zone;
 	struct mv_bin bins[MV_NR_CLASSES];
 	struct mv_htable htab;
 	struct mv_vmstat vm;
-	mova_config cfg; /* resolved: every default filled in */
-	char *region;    /* the reservation: handle table, then the zone */
-	size_t region_bytes;
-	uint32_t tag;   /* handle tag, non-zero */
-	uint64_t epoch; /* unique per arena ever created in this process */
+	mova_config cfg;  /* resolved: every default filled in */
+	bool reserve_cut; /* the zone got less than cfg asked (RLIMIT_AS) */
+	uint32_t tag;     /* handle tag, non-zero */
+	uint64_t epoch;   /* unique per arena ever created in this process */
 	bool is_default;
 	struct mv_meta_pool meta;
 
@@ -122,5 +121,8 @@ size_t mv_arena_retain_pageblocks(const struct mova_arena *a);
 void mv_arena_maybe_return(struct mova_arena *a);
 /* after a slow allocation: wake kcompactd if an allocation fell back or failed */
 void mv_arena_check_wakeup(struct mova_arena *a);
+/* an allocation failed: if the reservation was cut short by RLIMIT_AS,
+ * say so once, with what to do */
+void mv_arena_full_warn(struct mova_arena *a);
 
 #endif

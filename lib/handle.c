@@ -35,40 +35,74 @@
 #include "large.h"
 #include "os.h"
 
-#define HT_CHUNK_ENTRIES 8192 /* commit 64 KiB of table at a time */
 #define NONE32 UINT32_MAX
 
 /* ------------------------------------------------------------ the table */
 
-int mv_htable_init(struct mv_htable *t, void *table, size_t max)
+#define HT_DIR_BYTES (MV_HT_DIR_ENTRIES * sizeof(void *))
+#define HT_CHUNK_BYTES (MV_HT_CHUNK_ENTRIES * sizeof(uint64_t))
+
+int mv_htable_init(struct mv_htable *t, uint32_t base, size_t max)
 {
 	memset(t, 0, sizeof *t);
 	mv_mutex_init(&t->lock, MV_RANK_HANDLES);
-	t->max = max;
-	t->reserved_bytes = MV_HTABLE_VA;
-	/* the arena's readable reservation: any 32-bit index may be loaded
-	 * (mova.h's inline deref does not bound it); entries never committed
-	 * read as zero, which is not LIVE */
-	t->entries = table;
+	/* index UINT32_MAX is the free lists' end marker: never handed out */
+	t->max = MV_MIN(max, (size_t)UINT32_MAX - base);
+	t->base = base;
+	t->next = base;
+	atomic_store_explicit(&t->committed, base, memory_order_relaxed);
+	/* readable throughout: an absent chunk reads as NULL (see handle.h) */
+	t->dir = mv_os_reserve_readable(HT_DIR_BYTES, MV_PAGE_SIZE);
 	t->free_head = NONE32;
-	return 0;
+	return t->dir ? 0 : ENOMEM;
 }
 
 void mv_htable_destroy(struct mv_htable *t)
 {
-	t->entries = NULL;
+	if (t->dir) {
+		for (size_t i = 0; i < MV_HT_DIR_ENTRIES && t->nr_chunks; i++) {
+			_Atomic uint64_t *c =
+			    atomic_load_explicit(&t->dir[i], memory_order_relaxed);
+			if (c) {
+				mv_os_release(c, HT_CHUNK_BYTES);
+				t->nr_chunks--;
+			}
+		}
+		mv_os_release(t->dir, HT_DIR_BYTES);
+		t->dir = NULL;
+	}
 	mv_mutex_destroy(&t->lock);
 }
 
+/* Make MV_HT_COMMIT_ENTRIES more entries (or up to the capacity) usable:
+ * a new chunk when the next entry starts one, readable throughout and
+ * published in the directory only once it is mapped; then commit. */
 static bool grow_locked(struct mv_htable *t)
 {
 	size_t c = mv_relaxed_load(&t->committed);
-	if (c >= t->max)
+	if (c - t->base >= t->max)
 		return false;
-	size_t n = MV_MIN((size_t)HT_CHUNK_ENTRIES, t->max - c);
-	size_t from = c * 8, to = mv_align_up((c + n) * 8, MV_PAGE_SIZE);
-	from = mv_align_down(from, MV_PAGE_SIZE);
-	if (mv_os_commit((char *)t->entries + from, to - from))
+	size_t ci = c >> MV_HT_CHUNK_SHIFT;
+	_Atomic uint64_t *chunk = atomic_load_explicit(&t->dir[ci], memory_order_relaxed);
+	if (!chunk) {
+		chunk = mv_os_reserve_readable(HT_CHUNK_BYTES, MV_PAGE_SIZE);
+		if (!chunk)
+			return false;
+		/* the directory's page becomes writable with its first chunk */
+		char *dpage = (char *)mv_align_down((uintptr_t)&t->dir[ci], MV_PAGE_SIZE);
+		if (mv_os_commit(dpage, MV_PAGE_SIZE)) {
+			mv_os_release(chunk, HT_CHUNK_BYTES);
+			return false;
+		}
+		atomic_store_explicit(&t->dir[ci], chunk, memory_order_release);
+		t->nr_chunks++;
+	}
+	size_t in = c & (MV_HT_CHUNK_ENTRIES - 1);
+	size_t n = MV_MIN((size_t)MV_HT_COMMIT_ENTRIES - (in & (MV_HT_COMMIT_ENTRIES - 1)),
+			  t->base + t->max - c);
+	size_t from = mv_align_down(in * 8, MV_PAGE_SIZE),
+	       to = mv_align_up((in + n) * 8, MV_PAGE_SIZE);
+	if (mv_os_commit((char *)chunk + from, to - from))
 		return false;
 	atomic_store_explicit(&t->committed, c + n, memory_order_release);
 	return true;
@@ -81,7 +115,8 @@ bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc)
 		uint32_t idx;
 		if (t->free_head != NONE32) {
 			idx = t->free_head;
-			uint64_t w = atomic_load_explicit(&t->entries[idx], memory_order_relaxed);
+			uint64_t w =
+			    atomic_load_explicit(mv_htable_entry(t, idx), memory_order_relaxed);
 			t->free_head = (uint32_t)MV_H_LOC(w);
 			t->nr_free--;
 		} else if (t->next < mv_relaxed_load(&t->committed)) {
@@ -106,7 +141,7 @@ void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep)
 	while (tc->nhidx > keep) {
 		mv_rstore(tc->nhidx, tc->nhidx - 1);
 		uint32_t idx = tc->hidx[tc->nhidx];
-		_Atomic uint64_t *e = &t->entries[idx];
+		_Atomic uint64_t *e = mv_htable_entry(t, idx);
 		uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
 		/* not LIVE: readers refuse it; loc carries the free-list link */
 		atomic_store_explicit(e, (w & (MV_H_GEN_MASK << MV_H_GEN_SHIFT)) | t->free_head,
@@ -121,34 +156,38 @@ size_t mv_htable_live(struct mv_htable *t, size_t cached)
 {
 	mv_lock(&t->lock);
 	size_t out = t->nr_free + mv_relaxed_load(&t->nr_retired) + cached;
-	size_t live = t->next > out ? t->next - out : 0;
+	size_t used = t->next - t->base;
+	size_t live = used > out ? used - out : 0;
 	mv_unlock(&t->lock);
 	return live;
 }
 
 size_t mv_htable_resident_bytes(struct mv_htable *t)
 {
-	return mv_align_up(mv_relaxed_load(&t->committed) * 8, MV_PAGE_SIZE);
+	/* committed entries, and a directory page per chunk at most */
+	size_t c = mv_relaxed_load(&t->committed) - t->base;
+	return mv_align_up(c * 8, MV_PAGE_SIZE) + mv_rload(t->nr_chunks) * MV_PAGE_SIZE;
 }
 
 /* mova.h's inline deref hard-codes this encoding */
-_Static_assert(MV_HANDLE_TAG_SHIFT == 47 && MV_H_LOC_BITS == 35 && MV_H_GEN_SHIFT == 49 &&
-		   MV_H_LIVE == ((uint64_t)1 << 48) && MV_H_GEN_MASK == 0x7fff,
-	       "include/mova.h's mova__deref_inline must change with the encoding");
+_Static_assert(MV_HANDLE_TAG_SHIFT == 47 && MV_HT_CHUNK_SHIFT == 16 && MV_H_LOC_BITS == 35 &&
+		   MV_H_GEN_SHIFT == 49 && MV_H_LIVE == ((uint64_t)1 << 48) &&
+		   MV_H_GEN_MASK == 0x7fff,
+	       "include/mova.h's mova_deref_inline_ must change with the encoding");
 _Static_assert(offsetof(struct mova_arena, head) == 0, "the arena starts with its head");
 
 /* ------------------------------------------------------------ decoding */
 
 /* The entry a handle names, or NULL for another arena's (or no arena's)
- * handle. Any 32-bit index may be loaded: the table's reservation is
- * readable throughout, and an entry never committed reads as zero, which is
- * not LIVE; nothing writes an entry before its word has been seen LIVE (or
- * owns it, as halloc does), so no bound check is needed here. */
+ * handle, or an index no chunk holds. Any 32-bit index may be looked up
+ * (handle.h); an entry never committed reads as zero, which is not LIVE,
+ * and nothing writes an entry before its word has been seen LIVE (or owns
+ * it, as halloc does), so no bound check is needed here. */
 static inline _Atomic uint64_t *entry_of(struct mova_arena *a, mova_handle h)
 {
 	if (unlikely(mv_handle_tag(h) != a->tag))
 		return NULL;
-	return &a->htab.entries[mv_handle_index(h)];
+	return mv_htable_entry(&a->htab, mv_handle_index(h));
 }
 
 static inline bool entry_matches(uint64_t w, mova_handle h)
@@ -210,13 +249,16 @@ static inline void backref_set(struct mv_slab *s, void *p, uint32_t idx, size_t 
 static inline mova_handle entry_publish(struct mova_arena *a, struct mv_tcache *tc, uint32_t idx,
 					void *p, size_t size)
 {
-	_Atomic uint64_t *e = &a->htab.entries[idx];
+	_Atomic uint64_t *e = mv_htable_entry(&a->htab, idx);
 	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
 	atomic_store_explicit(e, mv_entry_live(gen, (uint64_t)((char *)p - a->zone.base) >> 4),
 			      memory_order_release);
 	mv_owner_add(&tc->live_bytes, (int64_t)size);
 	return mv_handle_make(a->tag, gen, idx);
 }
+
+static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size, bool zero,
+			       bool rcl);
 
 static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl)
 {
@@ -225,6 +267,24 @@ static mova_handle halloc(struct mova_arena *a, size_t size, bool zero, bool rcl
 		return MOVA_NULL;
 	}
 	struct mv_tcache *tc = mv_tcache_of(a);
+	if (unlikely(!tc) && mv_thread_dead) {
+		/* past this thread's destructor (tcache.c): a cache for this
+		 * one call, torn down after it; its slabs go to the bins */
+		tc = mv_tcache_transient(a);
+		if (!tc) {
+			errno = ENOMEM;
+			return MOVA_NULL;
+		}
+		mova_handle h = halloc_with(a, tc, size, zero, rcl);
+		mv_tcache_destroy(a, tc);
+		return h;
+	}
+	return halloc_with(a, tc, size, zero, rcl);
+}
+
+static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size, bool zero,
+			       bool rcl)
+{
 	if (unlikely(!tc) || (unlikely(!tc->nhidx) && !mv_htable_refill(&a->htab, tc))) {
 		errno = ENOMEM;
 		return MOVA_NULL;

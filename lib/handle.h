@@ -5,8 +5,8 @@
  * A handle (64 bits) = tag:17 | gen:15 | index:32. The tag names the arena,
  * the index a table entry, the generation the entry's incarnation. A stale,
  * forged or foreign handle is refused by arithmetic (tag; any index may be
- * loaded, see MV_HTABLE_VA, and an entry never committed reads as zero) and
- * one load (generation, LIVE).
+ * looked up, see mv_htable_entry, and an entry never committed reads as
+ * zero) and two loads (the chunk, then generation and LIVE).
  *
  * An entry is one atomic 64-bit word, so a reader gets the address and the
  * state that vouches for it in a single load:
@@ -15,9 +15,9 @@
  *   bit  47      MIGRATING: a migration owns the object; pins and frees wait
  *   bit  48      LIVE: the entry holds an object (a zeroed entry is not live)
  *   bits 49..63  gen
- * The table is reserved up front and committed as it grows; entries never
- * move and the memory is never unmapped while the arena lives, so a racing
- * reader may always load an entry. See docs/MIGRATION.md for the protocol.
+ * The table grows in chunks (below); entries never move and the memory is
+ * never unmapped while the arena lives, so a racing reader may always load
+ * an entry. See docs/MIGRATION.md for the protocol.
  */
 #ifndef MV_HANDLE_H
 #define MV_HANDLE_H
@@ -70,28 +70,56 @@ static inline uint64_t mv_entry_live(uint32_t gen, uint64_t loc)
 
 #define MV_HCACHE 64 /* entries a thread keeps for halloc */
 
+/* The table grows in chunks, found through a directory (a two-level
+ * table, as the kernel's SPARSEMEM_EXTREME finds a section's mem_map):
+ * index = chunk:16 | slot:16. The directory has a slot for every chunk any
+ * 32-bit index can name and is readable throughout (zero pages until a
+ * chunk is added), so any index may be looked up: an absent chunk reads as
+ * NULL and the lookup fails, without a bound check. A chunk's memory never
+ * moves and is never unmapped while the arena lives, and is readable
+ * throughout (entries not yet committed read as zero, which is not LIVE),
+ * so a racing reader may always load an entry it found. Nothing is
+ * reserved up front but the directory (512 KiB of address space). */
+#define MV_HT_CHUNK_SHIFT 16
+#define MV_HT_CHUNK_ENTRIES ((size_t)1 << MV_HT_CHUNK_SHIFT)
+#define MV_HT_DIR_ENTRIES ((size_t)1 << (32 - MV_HT_CHUNK_SHIFT))
+#define MV_HT_COMMIT_ENTRIES 8192 /* commit 64 KiB of a chunk at a time */
+
 struct mv_htable {
-	_Atomic uint64_t *entries;
-	size_t max; /* capacity in entries */
-	size_t reserved_bytes;
-	_Atomic size_t committed; /* entries readable */
-	size_t next;              /* entries below have been handed out at least once */
-	uint32_t free_head;       /* shared free list, linked through loc */
+	_Atomic(_Atomic uint64_t *) *dir; /* MV_HT_DIR_ENTRIES chunk pointers */
+	size_t max;                       /* capacity in entries */
+	uint32_t base;                    /* the first index this arena hands out */
+	_Atomic size_t committed;         /* entries [base, committed) are readable and writable */
+	size_t next;        /* entries [base, next) have been handed out at least once */
+	uint32_t free_head; /* shared free list, linked through loc */
 	size_t nr_free;
 	_Atomic size_t nr_retired; /* entries whose generation ran out */
-	mv_mutex lock;             /* growth and the shared free list (rank MV_RANK_HANDLES) */
+	size_t nr_chunks;
+	mv_mutex lock; /* growth and the shared free list (rank MV_RANK_HANDLES) */
 };
 
 struct mova_arena;
 struct mv_tcache;
 
-/* The table's address space: room for every 32-bit index, reserved by the
- * arena just below its zone and readable throughout (see mova.h's
- * mova__deref_inline, which finds the zone at entries + MV_HTABLE_VA). */
-#define MV_HTABLE_VA ((size_t)sizeof(uint64_t) << 32)
+/* The entry of index idx, or NULL when no chunk holds it. Lockless: the
+ * acquire pairs with the release that published the chunk (grow_locked). */
+static inline _Atomic uint64_t *mv_htable_entry(const struct mv_htable *t, uint32_t idx)
+{
+	_Atomic uint64_t *c =
+	    atomic_load_explicit(&t->dir[idx >> MV_HT_CHUNK_SHIFT], memory_order_acquire);
+	return c ? c + (idx & (MV_HT_CHUNK_ENTRIES - 1)) : NULL;
+}
 
-int mv_htable_init(struct mv_htable *t, void *table, size_t max);
+/* An empty table handing out indices from base (arena.c keeps indices of
+ * a reused arena tag apart, see there), at most max of them. 0 or ENOMEM. */
+int mv_htable_init(struct mv_htable *t, uint32_t base, size_t max);
 void mv_htable_destroy(struct mv_htable *t);
+/* The index above every one this table handed out (for the next arena
+ * with the same tag). */
+static inline uint64_t mv_htable_end(const struct mv_htable *t)
+{
+	return t->next;
+}
 /* refill a thread's entry cache; false when the table is full */
 bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc);
 /* give back part (or all) of a thread's entry cache */

@@ -41,6 +41,8 @@ void mv_malloc_init_secret(void)
 
 /* ------------------------------------------------------------ allocation */
 
+static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size, bool zero);
+
 static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 {
 	struct mova_arena *a = mv_default ? mv_default : mv_default_arena_slow();
@@ -50,9 +52,27 @@ static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 	}
 	struct mv_tcache *tc = mv_tcache_of(a);
 	if (unlikely(!tc)) {
-		errno = ENOMEM;
-		return NULL;
+		if (!mv_thread_dead) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		/* past this thread's destructor (tcache.c): a cache for this
+		 * one call, torn down after it (its slabs go to the bins);
+		 * rare: glibc's freeres frees, it does not allocate */
+		tc = mv_tcache_transient(a);
+		if (!tc) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		void *p = malloc_with(a, tc, size, zero);
+		mv_tcache_destroy(a, tc);
+		return p;
 	}
+	return malloc_with(a, tc, size, zero);
+}
+
+static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size, bool zero)
+{
 	if (size <= MV_SMALL_MAX) {
 		unsigned cls = mv_raw_class(size);
 		struct mv_slab *s = tc->raw_cur[cls];
@@ -127,7 +147,9 @@ static MV_NOINLINE void free_slow(void *p)
 	}
 	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
 	uint8_t type = mv_pg_load(pg->type);
-	struct mv_tcache *tc = mv_tcache_of(a);
+	/* a free needs no cache of its own: never make one here (a thread
+	 * past its destructor must not, see tcache.c) */
+	struct mv_tcache *tc = mv_tcache_peek(a);
 	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0 &&
 	    !is_migrate_movable(mv_pg_load(pg->mt))) {
 		mv_relaxed_add(&a->large_live_bytes, -(int64_t)mv_large_size(pg));
@@ -251,7 +273,7 @@ void *mova_realloc(void *p, size_t size)
 	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
 	if (mv_pg_load(pg->type) == PG_LARGE) {
 		size_t old = mv_large_size(pg);
-		if (size > MV_SMALL_MAX && mv_large_resize(a, mv_tcache_of(a), p, size)) {
+		if (size > MV_SMALL_MAX && mv_large_resize(a, mv_tcache_peek(a), p, size)) {
 			mv_relaxed_add(&a->large_live_bytes, (int64_t)size - (int64_t)old);
 			return p;
 		}

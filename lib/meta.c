@@ -32,20 +32,47 @@ static size_t index_size(unsigned i)
 	return i < 32 ? (size_t)(i + 1) << 6 : 2048 + ((size_t)(i - 31) << 8);
 }
 
-int mv_meta_init(struct mv_meta_pool *pool, size_t reserve)
+void mv_meta_init(struct mv_meta_pool *pool)
 {
 	memset(pool, 0, sizeof *pool);
 	mv_mutex_init(&pool->lock, MV_RANK_META);
-	pool->reserved = mv_align_up(reserve, MV_META_CHUNK);
-	pool->base = mv_os_reserve(pool->reserved, MV_META_CHUNK);
-	return pool->base ? 0 : ENOMEM;
+	pool->carved = MV_META_EXTENT; /* no extent yet: the first chunk reserves one */
 }
 
 void mv_meta_destroy(struct mv_meta_pool *pool)
 {
-	mv_os_release(pool->base, pool->reserved);
-	pool->base = NULL;
+	for (size_t i = 0; i < pool->nr_extents; i++)
+		mv_os_release(pool->extents[i], MV_META_EXTENT);
+	if (pool->extents)
+		mv_os_release(pool->extents, pool->cap_extents * sizeof(char *));
+	pool->extents = NULL;
+	pool->extent = NULL;
 	mv_mutex_destroy(&pool->lock);
+}
+
+/* a new extent to carve chunks from; caller holds the lock */
+static bool new_extent(struct mv_meta_pool *pool)
+{
+	if (pool->nr_extents == pool->cap_extents) {
+		size_t cap = pool->cap_extents ? 2 * pool->cap_extents : 512;
+		char **e = mv_os_map(cap * sizeof *e);
+		if (!e)
+			return false;
+		if (pool->extents) {
+			memcpy(e, pool->extents, pool->nr_extents * sizeof *e);
+			mv_os_release(pool->extents, pool->cap_extents * sizeof *e);
+		}
+		pool->extents = e;
+		pool->cap_extents = cap;
+	}
+	/* chunk-aligned: a block finds its chunk's header by masking */
+	char *x = mv_os_reserve(MV_META_EXTENT, MV_META_CHUNK);
+	if (!x)
+		return false;
+	pool->extents[pool->nr_extents++] = x;
+	pool->extent = x;
+	pool->carved = 0;
+	return true;
 }
 
 static void list_del(struct mv_meta_chunk **head, struct mv_meta_chunk *c)
@@ -75,9 +102,9 @@ static struct mv_meta_chunk *new_chunk(struct mv_meta_pool *pool, unsigned i)
 	if (c) {
 		list_del(&pool->empty, c);
 	} else {
-		if (pool->carved + MV_META_CHUNK > pool->reserved)
+		if (pool->carved + MV_META_CHUNK > MV_META_EXTENT && !new_extent(pool))
 			return NULL;
-		c = (struct mv_meta_chunk *)(pool->base + pool->carved);
+		c = (struct mv_meta_chunk *)(pool->extent + pool->carved);
 		if (mv_os_commit(c, MV_META_CHUNK))
 			return NULL;
 		pool->carved += MV_META_CHUNK;
@@ -164,7 +191,7 @@ static struct mv_meta_pool global_pool;
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void)
 {
-	mv_meta_init(&global_pool, (size_t)1 << 30);
+	mv_meta_init(&global_pool);
 }
 
 struct mv_meta_pool *mv_global_meta(void)

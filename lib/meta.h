@@ -8,9 +8,9 @@
  *
  * A pool is a small slab allocator of its own: 128 KiB chunks, each
  * serving one block size (64-byte steps to 2 KiB, 256-byte steps to
- * 16 KiB), carved from one address-space reservation; a chunk whose blocks
- * are all free goes back to the OS (MADV_DONTNEED) and is reused for any
- * size. Larger blocks are mapped directly. Blocks come zeroed. Thread-safe:
+ * 16 KiB), carved from extents of address space reserved as needed; a
+ * chunk whose blocks are all free goes back to the OS (MADV_DONTNEED) and
+ * is reused for any size. Larger blocks are mapped directly. Blocks come zeroed. Thread-safe:
  * one lock per pool (rank MV_RANK_META), taken only on slow paths.
  */
 #ifndef MV_META_H
@@ -24,18 +24,23 @@
 
 struct mv_meta_chunk;
 
+#define MV_META_EXTENT ((size_t)4 << 20) /* address space reserved at a time */
+
 struct mv_meta_pool {
 	mv_mutex lock;
-	char *base; /* the reservation */
-	size_t reserved;
-	size_t carved; /* bytes of it handed out as chunks */
+	char *extent;   /* the extent chunks are carved from, NULL at first */
+	size_t carved;  /* bytes of it handed out as chunks */
+	char **extents; /* every extent reserved, for destroy (a mapping of its own) */
+	size_t nr_extents, cap_extents;
 	struct mv_meta_chunk *partial[MV_META_NR_SIZES];
 	struct mv_meta_chunk *empty; /* given back, reusable */
 	_Atomic size_t mapped_bytes; /* backed: chunks in use plus direct maps */
 };
 
-/* reserve_bytes: address space for the pool's chunks. 0 or ENOMEM. */
-int mv_meta_init(struct mv_meta_pool *pool, size_t reserve_bytes);
+/* An empty pool: address space is reserved an extent at a time as chunks
+ * are needed (nothing up front: a process under RLIMIT_AS pays only for
+ * what it uses). */
+void mv_meta_init(struct mv_meta_pool *pool);
 /* Unmap everything. No block of the pool may be used afterwards. */
 void mv_meta_destroy(struct mv_meta_pool *pool);
 /* A zeroed block of at least size bytes, aligned to 64. NULL with errno

@@ -30,16 +30,18 @@ bool mv_object_entry(struct mova_arena *a, void *src, uint32_t *idx, size_t *siz
 	} else {
 		return false;
 	}
-	if (*idx >= atomic_load_explicit(&a->htab.committed, memory_order_acquire))
+	/* idx was read racily: it may name no entry at all */
+	_Atomic uint64_t *e = mv_htable_entry(&a->htab, *idx);
+	if (!e)
 		return false;
-	uint64_t w = atomic_load_explicit(&a->htab.entries[*idx], memory_order_acquire);
+	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
 	return (w & MV_H_LIVE) && MV_H_LOC(w) == (uint64_t)((char *)src - z->base) >> 4;
 }
 
 /* freeze: 0, -EAGAIN (pinned or being migrated), -ENOENT (not a live object) */
 static int freeze(struct mova_arena *a, void *src, uint32_t idx, uint64_t *wout)
 {
-	_Atomic uint64_t *e = &a->htab.entries[idx];
+	_Atomic uint64_t *e = mv_htable_entry(&a->htab, idx);
 	uint64_t loc = (uint64_t)((char *)src - a->zone.base) >> 4;
 	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
 	for (;;) {
@@ -60,7 +62,7 @@ static int freeze(struct mova_arena *a, void *src, uint32_t idx, uint64_t *wout)
  * plain store: see docs/MIGRATION.md, trap 1. */
 static void publish(struct mova_arena *a, uint32_t idx, uint64_t newloc)
 {
-	_Atomic uint64_t *e = &a->htab.entries[idx];
+	_Atomic uint64_t *e = mv_htable_entry(&a->htab, idx);
 	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
 	uint64_t nw;
 	do

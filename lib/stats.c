@@ -62,6 +62,7 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext) {
 		live += mv_relaxed_load(&tc->live_bytes);
 		cached += mv_rload(tc->nhidx);
+		st->nr_thread_caches++;
 	}
 	st->live_handles = mv_htable_live(&a->htab, cached);
 	mv_unlock(&a->threads_lock);
@@ -107,6 +108,7 @@ void mova_stats_print(mova_arena *a, FILE *f)
 	fprintf(f, "live_handles %zu\n", st.live_handles);
 	fprintf(f, "metadata_bytes %zu\n", st.metadata_bytes);
 	fprintf(f, "fragmentation_score %u\n", st.fragmentation_score);
+	fprintf(f, "nr_thread_caches %zu\n", st.nr_thread_caches);
 	const uint64_t *ev = &st.pgalloc;
 	for (int i = 0; i < MV_NR_VM_ITEMS; i++)
 		fprintf(f, "%s %lu\n", vm_names[i], (unsigned long)ev[i]);

@@ -37,6 +37,15 @@ __thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initial-exec"
     &mv_tcache_empty;
 __thread struct mv_tls_last mv_tls_last __attribute__((tls_model("initial-exec")));
 static __thread struct mv_thread *mv_self __attribute__((tls_model("initial-exec")));
+/* Set by the key's destructor: this thread's caches are gone for good.
+ * glibc runs __libc_thread_freeres (strerror's buffer, dlerror's, the
+ * resolver's state) after every key destructor, and frees through us; a
+ * record made then would be registered with a key whose destructors have
+ * already run, and leak with its caches (8 KiB a thread, and a fork walks
+ * every one). So a dead thread never makes a cache again: mv_tcache_of
+ * answers NULL, frees take the remote path, and allocations are served
+ * without a cache (malloc.c, handle.c). */
+__thread bool mv_thread_dead __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
@@ -218,6 +227,8 @@ static struct mv_thread *thread_self(void)
 	struct mv_thread *self = mv_self;
 	if (likely(self))
 		return self;
+	if (mv_thread_dead)
+		return NULL;
 	pthread_once(&thread_key_once, make_key);
 	self = mv_meta_alloc(mv_global_meta(), sizeof *self);
 	if (!self)
@@ -234,14 +245,20 @@ struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a)
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct mv_tslot *slot = NULL, *victim = &self->slots[0];
+	/* The victim, when every slot is taken: the least recently used, but
+	 * never the default arena's, whose cache the malloc fast path reaches
+	 * through mv_tc_default without looking here (evicting it left that
+	 * pointer on freed memory: a crash, or two threads on one cache). */
+	struct mv_tslot *slot = NULL, *victim = NULL;
 	for (unsigned i = 0; i < MV_TSLOTS; i++) {
 		struct mv_tslot *s = &self->slots[i];
 		if (s->a == a && s->epoch == a->epoch) {
 			slot = s;
 			break;
 		}
-		if (!s->a || s->last_use < victim->last_use)
+		if (s->a && s->tc == mv_tc_default)
+			continue;
+		if (!victim || !s->a || (victim->a && s->last_use < victim->last_use))
 			victim = s;
 	}
 	if (!slot) {
@@ -250,6 +267,8 @@ struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a)
 			return NULL;
 		if (victim->a) {
 			/* evict: tear down the least recently used cache if its arena lives */
+			if (mv_tls_last.tc == victim->tc)
+				mv_tls_last.a = NULL;
 			mv_lock(&mv_registry_lock);
 			if (mv_arena_alive(victim->a, victim->epoch))
 				mv_tcache_destroy(victim->a, victim->tc);
@@ -274,6 +293,7 @@ void mv_thread_exit(void *arg)
 	struct mv_thread *self = arg;
 	if (!self)
 		return;
+	mv_thread_dead = true;
 	mv_tc_default = &mv_tcache_empty;
 	mv_tls_last.a = NULL;
 	mv_tls_last.tc = NULL;
@@ -287,6 +307,24 @@ void mv_thread_exit(void *arg)
 	mv_unlock(&mv_registry_lock);
 	mv_self = NULL;
 	mv_meta_free(mv_global_meta(), self, sizeof *self);
+}
+
+struct mv_tcache *mv_tcache_transient(struct mova_arena *a)
+{
+	return tcache_create(a);
+}
+
+struct mv_tcache *mv_tcache_peek(struct mova_arena *a)
+{
+	if (mv_tls_last.a == a && mv_tls_last.epoch == a->epoch)
+		return mv_tls_last.tc;
+	struct mv_thread *self = mv_self;
+	if (!self)
+		return NULL;
+	for (unsigned i = 0; i < MV_TSLOTS; i++)
+		if (self->slots[i].a == a && self->slots[i].epoch == a->epoch)
+			return self->slots[i].tc;
+	return NULL;
 }
 
 bool mv_tcache_is_mine(const struct mv_tcache *tc)

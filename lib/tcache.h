@@ -77,10 +77,20 @@ extern struct mv_tcache mv_tcache_empty;
 /* The calling thread's tcache for the default arena (initial-exec TLS). */
 extern __thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initial-exec")));
 
+/* The calling thread is past its key destructor (see tcache.c): it has no
+ * cache and never makes one again. */
+extern __thread bool mv_thread_dead __attribute__((tls_model("initial-exec")));
+
 /* The calling thread's tcache for a, created on first use; NULL with errno
- * ENOMEM if it cannot be made. */
-struct mv_tcache *mv_tcache_get(struct mova_arena *a);
+ * ENOMEM if it cannot be made, and in a dead thread. */
 struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a);
+/* The calling thread's tcache for a if it has one; never makes one (the
+ * free paths, which need none). */
+struct mv_tcache *mv_tcache_peek(struct mova_arena *a);
+/* A cache for one call of a thread that may not keep one (a dead thread),
+ * on the arena's list like any other; the caller tears it down with
+ * mv_tcache_destroy before returning. NULL with errno ENOMEM. */
+struct mv_tcache *mv_tcache_transient(struct mova_arena *a);
 
 /* Give everything back; the tcache is then off the arena's list and
  * freed. Called at thread exit and for eviction. */

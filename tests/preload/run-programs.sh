@@ -97,4 +97,27 @@ if want stress; then
 	if out=$(timeout 120 env LD_PRELOAD="$lib" "$stress" 8 4); then pass "$out (threads handing pointers to each other, realloc, fork)"
 	else bad "stress: $out"; fi
 fi
+if want ulimit; then
+	# under RLIMIT_AS (ulimit -v, issue 17): the default arena's reservation
+	# falls back to what fits, and programs that need little memory run
+	for kib in 1048576 262144; do
+		out=$( (
+			ulimit -v $kib || exit 9
+			set -e
+			pre ls / >/dev/null
+			seq 1 100000 | pre sort -R | pre sort -n | tail -1
+			PYTHONMALLOC=malloc pre /usr/bin/python3 -c 'import threading
+x = [str(i) * 10 for i in range(200000)]
+t = threading.Thread(target=lambda: x.append(1)); t.start(); t.join(); print("py", len(x))'
+			pre "$stress" 2 4
+		) 2>&1)
+		rc=$?
+		if [ $rc = 0 ] && grep -q '^100000$' <<<"$out" && grep -q '^py 200001$' <<<"$out" &&
+			grep -q ' 0 errors' <<<"$out"; then
+			pass "ulimit -v $kib: ls, sort, python3 with a thread, the threaded stress"
+		else
+			bad "ulimit -v $kib (status $rc)"; echo "$out" | tail -5
+		fi
+	done
+fi
 exit $fail
