@@ -276,6 +276,12 @@ static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab 
 
 static void raw_retire(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
 {
+	/* A remote freer that notified us (DELAYING) has put its slots on
+	 * our delayed list, which may be how this slab became empty, but has
+	 * yet to write xfree back to NO_DELAYED: wait it out and shut the
+	 * door before the header goes, as mimalloc's page free does (TSan:
+	 * the final CAS landed on the next slab's header). */
+	raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
 	unkeep(tc, s);
 	q_remove(&tc->rawq[s->cls], s);
 	if (tc->raw_cur[s->cls] == s)
@@ -413,13 +419,25 @@ static void raw_push_remote(struct mv_slab *s, void *head, void *tail, uint32_t 
 			nw = MV_XF_MAKE(head, MV_XF_COUNT(old) + n, st);
 			notify = false;
 		}
-		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, nw, memory_order_release,
+		/* acq_rel: taking DELAYING must acquire. The owner that asked to
+		 * be told (USE_DELAYED) became the owner before it asked, and
+		 * made its cache before that: our load of s->owner below must
+		 * see that owner, and our use of its cache must come after the
+		 * cache was made. With release alone the load could name the
+		 * slab's previous owner, a thread that had exited and whose
+		 * cache memory was another thread's by then (TSan caught it in
+		 * threads::exit_while_others_free on a loaded machine). */
+		if (atomic_compare_exchange_weak_explicit(&s->xfree, &old, nw, memory_order_acq_rel,
 							  memory_order_relaxed))
 			break;
 	}
 	if (!notify)
 		return;
-	/* DELAYING holds the owner: it cannot abandon the slab until we are done */
+	/* DELAYING holds the owner: abandoning the slab (thread exit,
+	 * mv_raw_abandon_all) first moves it to NEVER_DELAYED, and
+	 * raw_set_delayed waits while the state is DELAYING; so the cache
+	 * stays alive until our release of NO_DELAYED below, which the
+	 * owner's acquiring CAS then reads. */
 	struct mv_tcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	void *first = atomic_load_explicit(&owner->xdelayed, memory_order_relaxed);
 	do
