@@ -1077,6 +1077,13 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 	} batch[RETURN_BATCH];
 	bool whole = min_order >= z->pageblock_order;
 	size_t returned = 0;
+	/* At most what was resident when the call began: the lock is dropped
+	 * around every batch of madvise calls, and pages other threads free
+	 * meanwhile (allocated, backed, freed) are the next call's. Without
+	 * this bound a call went on while any backed free block remained, so
+	 * threads freeing faster than madvise returns kept it looping for as
+	 * long as they ran (docs/MIGRATION.md section 9, item 7). */
+	size_t budget = mv_relaxed_load(&z->resident_pages);
 	for (;;) {
 		unsigned n = 0;
 		mv_lock(&z->lock);
@@ -1137,6 +1144,8 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 		mv_count(z->vm, MV_VM_pages_returned, done);
 		returned += done;
 		if (!done) /* the OS refused: do not spin */
+			break;
+		if (returned >= budget)
 			break;
 	}
 	return returned;

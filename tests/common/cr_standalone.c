@@ -13,6 +13,10 @@
 #ifndef MV_CR_STANDALONE_C
 #define MV_CR_STANDALONE_C
 
+/* the stacks of every thread when meson's timeout nears (hangdump.c) */
+#define MV_HANGDUMP_STANDALONE 1
+#include "hangdump.c"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buddy.h"
+#include "os.h"
 
 #define MiB ((size_t)1 << 20)
 #define NONE ((size_t)MV_PFN_NONE)
@@ -549,5 +550,71 @@ Test(buddy, backed_pages_reused_first)
 	cr_assert_eq(atomic_load(&m.z.resident_pages), resident,
 		     "32 reused pages backed %zu new ones",
 		     atomic_load(&m.z.resident_pages) - resident);
+	model_fini(&m);
+}
+
+/* Frees that arrive while mv_zone_return_free has the lock dropped (around
+ * its madvise calls) are not its business: a call gives back at most what
+ * was resident when it began. Before, it looped until it found no backed
+ * free block at all, so another thread freeing (or allocating and freeing)
+ * pages faster than madvise could return them kept it going for as long as
+ * that thread ran: mova_compact(a, -1) in migrate::hfree_races_migration
+ * ran into Criterion's 120 s timeout that way (docs/MIGRATION.md section 9,
+ * item 7). Here the OS hook stands in for the other thread: every decommit
+ * brings a new backed free page, so the old loop never ended by itself (the
+ * hook stops after CHASE_LIMIT calls so that it fails instead of hanging). */
+#define CHASE_LIMIT 20000
+static struct mv_zone *chase_zone;
+static _Atomic unsigned chase_calls;
+
+static int chase_hook(enum mv_os_op op, size_t len)
+{
+	(void)len;
+	if (op != MV_OS_DECOMMIT || atomic_fetch_add(&chase_calls, 1) >= CHASE_LIMIT)
+		return 0;
+	/* a page allocated (backed) and freed by "another thread" meanwhile;
+	 * the zone lock is not held around decommits */
+	size_t pfn = mv_buddy_alloc(chase_zone, 0, MIGRATE_UNMOVABLE, 0, NULL);
+	if (pfn != NONE)
+		mv_buddy_free(chase_zone, pfn, 0);
+	return 0;
+}
+
+Test(buddy, return_free_does_not_chase_concurrent_frees)
+{
+	static struct model m;
+	model_init(&m, ((size_t)4 << 6) * MV_PAGE_SIZE, 6, 1);
+	size_t pfn[192];
+	for (unsigned i = 0; i < 192; i++) {
+		pfn[i] = mv_buddy_alloc(&m.z, 0, MIGRATE_UNMOVABLE, 0, NULL);
+		cr_assert_neq(pfn[i], NONE);
+	}
+	/* every other page free: 96 backed free blocks, more than one batch */
+	for (unsigned i = 0; i < 192; i += 2)
+		mv_buddy_free(&m.z, pfn[i], 0);
+	size_t resident = atomic_load(&m.z.resident_pages);
+	chase_zone = &m.z;
+	atomic_store(&chase_calls, 0);
+	atomic_store(&mv_os_fault_hook, chase_hook);
+	size_t returned = mv_zone_return_free(&m.z, 0, 0);
+	atomic_store(&mv_os_fault_hook, (mv_os_fault_fn)NULL);
+	unsigned calls = atomic_load(&chase_calls);
+	cr_assert_lt(calls, CHASE_LIMIT,
+		     "mv_zone_return_free chased the frees made during it: %u madvise calls "
+		     "(and counting) for %zu resident pages",
+		     CHASE_LIMIT, resident);
+	/* each call of the hook returned a page, in batches of up to 64 */
+	cr_assert_leq(calls, resident + 64, "%u madvise calls for %zu resident pages", calls,
+		      resident);
+	cr_log_info("%u madvise calls, %zu pages given back, %zu were resident", calls, returned,
+		    resident);
+	cr_assert_geq(returned, 96, "only %zu of the 96 free pages given back", returned);
+	const char *err = mv_zone_verify(&m.z);
+	cr_assert_null(err, "%s", err);
+	/* with nobody freeing meanwhile, the next call gives back the rest */
+	mv_zone_return_free(&m.z, 0, 0);
+	cr_assert_eq(atomic_load(&m.z.resident_pages), 96, "the 96 held pages stay, nothing else");
+	for (unsigned i = 1; i < 192; i += 2)
+		mv_buddy_free(&m.z, pfn[i], 0);
 	model_fini(&m);
 }

@@ -28,7 +28,9 @@
  *    read section, while the thread's frees wait for a grace period, must
  *    return ENOMEM, not wait for a grace period its own section holds up;
  *  - thread_flush_gives_current_slabs_to_compaction: a thread's current
- *    slabs are never compaction's, until it calls mova_thread_flush.
+ *    slabs are never compaction's, until it calls mova_thread_flush;
+ *  - compact_ends_while_others_free: a full compaction ends while other
+ *    threads go on allocating and freeing pages (section 9, item 7).
  */
 #include "mig_util.h"
 
@@ -983,5 +985,119 @@ Test(migrate, thread_flush_gives_current_slabs_to_compaction, .timeout = 120)
 		     "resident %zu KiB after the flushes, %zu KiB before", s2.resident_bytes >> 10,
 		     s1.resident_bytes >> 10);
 	pthread_barrier_destroy(&bar);
+	mova_arena_destroy(a);
+}
+
+/* ------------------------------------------------------------ compaction ends */
+
+/* mova_compact(a, -1) ends while other threads go on freeing. It used to
+ * give free memory back to the OS until none was left, and pages freed
+ * meanwhile (allocated, backed, freed by the others) kept it going for as
+ * long as they ran: hfree_races_migration, whose threads stop only after
+ * the compactor, ran into its timeout that way (docs/MIGRATION.md section
+ * 9, item 7). The churners here allocate and free page runs without
+ * touching them, as fast as they can, and stop only when the main thread's
+ * compactions are done, or after CE_GIVE_UP_MS: then the test fails
+ * instead of hanging. */
+#define CE_THREADS 3
+#define CE_ROUNDS 6
+#define CE_LIMIT_MS 15000
+#define CE_GIVE_UP_MS 30000
+
+struct ce {
+	mova_arena *a;
+	_Atomic int *stop;
+	uint64_t seed;
+	unsigned long ops;
+};
+
+static void *ce_churn(void *arg)
+{
+	struct ce *c = arg;
+	mova_handle ring[32] = {0};
+	static const size_t sizes[] = {20000, 40000, 70000, 130000, 250000};
+	/* 32 allocations, then 32 frees: backed free blocks come and go */
+	for (unsigned k = 0; !atomic_load(c->stop) && !mig_errors(); k++) {
+		unsigned i = k % 32;
+		if (ring[i]) {
+			if (mova_hfree(c->a, ring[i]))
+				mig_fail("churn: hfree of a live handle failed");
+			ring[i] = MOVA_NULL;
+		} else {
+			size_t size = sizes[mig_rand(&c->seed) % 5];
+			ring[i] = mova_halloc(c->a, size);
+			if (!ring[i]) {
+				mig_fail("churn: halloc: errno %d", errno);
+				break;
+			}
+			/* one byte a page: the pages are really backed */
+			char *p = mova_pin(c->a, ring[i]);
+			for (size_t off = 0; p && off < size; off += 4096)
+				p[off] = 1;
+			mova_unpin(c->a, ring[i]);
+		}
+		c->ops++;
+	}
+	for (unsigned i = 0; i < 32; i++)
+		if (ring[i])
+			mova_hfree(c->a, ring[i]);
+	return NULL;
+}
+
+struct ce_stopper {
+	_Atomic int *stop;
+	_Atomic int done;
+	_Atomic int gave_up;
+};
+
+static void *ce_stop_main(void *arg)
+{
+	struct ce_stopper *s = arg;
+	uint64_t end = mig_now_ns() + (uint64_t)CE_GIVE_UP_MS * 1000000u;
+	while (!atomic_load(&s->done) && mig_now_ns() < end)
+		mig_sleep_ms(10);
+	if (!atomic_load(&s->done))
+		atomic_store(&s->gave_up, 1);
+	atomic_store(s->stop, 1);
+	return NULL;
+}
+
+Test(migrate, compact_ends_while_others_free, .timeout = 120)
+{
+	mova_arena *a = mig_arena(0, 0, 0);
+	_Atomic int stop = 0;
+	struct ce c[CE_THREADS];
+	pthread_t th[CE_THREADS], ts;
+	for (unsigned i = 0; i < CE_THREADS; i++) {
+		c[i] = (struct ce){.a = a, .stop = &stop, .seed = 0x5eed + i};
+		mig_spawn(&th[i], ce_churn, &c[i]);
+	}
+	struct ce_stopper s = {.stop = &stop};
+	mig_spawn(&ts, ce_stop_main, &s);
+	uint64_t worst = 0;
+	for (unsigned r = 0; r < CE_ROUNDS && !atomic_load(&stop); r++) {
+		mig_sleep_ms(20);
+		uint64_t t0 = mig_now_ns();
+		cr_assert_eq(mova_compact(a, -1), 0);
+		uint64_t dt = mig_now_ns() - t0;
+		worst = dt > worst ? dt : worst;
+	}
+	atomic_store(&s.done, 1);
+	mig_join(ts);
+	for (unsigned i = 0; i < CE_THREADS; i++)
+		mig_join(th[i]);
+	mig_assert_no_errors();
+	unsigned long ops = 0;
+	for (unsigned i = 0; i < CE_THREADS; i++)
+		ops += c[i].ops;
+	fprintf(stderr,
+		"compact_ends: %lu allocations and frees meanwhile; slowest compaction %llu ms\n",
+		ops, (unsigned long long)(worst / 1000000u));
+	cr_assert_not(atomic_load(&s.gave_up),
+		      "mova_compact(a, -1) did not end in %u ms while %u threads freed pages",
+		      CE_GIVE_UP_MS, CE_THREADS);
+	cr_assert_lt(worst / 1000000u, CE_LIMIT_MS, "a compaction took %llu ms",
+		     (unsigned long long)(worst / 1000000u));
+	cr_assert_eq(mig_stats(a).live_handles, 0);
 	mova_arena_destroy(a);
 }
