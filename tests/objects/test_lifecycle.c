@@ -213,7 +213,7 @@ Test(lifecycle, dead_arena_handles_never_reach_a_new_one)
 		stale[i] = mova_halloc(a, 64);
 	mova_arena_destroy(a);
 	unsigned long reached = 0;
-	for (unsigned r = 0; r < 3000; r++) {
+	for (unsigned r = 0; r < 400; r++) {
 		mova_config cfg;
 		mova_config_init(&cfg);
 		cfg.kcompactd = 0;
