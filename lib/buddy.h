@@ -182,8 +182,9 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pageblocks, int mt
  * given back.
  */
 size_t mv_zone_return_free(struct mv_zone *z, size_t keep_pageblocks, unsigned min_order);
-/* Give back free blocks, the largest first, until about nr_pages backed
- * pages went back (one block more at most). Walks only lists holding
+/* Give back free blocks, the smallest first (idle memory is mostly
+ * fragments; large blocks are what large requests reuse), until about
+ * nr_pages backed pages went back (one block more at most). Walks only lists holding
  * backed blocks: what it costs follows what it returns, not the arena's
  * size. Returns pages given back. */
 size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages);

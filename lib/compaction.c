@@ -1124,6 +1124,12 @@ bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
 	unsigned p = a->cfg.proactiveness;
 	if (!p)
 		return false;
+	/* only movable and reclaimable objects move: an arena of raw memory
+	 * alone (every program under the preload library) has nothing a pass
+	 * could do, however scattered its free pages */
+	if (!mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
+	    !mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
+		return false;
 	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
 		return true;
 	if (mv_relaxed_load(&a->zone.nr_free_pages) < 2 * a->zone.pageblock_nr_pages)
