@@ -103,7 +103,8 @@ int main(void)
 		if (churn())
 			_exit(2);
 		if (wait_kcompactd() != 1) {
-			fprintf(stderr, "fork_restart: the child freed 64 MiB and has no kcompactd\n");
+			fprintf(stderr,
+				"fork_restart: the child freed 64 MiB and has no kcompactd\n");
 			_exit(1);
 		}
 		/* and it works: the freed memory decays back (default decay_ms) */
@@ -113,7 +114,8 @@ int main(void)
 			r = resident();
 		}
 		if (r > ((size_t)24 << 20)) {
-			fprintf(stderr, "fork_restart: child's resident %zu KiB 5 s after freeing\n",
+			fprintf(stderr,
+				"fork_restart: child's resident %zu KiB 5 s after freeing\n",
 				r >> 10);
 			_exit(1);
 		}
