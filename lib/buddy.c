@@ -552,8 +552,17 @@ size_t mv_buddy_grow_free(struct mv_zone *z, size_t nr_pb, int mt)
 		mv_count(z->vm, MV_VM_pageblock_grow, 1);
 	}
 	atomic_store_explicit(&z->populated_pfn, end, memory_order_release);
-	/* never touched: no backed bit is set, nothing is resident */
-	free_range_locked(z, start, end - start);
+	/* never touched: no backed bit is set, nothing is resident. Freed in
+	 * max-order blocks where aligned (one type throughout): a descriptor
+	 * page is touched per block, not per pageblock (32 GiB of CMA: 8192
+	 * page faults instead of 16384 and their merges) */
+	size_t max = (size_t)1 << MV_MAX_PAGE_ORDER, p = start;
+	while (p < end && (p & (max - 1)))
+		p += pbn;
+	free_range_locked(z, start, p - start);
+	for (; p + max <= end; p += max)
+		free_one_page(z, p, MV_MAX_PAGE_ORDER, mt);
+	free_range_locked(z, p, end - p);
 	mv_unlock(&z->lock);
 	return start;
 fail:
