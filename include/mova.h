@@ -63,7 +63,8 @@ typedef struct mova_config {
 	size_t reserve_bytes;     /* address space reserved up front; 0 = default (64 GiB);
 	                             at least 4 pageblocks, at most 512 GiB */
 	unsigned pageblock_order; /* 0 = default 9 (2 MiB pageblocks); 6..10 */
-	int kcompactd;            /* 1 = start the background compaction thread (default 1) */
+	int kcompactd;            /* 1 = run the background compaction thread, started lazily when
+	                             there is work for it and again in a forked child (default 1) */
 	unsigned proactiveness;   /* 0..100, as vm.compaction_proactiveness (default 20) */
 	/* ---- extensions ---- */
 	unsigned extfrag_threshold; /* 0..1000, as vm.extfrag_threshold (default 500) */
@@ -71,9 +72,9 @@ typedef struct mova_config {
 	    kcompactd_cpu_budget; /* percent of one CPU kcompactd may use, 1..100 (default 10) */
 	unsigned
 	    kcompactd_interval_ms; /* proactive check period (default 500, HPAGE_FRAG_CHECK_INTERVAL_MSEC) */
-	size_t retain_bytes;      /* free memory kept backed for reuse before pageblocks go
-	                                  back to the OS (hysteresis); default (0): 1/32 of
-	                                  resident memory, 2 to 16 pageblocks */
+	size_t retain_bytes;      /* free memory kept backed for reuse: decay never gives back
+	                                  below it; default (0): 1/32 of resident memory, 2 to
+	                                  16 pageblocks */
 	size_t cma_bytes;         /* pageblocks reserved as MIGRATE_CMA at creation (default 0) */
 	size_t max_handles;       /* handle table capacity; 0 = default (reserve_bytes / 64) */
 	size_t limit_bytes;       /* memory budget: resident_bytes kept at most this (within one
@@ -85,6 +86,10 @@ typedef struct mova_config {
 	unsigned numa_nodes;      /* 0 = the machine's nodes (mbind applies the policy);
 	                        1..MOVA_MAX_NUMNODES = simulate that many nodes: placement
 	                        is decided and recorded, no page is really bound (tests) */
+	unsigned decay_ms;        /* free memory nobody reused goes back to the OS gradually
+	                        over this many ms (jemalloc's dirty decay: a smoothstep from
+	                        freed to gone); kept down to retain_bytes; 0 = at once.
+	                        Done by kcompactd (default 1000, at most 600000) */
 } mova_config;
 
 /* ------------------------------------------------------------------ arena */

@@ -261,28 +261,24 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 	mv_compact_state_init(a);
 	mv_reclaim_init(a);
 	/* CMA pageblocks: reserved now, used by movable objects until a
-	 * contiguous request claims them */
+	 * contiguous request claims them. Brought in unbacked: 32 GiB of CMA
+	 * costs no resident memory, and giving back never looks at it */
 	if (a->cfg.cma_bytes) {
 		size_t nr_pb = a->cfg.cma_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
-		size_t pfn = mv_buddy_alloc_pageblocks(&a->zone, nr_pb, MIGRATE_CMA, NULL);
-		if (pfn == MV_PFN_NONE) {
+		if (mv_buddy_grow_free(&a->zone, nr_pb, MIGRATE_CMA) == MV_PFN_NONE) {
 			arena_free_memory(a);
 			errno = ENOMEM;
 			return NULL;
 		}
-		mv_buddy_free_range(&a->zone, pfn, nr_pb << a->cfg.pageblock_order);
 	}
 	if (registry_add(a)) {
 		arena_free_memory(a);
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (a->cfg.kcompactd && !is_default && mv_kcompactd_run(a)) {
-		registry_del(a);
-		arena_free_memory(a);
-		errno = ENOMEM;
-		return NULL;
-	}
+	/* no thread yet: kcompactd starts when the arena has work for it
+	 * (mv_arena_housekeep) */
+	mv_kcompactd_init(a);
 	return a;
 }
 
@@ -358,13 +354,12 @@ static void default_init(void)
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
 #ifndef MV_PRELOAD
-	/* linked, not preloaded: malloc is glibc's, so registering handlers and
-	 * starting a thread cannot recurse into us (the preload library does
-	 * this from its constructor instead) */
+	/* linked, not preloaded: malloc is glibc's, so registering handlers
+	 * cannot recurse into us (the preload library does this from its
+	 * constructor instead). kcompactd starts when there is work for it. */
 	mv_fork_register();
 	if (mv_popts.stats_print)
 		mv_stats_print_register();
-	mv_default_kcompactd_start();
 #endif
 }
 
@@ -388,13 +383,6 @@ void mv_stats_print_at_exit(void)
 	mova_stats_print(mv_default, f);
 	fclose(f);
 	stats_fd = -1;
-}
-
-void mv_default_kcompactd_start(void)
-{
-	struct mova_arena *a = mv_default;
-	if (a && a->cfg.kcompactd && !atomic_load(&a->kcompactd.running))
-		mv_kcompactd_run(a);
 }
 
 struct mova_arena *mv_default_arena_slow(void)
@@ -453,10 +441,52 @@ size_t mv_arena_retain_pageblocks(const struct mova_arena *a)
 		      (size_t)MV_RETAIN_MAX_PB);
 }
 
+/* ------------------------------------------------------------ kcompactd's work */
+
+__thread uint32_t mv_arena_ticks __attribute__((tls_model("initial-exec")));
+
+/*
+ * Does the arena have work for kcompactd? Asked on slow paths only (every
+ * MV_HOUSEKEEP_EVERY of a thread's, and after large frees), never on a
+ * fast path, and with no mova lock held, so the thread can be started from
+ * here. Work is what the kernel wakes kcompactd for, and the give-back:
+ *  - an allocation fell back (stole from another type) or failed: demand
+ *    at wake_order;
+ *  - free backed memory more than a pageblock above the floor
+ *    (retain_bytes): it should decay back to the OS;
+ *  - fragmentation worth a proactive pass (mv_kcompactd_proactive_wanted,
+ *    the watermarks proactiveness sets), which needs two free pageblocks.
+ * A process that allocates a little never gets the thread.
+ */
+void mv_arena_housekeep(struct mova_arena *a)
+{
+	if (!a->cfg.kcompactd)
+		return;
+	if (atomic_load_explicit(&a->zone.wake_order, memory_order_relaxed) > 0) {
+		mv_arena_check_wakeup(a);
+		return;
+	}
+	size_t free_backed = mv_relaxed_load(&a->zone.free_backed_pages);
+	bool give_back = free_backed > mv_kcompactd_floor_pages(a) + a->zone.pageblock_nr_pages;
+	if (mv_kcompactd_started(a)) {
+		if (give_back)
+			mv_kcompactd_kick(a);
+		return;
+	}
+	if (give_back || mv_kcompactd_proactive_wanted(a))
+		mv_kcompactd_ensure(a);
+}
+
 void mv_arena_maybe_return(struct mova_arena *a)
 {
+	if (a->cfg.kcompactd) {
+		/* kcompactd gives it back as it decays: not at once, in case it is
+		 * about to be reused (a realloc loop freeing and taking megabytes) */
+		mv_arena_housekeep(a);
+		return;
+	}
+	/* no thread to decay it: hysteresis, past twice the retained amount */
 	size_t keep = mv_arena_retain_pageblocks(a);
-	/* hysteresis: act only past twice the retained amount, then trim to it */
 	if (mv_relaxed_load(&a->zone.free_pb_backed) > 2 * keep + 1)
 		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
 }

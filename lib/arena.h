@@ -68,8 +68,6 @@ extern struct mv_default_range {
 	struct mv_page *desc;
 } mv_dflt;
 struct mova_arena *mv_default_arena_slow(void);
-/* start the default arena's kcompactd if configured (outside allocation paths) */
-void mv_default_kcompactd_start(void);
 
 static inline bool mv_arena_owns(const struct mova_arena *a, const void *p)
 {
@@ -90,13 +88,28 @@ static inline struct mv_tcache *mv_tcache_of(struct mova_arena *a)
 	return mv_tcache_get_slow(a);
 }
 
+/* Does the arena have work for kcompactd (start it, wake it)? Slow paths
+ * only, no mova lock held: see arena.c. mv_arena_tick asks every
+ * MV_HOUSEKEEP_EVERY calls of a thread. */
+#define MV_HOUSEKEEP_EVERY 64
+void mv_arena_housekeep(struct mova_arena *a);
+extern __thread uint32_t mv_arena_ticks __attribute__((tls_model("initial-exec")));
+static inline void mv_arena_tick(struct mova_arena *a)
+{
+	if (unlikely((++mv_arena_ticks & (MV_HOUSEKEEP_EVERY - 1)) == 0))
+		mv_arena_housekeep(a);
+}
+
 /* A reclaimer asked every thread to flush its cache (flush_gen): the
- * owner does so here, on a slow path, the only place it may (tcache.c). */
+ * owner does so here, on a slow path, the only place it may (tcache.c).
+ * Every allocation slow path passes here with no lock held, so it is also
+ * where the arena's housekeeping is paced (mv_arena_tick). */
 static inline void mv_tcache_answer_flush(struct mova_arena *a, struct mv_tcache *tc)
 {
 	uint32_t gen = atomic_load_explicit(&a->flush_gen, memory_order_relaxed);
 	if (unlikely(gen != atomic_load_explicit(&tc->flush_seen, memory_order_relaxed)))
 		mv_tcache_flush_asked(a, tc, gen);
+	mv_arena_tick(a);
 }
 
 /* The pages behind every live allocation, slab, and free block go back
@@ -117,7 +130,9 @@ bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc);
 #define MV_RETAIN_MIN_PB 2
 #define MV_RETAIN_MAX_PB 16
 size_t mv_arena_retain_pageblocks(const struct mova_arena *a);
-/* give back pageblocks above the retain threshold (hysteresis) */
+/* after a large free: kcompactd's decay will give it back (started if
+ * need be); without kcompactd, pageblocks above the retain threshold go
+ * back now (hysteresis) */
 void mv_arena_maybe_return(struct mova_arena *a);
 /* after a slow allocation: wake kcompactd if an allocation fell back or failed */
 void mv_arena_check_wakeup(struct mova_arena *a);

@@ -193,7 +193,12 @@ static size_t backed_pageblocks(const struct mv_zone *z, size_t pfn, unsigned or
 	return n;
 }
 
-static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, long sign)
+/* A block joins (sign 1) or leaves (-1) the free lists; bp of its pages
+ * are backed. Its backed bits do not change while it is listed (they are
+ * set when it is handed out and cleared when it is given back, both off
+ * the lists), so the counts stay exact. */
+static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, long sign,
+			 size_t bp)
 {
 	struct mv_free_area *area = &z->free_area[order];
 	size_t pages = (size_t)1 << order;
@@ -203,6 +208,13 @@ static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, 
 	if (mt != MIGRATE_ISOLATE)
 		mv_relaxed_store(&z->nr_free_pages,
 				 mv_relaxed_load(&z->nr_free_pages) + (size_t)sign * pages);
+	if (!bp)
+		return;
+	area->nr_backed_mt[mt] += (uint64_t)sign;
+	size_t fb = mv_relaxed_load(&z->free_backed_pages) + (size_t)sign * bp;
+	mv_relaxed_store(&z->free_backed_pages, fb);
+	if (fb < mv_relaxed_load(&z->free_backed_low))
+		mv_relaxed_store(&z->free_backed_low, fb);
 	size_t nb = backed_pageblocks(z, pfn, order);
 	if (nb)
 		mv_relaxed_store(&z->free_pb_backed,
@@ -213,6 +225,12 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 {
 	struct mv_page *pg = &z->desc[pfn];
 	uint32_t *head = &z->free_area[order].free_list[mt];
+	size_t bp = ((size_t)1 << order) - count_unbacked(z, pfn, (size_t)1 << order);
+	/* a block with no backed page goes to the tail: allocations take
+	 * backed blocks from the head (no page fault, no new RSS), and giving
+	 * back finds the backed ones first and stops */
+	if (!bp)
+		tail = true;
 	if (*head == NONE) {
 		mv_pg_store(pg->lru.next, (uint32_t)pfn);
 		mv_pg_store(pg->lru.prev, (uint32_t)pfn);
@@ -230,7 +248,7 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 	mv_pg_store(pg->order, (uint8_t)order);
 	mv_pg_store(pg->mt, (uint8_t)mt);
 	mv_pg_store(pg->type, (uint8_t)PG_BUDDY);
-	account_free(z, pfn, order, mt, 1);
+	account_free(z, pfn, order, mt, 1, bp);
 }
 
 /* The descriptor pages wholly inside the block [pfn, pfn + 2^order) but
@@ -316,7 +334,8 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 			*head = pg->lru.next;
 	}
 	mv_pg_store(pg->type, (uint8_t)PG_NONE);
-	account_free(z, pfn, order, mt, -1);
+	account_free(z, pfn, order, mt, -1,
+		     ((size_t)1 << order) - count_unbacked(z, pfn, (size_t)1 << order));
 	if (order >= z->pageblock_order)
 		desc_unrelease(z, pfn, order);
 }
@@ -385,7 +404,8 @@ static bool buddy_merge_likely(const struct mv_zone *z, size_t pfn, size_t buddy
 }
 
 /* __free_one_page: merge as far as the rules allow, then list the result */
-static void free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt)
+static size_t free_one_page_at(struct mv_zone *z, size_t pfn, unsigned order, int mt,
+			       unsigned *out_order)
 {
 	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	size_t buddy_pfn = 0;
@@ -411,6 +431,14 @@ static void free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt)
 	}
 	bool tail = had_buddy && buddy_merge_likely(z, pfn, pfn ^ ((size_t)1 << order), order);
 	add_to_free_list(z, pfn, order, mt, tail);
+	if (out_order)
+		*out_order = order;
+	return pfn;
+}
+
+static void free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt)
+{
+	free_one_page_at(z, pfn, order, mt, NULL);
 }
 
 /* Free a block; a block larger than a pageblock is freed per pageblock,
@@ -499,6 +527,47 @@ static bool grow(struct mv_zone *z, int mt, unsigned order)
 	for (size_t p = start; p < end; p += z->pageblock_nr_pages)
 		free_one_page(z, p, z->pageblock_order, mv_get_pfnblock_migratetype(z, p));
 	return true;
+}
+
+size_t mv_buddy_grow_free(struct mv_zone *z, size_t nr_pb, int mt)
+{
+	size_t pbn = z->pageblock_nr_pages;
+	mv_lock(&z->lock);
+	size_t start = mv_relaxed_load(&z->populated_pfn);
+	size_t end = start + nr_pb * pbn;
+	if (!nr_pb || nr_pb > z->nr_pages_max / pbn || end > z->nr_pages_max || end < start)
+		goto fail;
+	size_t dend = mv_align_up(MV_DESC_COLOR + end * sizeof(struct mv_page), MV_PAGE_SIZE);
+	if (dend > z->desc_committed_bytes) {
+		if (mv_os_commit(z->desc_map + z->desc_committed_bytes,
+				 dend - z->desc_committed_bytes))
+			goto fail;
+		mv_rstore(z->desc_committed_bytes, dend);
+	}
+	if (mv_os_commit(mv_zone_addr(z, start), (end - start) << MV_PAGE_SHIFT))
+		goto fail;
+	for (size_t p = start; p < end; p += pbn) {
+		mv_relaxed_add(&z->nr_pageblocks_mt[MIGRATE_UNMOVABLE], 1);
+		set_pageblock_type(z, p, mt);
+		mv_count(z->vm, MV_VM_pageblock_grow, 1);
+	}
+	atomic_store_explicit(&z->populated_pfn, end, memory_order_release);
+	/* never touched: no backed bit is set, nothing is resident. Freed in
+	 * max-order blocks where aligned (one type throughout): a descriptor
+	 * page is touched per block, not per pageblock (32 GiB of CMA: 8192
+	 * page faults instead of 16384 and their merges) */
+	size_t max = (size_t)1 << MV_MAX_PAGE_ORDER, p = start;
+	while (p < end && (p & (max - 1)))
+		p += pbn;
+	free_range_locked(z, start, p - start);
+	for (; p + max <= end; p += max)
+		free_one_page(z, p, MV_MAX_PAGE_ORDER, mt);
+	free_range_locked(z, p, end - p);
+	mv_unlock(&z->lock);
+	return start;
+fail:
+	mv_unlock(&z->lock);
+	return NONE;
 }
 
 /* ------------------------------------------------------------ allocation */
@@ -1068,14 +1137,81 @@ unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigne
 
 #define RETURN_BATCH 64
 
-size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
+/* Free a block that was just given back (free_block), and give back the
+ * descriptors of the unbacked block it merged into: only blocks that went
+ * back become wholly unbacked, so this is the one place to do it. */
+static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
 {
-	struct {
-		size_t pfn;
-		unsigned order;
-		bool ok;
-	} batch[RETURN_BATCH];
-	bool whole = min_order >= z->pageblock_order;
+	size_t n = order <= z->pageblock_order ? 1 : (size_t)1 << (order - z->pageblock_order);
+	unsigned o1 = MV_MIN(order, z->pageblock_order);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = pfn + (i << o1);
+		unsigned o;
+		size_t head = free_one_page_at(z, p, o1, mv_get_pfnblock_migratetype(z, p), &o);
+		if (o >= z->pageblock_order && !any_backed(z, head, (size_t)1 << o))
+			desc_release(z, head, o);
+	}
+}
+
+/* Take up to RETURN_BATCH backed free blocks of order min_order or more
+ * off the lists, the largest first (the smallest first for decay), while *excess (pageblocks, or pages
+ * when by_pages) says more should go. Lists without a backed block are
+ * skipped, and a list's walk ends once it has seen all its backed blocks,
+ * which sit at the head (add_to_free_list): free pageblocks that were never
+ * backed (CMA reserved at creation, the arena's grown top) cost nothing. */
+static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, bool by_pages,
+			    size_t *excess, size_t *batch_pfn, unsigned *batch_order)
+{
+	/* decay (by_pages) gives back the smallest blocks first: the memory
+	 * left idle is mostly fragments, and a large block kept backed is what
+	 * the next large request reuses without faulting (largest first, a
+	 * 4-thread realloc churn faulted 36 times per realloc, 2.5 so) */
+	bool smallest_first = by_pages;
+	unsigned n = 0;
+	for (int i = 0; i <= MV_MAX_PAGE_ORDER - (int)min_order && *excess && n < RETURN_BATCH;
+	     i++) {
+		int o = smallest_first ? (int)min_order + i : MV_MAX_PAGE_ORDER - i;
+		struct mv_free_area *area = &z->free_area[o];
+		for (int mt = 0; mt < MIGRATE_TYPES && *excess && n < RETURN_BATCH; mt++) {
+			if (mt == MIGRATE_ISOLATE || !area->nr_backed_mt[mt])
+				continue;
+			uint64_t steps = area->nr_free_mt[mt], want = area->nr_backed_mt[mt];
+			uint32_t pfn = area->free_list[mt];
+			while (steps-- && want && *excess && n < RETURN_BATCH) {
+				/* unlinking pfn leaves next valid: the list is circular
+				 * and steps bounds the walk */
+				uint32_t next = z->desc[pfn].lru.next;
+				size_t nr = (size_t)1 << o;
+				size_t bp = nr - count_unbacked(z, pfn, nr);
+				if (bp) {
+					want--;
+					size_t nb = backed_pageblocks(z, pfn, (unsigned)o);
+					del_from_free_list(z, pfn, (unsigned)o, mt);
+					/* off the lists and unmergeable while the lock is dropped */
+					mv_pg_store(z->desc[pfn].type, (uint8_t)PG_ALLOC);
+					mv_pg_store(z->desc[pfn].x, (uint32_t)nr);
+					batch_pfn[n] = pfn;
+					batch_order[n] = (unsigned)o;
+					n++;
+					if (by_pages)
+						*excess = *excess > bp ? *excess - bp : 0;
+					else if (whole)
+						*excess = *excess > nb ? *excess - nb : 0;
+				}
+				pfn = next;
+			}
+		}
+	}
+	return n;
+}
+
+static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, size_t max_pages)
+{
+	size_t batch_pfn[RETURN_BATCH];
+	unsigned batch_order[RETURN_BATCH];
+	bool ok[RETURN_BATCH];
+	bool by_pages = max_pages != SIZE_MAX;
+	bool whole = !by_pages && min_order >= z->pageblock_order;
 	size_t returned = 0;
 	/* At most what was resident when the call began: the lock is dropped
 	 * around every batch of madvise calls, and pages other threads free
@@ -1085,61 +1221,42 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 	 * long as they ran (docs/MIGRATION.md section 9, item 7). */
 	size_t budget = mv_relaxed_load(&z->resident_pages);
 	for (;;) {
-		unsigned n = 0;
 		mv_lock(&z->lock);
-		size_t fpb = mv_relaxed_load(&z->free_pb_backed);
-		size_t excess = !whole ? SIZE_MAX : fpb > keep ? fpb - keep : 0;
-		for (int o = MV_MAX_PAGE_ORDER; o >= (int)min_order && excess && n < RETURN_BATCH;
-		     o--) {
-			for (int mt = 0; mt < MIGRATE_TYPES && excess && n < RETURN_BATCH; mt++) {
-				if (mt == MIGRATE_ISOLATE)
-					continue;
-				uint32_t pfn = z->free_area[o].free_list[mt];
-				while (pfn != NONE && excess && n < RETURN_BATCH) {
-					uint32_t next = z->desc[pfn].lru.next;
-					if (any_backed(z, pfn, (size_t)1 << o)) {
-						size_t nb = backed_pageblocks(z, pfn, (unsigned)o);
-						del_from_free_list(z, pfn, (unsigned)o, mt);
-						/* off the lists and unmergeable while the lock is dropped */
-						mv_pg_store(z->desc[pfn].type, (uint8_t)PG_ALLOC);
-						mv_pg_store(z->desc[pfn].x, (uint32_t)1 << o);
-						batch[n].pfn = pfn;
-						batch[n].order = (unsigned)o;
-						n++;
-						if (whole)
-							excess = excess > nb ? excess - nb : 0;
-						pfn = z->free_area[o]
-							  .free_list[mt]; /* the list changed */
-						continue;
-					}
-					/* unbacked already (merged since it went back):
-					 * its descriptors may still be backed */
-					if (o >= (int)z->pageblock_order)
-						desc_release(z, pfn, (unsigned)o);
-					pfn = next == z->free_area[o].free_list[mt] ? NONE : next;
-				}
-			}
+		size_t excess;
+		if (by_pages) {
+			excess = max_pages > returned ? max_pages - returned : 0;
+		} else if (whole) {
+			size_t fpb = mv_relaxed_load(&z->free_pb_backed);
+			excess = fpb > keep ? fpb - keep : 0;
+		} else {
+			excess = SIZE_MAX;
 		}
+		/* taking blocks off the lists is no dip in demand: the low
+		 * mark goes back to what it was, or to what is left */
+		size_t low = mv_relaxed_load(&z->free_backed_low);
+		unsigned n =
+		    take_backed(z, min_order, whole, by_pages, &excess, batch_pfn, batch_order);
+		mv_relaxed_store(&z->free_backed_low, low);
 		mv_unlock(&z->lock);
 		if (!n)
 			break;
 		for (unsigned i = 0; i < n; i++)
-			batch[i].ok =
-			    !mv_os_decommit(mv_zone_addr(z, batch[i].pfn),
-					    ((size_t)1 << batch[i].order) << MV_PAGE_SHIFT);
+			ok[i] = !mv_os_decommit(mv_zone_addr(z, batch_pfn[i]),
+						((size_t)1 << batch_order[i]) << MV_PAGE_SHIFT);
 		size_t done = 0;
 		mv_lock(&z->lock);
 		for (unsigned i = 0; i < n; i++) {
-			if (batch[i].ok) {
+			if (ok[i]) {
 				size_t cleared =
-				    set_backed(z, batch[i].pfn, (size_t)1 << batch[i].order, false);
+				    set_backed(z, batch_pfn[i], (size_t)1 << batch_order[i], false);
 				mv_relaxed_add(&z->resident_pages, -cleared);
 				done += cleared;
-				if (batch[i].order >= z->pageblock_order)
-					desc_release(z, batch[i].pfn, batch[i].order);
 			}
-			free_block(z, batch[i].pfn, batch[i].order);
+			free_given_back(z, batch_pfn[i], batch_order[i]);
 		}
+		mv_relaxed_store(&z->free_backed_low,
+				 MV_MIN(mv_relaxed_load(&z->free_backed_low),
+					mv_relaxed_load(&z->free_backed_pages)));
 		mv_unlock(&z->lock);
 		mv_count(z->vm, MV_VM_pages_returned, done);
 		returned += done;
@@ -1149,6 +1266,25 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
 			break;
 	}
 	return returned;
+}
+
+size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
+{
+	return return_free(z, keep, min_order, SIZE_MAX);
+}
+
+size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages)
+{
+	return nr_pages ? return_free(z, 0, 0, nr_pages) : 0;
+}
+
+size_t mv_zone_free_backed_low(struct mv_zone *z)
+{
+	mv_lock(&z->lock);
+	size_t low = mv_relaxed_load(&z->free_backed_low);
+	mv_relaxed_store(&z->free_backed_low, mv_relaxed_load(&z->free_backed_pages));
+	mv_unlock(&z->lock);
+	return low;
 }
 
 /* ------------------------------------------------------------ isolation */

@@ -29,6 +29,9 @@ struct mv_free_area {
 	uint32_t free_list[MIGRATE_TYPES]; /* head pfn of a circular list (head.prev = tail) */
 	uint64_t nr_free;                  /* blocks of this order, every type */
 	uint64_t nr_free_mt[MIGRATE_TYPES];
+	/* of those, blocks holding a backed page: giving back walks only the
+	 * lists that have some, and stops once it has seen them all */
+	uint64_t nr_backed_mt[MIGRATE_TYPES];
 };
 
 /* alloc_flags */
@@ -76,6 +79,8 @@ struct mv_zone {
 	_Atomic size_t nr_free_pages;           /* ISOLATE excluded (account_freepages) */
 	_Atomic size_t resident_pages;          /* pages with their backed bit set */
 	_Atomic size_t free_pb_backed;          /* wholly free pageblocks with a backed page */
+	_Atomic size_t free_backed_pages;       /* free pages (on the lists) the OS backs */
+	_Atomic size_t free_backed_low;         /* its lowest value since mv_zone_free_backed_low */
 	_Atomic size_t nr_pageblocks_mt[MIGRATE_TYPES];
 	size_t nr_isolate_pageblock;
 	_Atomic int wake_order; /* highest order that fell back or failed, for kcompactd */
@@ -177,6 +182,21 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pageblocks, int mt
  * given back.
  */
 size_t mv_zone_return_free(struct mv_zone *z, size_t keep_pageblocks, unsigned min_order);
+/* Give back free blocks, the smallest first (idle memory is mostly
+ * fragments; large blocks are what large requests reuse), until about
+ * nr_pages backed pages went back (one block more at most). Walks only lists holding
+ * backed blocks: what it costs follows what it returns, not the arena's
+ * size. Returns pages given back. */
+size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages);
+/* The lowest free_backed_pages seen since the last call (the free memory
+ * nobody needed meanwhile); starts the next interval at the current value.
+ * Takes zone->lock. */
+size_t mv_zone_free_backed_low(struct mv_zone *z);
+
+/* Bring nr_pageblocks new pageblocks of type mt into the arena and free
+ * them, unbacked: they cost no memory and no page fault until used (CMA
+ * reserved at creation). The first pfn, or MV_PFN_NONE. Takes zone->lock. */
+size_t mv_buddy_grow_free(struct mv_zone *z, size_t nr_pageblocks, int mt);
 
 /* The free scanner's isolation (isolate_freepages_block): take the free
  * blocks of the pageblock at pfn, smaller than max_order, off the lists

@@ -26,19 +26,32 @@ struct mv_compact_state {
 	struct mv_tcache *ctc; /* owner of the slabs compaction holds */
 };
 
+/* kcompactd's life (state): started lazily, when an arena first has work
+ * for it, never from a constructor; again in a forked child */
+enum { MV_KCD_OFF, MV_KCD_STARTING, MV_KCD_RUNNING, MV_KCD_STOPPING, MV_KCD_FAILED };
+
+/* the decay window is kept as this many intervals of decay_ms / MV_DECAY_SLOTS */
+#define MV_DECAY_SLOTS 8
+
 struct mv_kcompactd {
 	pthread_t thread;
-	_Atomic bool running;
+	_Atomic int state;         /* MV_KCD_* */
+	_Atomic uint64_t retry_ns; /* FAILED: no new attempt before this */
 	pthread_mutex_t lock;
 	pthread_cond_t wait;
 	int max_order; /* kcompactd_max_order: 0 = no demand */
 	bool stop;
 	bool proactive_trigger;
 	bool sleeping;
+	_Atomic bool idle_sleep;   /* asleep for a whole interval: no decay under way */
 	uint64_t cpu_ns_used;      /* CPU time spent, for the budget */
 	uint64_t backoff_until_ns; /* a proactive pass that gained nothing backs off until then */
 	size_t backoff_free_pages; /* ... unless free memory changed much since */
-	uint64_t last_page_events; /* pgalloc + pgfree at the last pass: is the arena idle? */
+	/* decay: the lowest free backed pages of each of the last slots,
+	 * newest first (decay_n of them known), and when the last one ended */
+	size_t decay_low[MV_DECAY_SLOTS];
+	unsigned decay_n;
+	uint64_t decay_last_ns;
 };
 
 struct mova_arena;

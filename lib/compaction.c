@@ -26,8 +26,8 @@
 #define CC_OLD_MAX 8000
 #define CC_SRC_MAX 512
 #define CC_DONE_MAX 4096
-/* after a full compaction or when idle, free blocks from this order up go
- * back to the OS: all of them (slabs of any page count leave small tails) */
+/* after a full compaction, free blocks from this order up go back to the
+ * OS: all of them (slabs of any page count leave small tails) */
 #define MV_RETURN_MIN_ORDER 0
 
 struct compact_control {
@@ -1116,24 +1116,28 @@ int mv_kcompactd_proactive(struct mova_arena *a)
 	return !tried ? -1 : gained;
 }
 
-/* Free pageblocks past retain_bytes go back at every pass; when the arena
- * stayed idle since the last pass (page allocations and frees fewer than
- * a pageblock's worth), every free block from MV_RETURN_MIN_ORDER up goes
- * back too, as after mova_compact: a quiet arena settles at its floor, a
- * busy one keeps the pages it will reuse. */
-void mv_kcompactd_give_back(struct mova_arena *a)
+/* Would mv_kcompactd_proactive find work? (the same two goals, read
+ * without doing anything: the arena's housekeeping asks it before it
+ * starts the thread) */
+bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
 {
-	struct mv_kcompactd *k = &a->kcompactd;
-	mv_bins_trim(a);
-	size_t keep = mv_arena_retain_pageblocks(a);
-	if (mv_relaxed_load(&a->zone.free_pb_backed) > keep)
-		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
-	uint64_t events =
-	    mv_relaxed_load(&a->vm.ev[MV_VM_pgalloc]) + mv_relaxed_load(&a->vm.ev[MV_VM_pgfree]);
-	if (events - k->last_page_events < a->zone.pageblock_nr_pages)
-		mv_zone_return_free(&a->zone, 0, MV_RETURN_MIN_ORDER);
-	k->last_page_events =
-	    mv_relaxed_load(&a->vm.ev[MV_VM_pgalloc]) + mv_relaxed_load(&a->vm.ev[MV_VM_pgfree]);
+	unsigned p = a->cfg.proactiveness;
+	if (!p)
+		return false;
+	/* only movable and reclaimable objects move: an arena of raw memory
+	 * alone (every program under the preload library) has nothing a pass
+	 * could do, however scattered its free pages */
+	if (!mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
+	    !mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
+		return false;
+	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
+		return true;
+	if (mv_relaxed_load(&a->zone.nr_free_pages) < 2 * a->zone.pageblock_nr_pages)
+		return false;
+	mv_lock(&a->zone.lock);
+	unsigned score = mv_fragmentation_score(&a->zone);
+	mv_unlock(&a->zone.lock);
+	return score > mv_fragmentation_score_wmark(p, false);
 }
 
 /* ------------------------------------------------------------ ranges (alloc_contig) */

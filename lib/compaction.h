@@ -67,7 +67,8 @@ unsigned mv_pack_waste_percent(struct mova_arena *a);
 void mv_kcompactd_do_work(struct mova_arena *a, int order);
 /* -1: nothing called for; 0: tried and gained nothing (back off); 1: gained */
 int mv_kcompactd_proactive(struct mova_arena *a);
-void mv_kcompactd_give_back(struct mova_arena *a);
+/* would it find work now? (cheap, no compaction) */
+bool mv_kcompactd_proactive_wanted(struct mova_arena *a);
 
 /* contiguous ranges (contig.c) use the same isolation and migration */
 struct compact_control;

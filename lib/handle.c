@@ -479,6 +479,7 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 	if (likely(!retired))
 		hidx_put(a, tc, mv_handle_index(h));
 	mv_owner_add(&tc->live_bytes, -(int64_t)size);
+	mv_arena_tick(a); /* frees make work for kcompactd too */
 	if (likely(!mv_rcu_readers_ever())) {
 		/* nobody can hold the old address: reuse at once */
 		if (s && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {

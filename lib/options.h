@@ -37,7 +37,7 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	X(C, kcompactd_interval_ms, MV_OPT_UINT, 500, 10, 60000,                                  \
 	  "proactive compaction check period in ms (HPAGE_FRAG_CHECK_INTERVAL_MSEC)")             \
 	X(C, retain_bytes, MV_OPT_BYTES, 0, 0, SIZE_MAX,                                          \
-	  "free memory kept backed before free pageblocks go back to the OS (0 = auto: "          \
+	  "free memory kept backed, never given back by decay (0 = auto: "                        \
 	  "1/32 of resident, 2 .. 16 pageblocks)")                                                \
 	X(C, cma_bytes, MV_OPT_BYTES, 0, 0, MV_MAX_RESERVE,                                       \
 	  "pageblocks reserved as MIGRATE_CMA at creation")                                       \
@@ -52,6 +52,9 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	  "the memory policy's node mask (bit n = node n)")                                       \
 	X(C, numa_nodes, MV_OPT_UINT, 0, 0, MOVA_MAX_NUMNODES,                                    \
 	  "0 = the machine's NUMA nodes; 1..64 = simulate that many (placement only)")            \
+	X(C, decay_ms, MV_OPT_UINT, 1000, 0, 600000,                                              \
+	  "free memory nobody reused goes back to the OS gradually over this many ms (0 = at "    \
+	  "once)")                                                                                \
 	X(P, stats_print, MV_OPT_BOOL, 0, 0, 1, "print the default arena's statistics at exit")   \
 	X(P, verbose, MV_OPT_BOOL, 0, 0, 1, "report the settings in force at start")
 

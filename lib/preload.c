@@ -5,10 +5,9 @@
  * aligned_alloc, posix_memalign and malloc_usable_size are aliases of the
  * mova_* functions, defined in malloc.c under MV_PRELOAD, so they cost no
  * extra call), and a constructor that, once libc is up, registers the fork
- * handlers, the exit statistics (MOVA_CONF stats_print:1) and starts the
- * default arena's kcompactd, none of which may run inside the first
- * malloc (they may allocate, and the first malloc can come from the
- * dynamic loader).
+ * handlers and the exit statistics (MOVA_CONF stats_print:1), which may not
+ * run inside the first malloc (the first malloc can come from the dynamic
+ * loader). It starts nothing: the arena and kcompactd come when needed.
  *
  * Every failure sets errno to ENOMEM; huge valloc/pvalloc requests fail
  * instead of wrapping; pointers mova did not hand out are reported once
@@ -17,6 +16,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "arena.h"
@@ -116,17 +116,25 @@ EXPORT void malloc_stats(void)
 	mova_stats_print(mova_default_arena(), stderr);
 }
 
+/* Nothing heavy before the first allocation that needs it: no arena, no
+ * thread. The fork handlers are registered here (cheap, and it may not run
+ * inside the first malloc); the default arena is made by the first malloc,
+ * kcompactd when there is work for it. Only stats_print and verbose, which
+ * report on the arena, make it now. */
 __attribute__((constructor)) static void mv_preload_init(void)
 {
+	mv_fork_register();
+	const char *conf = getenv("MOVA_CONF");
+	if (!conf || (!strstr(conf, "stats_print") && !strstr(conf, "verbose")))
+		return;
 	if (!mova_default_arena())
 		return;
-	mv_fork_register();
 	if (mv_popts.stats_print)
 		mv_stats_print_register();
 	if (mv_popts.verbose)
 		mv_warn("preloaded: reserve %zu bytes, pageblock order %u, kcompactd %d, "
-			"proactiveness %u",
+			"proactiveness %u, decay %u ms",
 			mv_default->cfg.reserve_bytes, mv_default->cfg.pageblock_order,
-			mv_default->cfg.kcompactd, mv_default->cfg.proactiveness);
-	mv_default_kcompactd_start();
+			mv_default->cfg.kcompactd, mv_default->cfg.proactiveness,
+			mv_default->cfg.decay_ms);
 }

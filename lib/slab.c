@@ -382,15 +382,24 @@ void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab
 		return;
 	}
 	raw_retire(a, tc, s);
+	mv_arena_tick(a); /* freed pages may be work for kcompactd's decay */
 }
 
 void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc)
 {
-	for (unsigned c = 0; c < MV_NR_RAW_CLASSES && tc->kept_pages; c++) {
+	/* Every owned slab, not only the kept ones: a slab whose slots all
+	 * came back as remote frees (or as the owner's own frees while it was
+	 * parked full) still counts them as used until its owner allocates
+	 * from it again, which a thread that is done allocating never does.
+	 * Take them in, and retire what is empty, the current slab included:
+	 * 120 MiB freed by a live thread stayed resident through
+	 * mova_thread_flush and mova_compact (issue 17 item 11). */
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
 		struct mv_slab *s = tc->rawq[c].first, *next;
 		for (; s; s = next) {
 			next = s->next;
-			if (s->kept)
+			raw_collect_all(s);
+			if (s->used == 0)
 				raw_retire(a, tc, s);
 		}
 	}
@@ -467,6 +476,15 @@ static void rbuf_flush(struct mv_rbuf *rb)
 
 void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *p)
 {
+	/* the caller's own slab, parked full (no fast owner): a local free,
+	 * which takes it off the full list. Sent to the remote list, such
+	 * frees were counted as used until the thread next allocated from the
+	 * slab, so a thread that freed everything and went idle kept it all
+	 * (issue 17 item 11). mimalloc frees to its own full pages locally too. */
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+		mv_raw_free_local_slow(tc->arena, tc, s, p);
+		return;
+	}
 	struct mv_rbuf *rb = &tc->rbuf[((uintptr_t)s >> 7) & (MV_RBUF_SLOTS - 1)];
 	if (rb->s != s) {
 		rbuf_flush(rb);

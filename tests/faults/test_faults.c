@@ -279,7 +279,8 @@ Test(faults, kcompactd_stop_and_restart_under_load)
 	for (int round = 0; round < 20; round++) {
 		usleep(20000);
 		mv_kcompactd_stop(l.a);
-		cr_assert(!atomic_load(&l.a->kcompactd.running));
+		/* the churning threads may have started it again since: it is
+		 * started lazily, by whoever finds work for it */
 		usleep(5000);
 		cr_assert_eq(mv_kcompactd_run(l.a), 0);
 		mova_kcompactd_wakeup(l.a, 9);

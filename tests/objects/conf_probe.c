@@ -10,13 +10,15 @@
  *   reserved_bytes=N pageblock_order=N cma_pageblocks=N kcompactd_threads=N
  *
  * kcompactd_threads counts this process's threads named "kcompactd" (the
- * default arena's background thread names itself so). Exit status 0, or 1
- * if mova_malloc failed.
+ * default arena's background thread names itself so) after a wakeup: the
+ * thread is started lazily, when there is work for it, and a wakeup is
+ * work. Exit status 0, or 1 if mova_malloc failed.
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mova.h"
 
@@ -51,10 +53,18 @@ int main(void)
 		return 1;
 	}
 	mova_free(p);
+	/* work for kcompactd: it starts if MOVA_CONF leaves it enabled, and
+	 * names itself soon after */
+	mova_kcompactd_wakeup(mova_default_arena(), 1);
+	int threads = kcompactd_threads();
+	for (int i = 0; i < 100 && threads == 0; i++) {
+		usleep(5000);
+		threads = kcompactd_threads();
+	}
 	mova_stats st;
 	mova_stats_get(mova_default_arena(), &st);
 	printf("reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu kcompactd_threads=%d\n",
 	       st.reserved_bytes, st.pageblock_order,
-	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], kcompactd_threads());
+	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], threads);
 	return 0;
 }
