@@ -31,8 +31,6 @@ static uint32_t next_tag = 1;
 struct mova_arena *mv_default;
 struct mv_default_range mv_dflt MV_ALIGNED_CL;
 
-void mv_malloc_init_secret(void);
-
 bool mv_arena_alive(struct mova_arena *a, uint64_t epoch)
 {
 	for (unsigned i = 0; i < registry_n; i++)
@@ -116,6 +114,7 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 		return NULL;
 	}
 	mv_sizeclass_init();
+	mv_slab_init_secrets(); /* before any slot is encoded with them */
 	struct mova_arena *a = mv_os_map(mv_align_up(sizeof *a, MV_PAGE_SIZE));
 	if (!a) {
 		errno = ENOMEM;
@@ -218,7 +217,6 @@ static void default_init(void)
 		mv_warn("MOVA_CONF: %s; using the defaults", why);
 		mova_config_init(&cfg);
 	}
-	mv_malloc_init_secret();
 	struct mova_arena *a = arena_create(&cfg, true);
 	if (!a) {
 		mv_warn("cannot reserve the default arena (%zu bytes); every allocation will fail",
