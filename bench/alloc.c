@@ -128,7 +128,7 @@ void bm_init(void)
 const char *bm_allocator(void)
 {
 #ifdef BENCH_MOVA
-	return "mova";
+	return BENCH_ALLOC_NAME; /* "mova", or "mova-plain" / "mova-secure" at the other level */
 #else
 	const char *preload = getenv("LD_PRELOAD");
 	return preload && *preload ? in_charge : BENCH_ALLOC_NAME;

@@ -619,7 +619,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-report: no results in %s\n", results_dir.c_str());
 		return 1;
 	}
-	for (const char *a : {"mova", "mova-preload", "glibc", "jemalloc", "mimalloc", "tcmalloc"})
+	for (const char *a : {"mova", "mova-plain", "mova-secure", "mova-preload", "glibc",
+			      "jemalloc", "mimalloc", "tcmalloc"})
 		if (allocators_seen.count(a))
 			allocators.push_back(a);
 	for (auto &a : allocators_seen)
@@ -890,6 +891,42 @@ int main(int argc, char **argv)
 	   << "wrapper's cost per iteration is negligible. Single-threaded figures use CPU time, "
 	   << "two-thread figures real time.\n";
 	r.micro_tables("malloc + free pairs by size", keys_with_prefix("malloc_free/"));
+	// the free-list hardening's cost: mova is built at the default -Dsecure,
+	// mova-plain or mova-secure at the other level (bench/meson.build)
+	for (const char *other : {"mova-plain", "mova-secure"}) {
+		if (!allocators_seen.count(other))
+			continue;
+		bool plain_is_other = !strcmp(other, "mova-plain");
+		const std::string sec = plain_is_other ? "mova" : other,
+				  pl = plain_is_other ? other : "mova";
+		md << "\n#### Free-list hardening: secure / plain\n\nmova's free-list links "
+		   << "encoded and checked (`-Dsecure=1`, lib/slab.h) against plain links "
+		   << "(`-Dsecure=0`); the default build is `"
+		   << (plain_is_other ? "secure" : "plain") << "`, the other one is `" << other
+		   << "`. Above 1 is the cost of the hardening "
+		   << "(docs/DESIGN.md, Decisions).\n\n";
+		r.table_head({"benchmark", "secure ns/op", "plain ns/op", "secure / plain"});
+		std::vector<double> rs;
+		std::vector<std::string> keys = keys_with_prefix("malloc_free/");
+		for (auto &k : keys_with_prefix("handle/halloc_hfree/"))
+			keys.push_back(k);
+		for (auto &k : keys) {
+			double a = ns_op(k, sec), b = ns_op(k, pl);
+			if (!std::isfinite(a) || !std::isfinite(b))
+				continue;
+			if (k.compare(0, 12, "malloc_free/") == 0 &&
+			    k.find("threads") == std::string::npos) {
+				int size = atoi(k.c_str() + 12);
+				if (size >= 16 && size <= 256)
+					rs.push_back(a / b);
+			}
+			r.row({"`" + k + "`", fmt(a), fmt(b), fmt_ratio(a / b)});
+		}
+		if (!rs.empty())
+			md << "\nmalloc+free 16-256 B, geometric mean: secure / plain " +
+				  fmt_ratio(geomean(rs))
+			   << "\n";
+	}
 	{
 		std::vector<std::string> k;
 		for (const char *p : {"batch_lifo/", "batch_fifo/", "batch_random/"})

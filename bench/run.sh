@@ -14,7 +14,8 @@
 #             into docs/, and fails when any run fails
 #   --rounds N    micro and macro rounds
 #   --only LIST   allocators to run (mova, glibc, jemalloc, mimalloc, tcmalloc,
-#                 mova-preload when lib/libmova-preload.so is built)
+#                 mova-preload when lib/libmova-preload.so is built, mova-plain or
+#                 mova-secure: mova at the other -Dsecure level, micro suite only)
 #   --build-dir   where to build (default: build-bench in the repository, git-ignored;
 #                 also BENCH_BUILD_DIR)
 #   --report-only regenerate the report and plots from bench/results/MODE/
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
 	--build-dir) build=$2; shift ;;
 	--no-build) do_build=0 ;;
 	--report-only) report_only=1 do_build=0 ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -73,7 +74,9 @@ bindir=$build/bench
 # ------------------------------------------------------------------ allocators
 # name -> how to run it: an executable suffix, and what to preload
 declare -A suffix preload
-for a in mova glibc jemalloc mimalloc tcmalloc; do
+# mova-plain / mova-secure: mova at the other free-list hardening level
+# (meson -Dsecure), micro suite only, for the report's secure / plain figure
+for a in mova mova-plain mova-secure glibc jemalloc mimalloc tcmalloc; do
 	if [ -x "$bindir/bench-micro-$a" ]; then
 		suffix[$a]=$a
 		preload[$a]=""
@@ -84,7 +87,7 @@ if [ -f "$build/lib/libmova-preload.so" ]; then
 	preload[mova-preload]=$build/lib/libmova-preload.so
 fi
 allocs=()
-for a in mova glibc jemalloc mimalloc tcmalloc mova-preload; do
+for a in mova mova-plain mova-secure glibc jemalloc mimalloc tcmalloc mova-preload; do
 	[ -n "${suffix[$a]:-}" ] || continue
 	if [ -n "$only" ] && [[ ",$only," != *",$a,"* ]]; then
 		continue
@@ -148,6 +151,7 @@ done
 # crash costs one figure
 for ((r = 1; r <= macro_rounds; r++)); do
 	for a in "${allocs[@]}"; do
+		[ -x "$bindir/bench-macro-${suffix[$a]}" ] || continue # micro only
 		mapfile -t names < <("$bindir/bench-macro-${suffix[$a]}" --benchmark_list_tests=true 2>/dev/null)
 		for n in "${names[@]}"; do
 			log "macro round $r: $a $n"

@@ -205,6 +205,10 @@ MOVA_API MOVA_MALLOC_ATTR void *mova_malloc(size_t size);
 MOVA_API MOVA_MALLOC_ATTR void *mova_calloc(size_t nmemb, size_t size);
 MOVA_API void *mova_realloc(void *ptr, size_t size);
 MOVA_API void mova_free(void *ptr);
+/* Any power-of-two alignment the default arena can hold, aligned in the
+ * address space (past 4 MiB a run of alignment + size bytes of the arena is
+ * taken and what is not needed given back at once); an alignment larger
+ * than the arena fails with ENOMEM. */
 MOVA_API MOVA_MALLOC_ATTR void *mova_aligned_alloc(size_t alignment, size_t size);
 MOVA_API int mova_posix_memalign(void **memptr, size_t alignment, size_t size);
 MOVA_API size_t mova_usable_size(const void *ptr);

@@ -30,8 +30,6 @@ static uint64_t next_epoch = 1;
 struct mova_arena *mv_default;
 struct mv_default_range mv_dflt MV_ALIGNED_CL;
 
-void mv_malloc_init_secret(void);
-
 bool mv_arena_alive(struct mova_arena *a, uint64_t epoch)
 {
 	for (size_t i = 0; i < registry_n; i++)
@@ -239,6 +237,7 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 		return NULL;
 	}
 	mv_sizeclass_init();
+	mv_slab_init_secrets(); /* before any slot is encoded with them */
 	struct mova_arena *a = mv_os_map(mv_align_up(sizeof *a, MV_PAGE_SIZE));
 	if (!a) {
 		errno = ENOMEM;
@@ -341,7 +340,6 @@ static void default_init(void)
 		mv_warn("MOVA_CONF: %s; using the defaults", why);
 		mova_config_init(&cfg);
 	}
-	mv_malloc_init_secret();
 	struct mova_arena *a = arena_create(&cfg, true);
 	if (!a) {
 		mv_warn("cannot reserve the default arena (%zu bytes); every allocation will fail",

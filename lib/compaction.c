@@ -231,11 +231,7 @@ static void putback_slab(struct mova_arena *a, struct mv_slab *s)
 	struct mv_bin *bin = &a->bins[s->cls];
 	mv_lock(&bin->lock);
 	if (s->xlist) {
-		void **tail = s->xlist;
-		while (*tail)
-			tail = *tail;
-		*tail = s->free;
-		s->free = s->xlist;
+		mv_slab_splice(s, s->xlist, "remote free list");
 		s->used -= s->nxlist;
 		s->xlist = NULL;
 		s->nxlist = 0;
@@ -441,11 +437,8 @@ static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, v
 		atomic_store_explicit(&s->owner, cc->ctc, memory_order_relaxed);
 		cc->dst[mi] = s;
 		mv_slab_extend(s);
-	pop:;
-		void **p = s->free;
-		s->free = *p;
-		s->used++;
-		return p;
+	pop:
+		return mv_slab_pop(s);
 	}
 	size_t nr = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
 	/* a reclaimable large object stays reclaimable, in a reclaimable pageblock */
@@ -836,10 +829,7 @@ static void *pack_alloc(struct mova_arena *a, unsigned cls, size_t size, void *p
 	struct mv_slab *s = pd->dst;
 	if (s->cls != cls || (!s->free && !mv_slab_extend(s)))
 		return NULL;
-	void **p = s->free;
-	s->free = *p;
-	s->used++;
-	return p;
+	return mv_slab_pop(s);
 }
 
 static void pack_put_old(struct mova_arena *a, void *old, void *priv)

@@ -300,8 +300,7 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 		struct mv_slab *s = tc->mov_cur[cls - MV_MOV_CLASS0];
 		p = s->free;
 		if (likely(p)) {
-			s->free = *(void **)p;
-			s->used++;
+			mv_slab_pop(s);
 		} else {
 			p = mv_mov_alloc_slow(a, tc, cls);
 			if (unlikely(!p)) {
@@ -342,7 +341,7 @@ mova_handle mova_halloc(mova_arena *a, size_t size)
 		if (likely(n && p)) {
 			uint32_t idx = tc->hidx[n - 1];
 			mv_rstore(tc->nhidx, n - 1); /* read by mv_htable_live */
-			s->free = *(void **)p;
+			s->free = mv_fl_next(s, p);
 			s->used++;
 			backref_set(s, p, idx, size);
 			return entry_publish(a, tc, idx, p, size);
@@ -483,8 +482,7 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 	if (likely(!mv_rcu_readers_ever())) {
 		/* nobody can hold the old address: reuse at once */
 		if (s && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-			*(void **)p = s->free;
-			s->free = p;
+			mv_slab_push(s, p);
 			s->used--;
 		} else {
 			mv_mov_free_slots(a, tc, &p, 1);
@@ -525,8 +523,7 @@ int mova_hfree(mova_arena *a, mova_handle h)
 			tc->hidx[n] = mv_handle_index(h);
 			mv_rstore(tc->nhidx, n + 1); /* read by mv_htable_live */
 			mv_owner_add(&tc->live_bytes, -(int64_t)size);
-			*(void **)p = s->free;
-			s->free = p;
+			mv_slab_push(s, p);
 			s->used--;
 			return 0;
 		}

@@ -25,6 +25,12 @@
 #define MV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MV_UNUSED(x) ((void)(x))
 
+/* Free-list hardening (slab.h): meson -Dsecure sets it for the library and
+ * whatever includes its headers; 1 unless told otherwise. */
+#ifndef MV_SECURE
+#define MV_SECURE 1
+#endif
+
 #define MV_PAGE_SHIFT 12
 #define MV_PAGE_SIZE ((size_t)1 << MV_PAGE_SHIFT)
 #define MV_PAGE_MASK (MV_PAGE_SIZE - 1)

@@ -35,6 +35,9 @@ static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr,
 	*zeroed = false;
 	if (nr <= ((size_t)1 << MV_MAX_PAGE_ORDER) &&
 	    align_pages <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
+		/* a block of an order is aligned to its size relative to the
+		 * base, which is aligned to a max-order block: up to that, to
+		 * its size in the address space too */
 		if (align_pages > 1) {
 			unsigned order = MV_MAX(mv_order_for_pages(nr), mv_ilog2(align_pages));
 			pfn = mv_buddy_alloc(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0,
@@ -46,12 +49,20 @@ static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr,
 		}
 		return pfn;
 	}
+	/* Alignment is of the address, not of the pfn: the zone's base is
+	 * aligned only to a max-order block (and a pageblock), so past that a
+	 * pfn aligned relative to it is misaligned wherever the reservation
+	 * landed. The run is whole pageblocks, so a pageblock-aligned start
+	 * needs at most align_pages - pbn pages of slack to reach an aligned
+	 * address. */
 	size_t pbn = z->pageblock_nr_pages;
+	size_t base_pfn = (uintptr_t)z->base >> MV_PAGE_SHIFT;
 	size_t extra = align_pages > pbn ? align_pages / pbn - 1 : 0;
 	size_t nr_pb = (nr + pbn - 1) / pbn + extra;
 	pfn = mv_buddy_alloc_pageblocks(z, nr_pb, mt, zeroed);
 	if (pfn != MV_PFN_NONE) {
-		size_t start = mv_align_up(pfn, align_pages), end = pfn + nr_pb * pbn;
+		size_t start = mv_align_up(base_pfn + pfn, align_pages) - base_pfn;
+		size_t end = pfn + nr_pb * pbn;
 		if (start > pfn)
 			mv_buddy_free_range(z, pfn, start - pfn);
 		if (start + nr < end)

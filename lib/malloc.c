@@ -15,28 +15,17 @@
  * address (glibc's tcache does the same): a free that finds the key
  * already there is a double free, reported and ignored. Pointers mova did
  * not hand out are reported once and left alone; they never reach a list.
+ * The link in a free slot's first word is encoded and checked when popped
+ * (slab.h, MV_SECURE): a corrupt one is reported and the process aborts.
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "large.h"
-#include "os.h"
-
-static uint64_t mv_dfkey_secret;
 
 static inline uint64_t dfkey(const void *p)
 {
-	return mv_dfkey_secret ^ (uint64_t)(uintptr_t)p;
-}
-
-void mv_malloc_init_secret(void);
-void mv_malloc_init_secret(void)
-{
-	uint64_t k = 0;
-	if (getrandom(&k, sizeof k, GRND_NONBLOCK) != sizeof k)
-		k = (uint64_t)(uintptr_t)&k * 0x9e3779b97f4a7c15ull ^ mv_os_now_ns();
-	mv_dfkey_secret = k | 1;
+	return mv_slot_key(p);
 }
 
 /* ------------------------------------------------------------ allocation */
@@ -76,10 +65,9 @@ static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size
 	if (size <= MV_SMALL_MAX) {
 		unsigned cls = mv_raw_class(size);
 		struct mv_slab *s = tc->raw_cur[cls];
-		void **p = s->free;
+		uint64_t *p = s->free;
 		if (p) {
-			s->free = *p;
-			s->used++;
+			mv_slab_pop(s);
 		} else {
 			p = mv_raw_alloc_slow(a, tc, cls);
 			if (unlikely(!p)) {
@@ -106,11 +94,13 @@ void *mova_malloc(size_t size)
 	struct mv_tcache *tc = mv_tc_default;
 	if (likely(size <= 1024)) {
 		struct mv_slab *s = tc->direct[(size + 15) >> 4];
-		void **p = s->free;
+		uint64_t *p = s->free;
 		if (likely(p)) {
-			s->free = *p;
+			/* the one branch to the slow path is above; a corrupt link
+			 * goes to the fatal path, never back to the caller */
+			s->free = mv_fl_next(s, p);
 			s->used++;
-			p[1] = 0;
+			p[1] = 0; /* the double-free key, so a free of p is taken */
 			mv_owner_add(&tc->live_bytes, (int64_t)s->usize);
 			return p;
 		}
@@ -205,8 +195,7 @@ void mova_free(void *p)
 					 * a pair at 64 B) */
 					w[1] = dfkey(p);
 					__asm__("" ::: "memory");
-					w[0] = (uint64_t)(uintptr_t)s->free;
-					s->free = p;
+					mv_slab_push(s, p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 					if (unlikely(--s->used == 0))
 						mv_raw_slab_idle(mv_default, tc, s);

@@ -13,11 +13,71 @@
  * to whoever holds the bin lock otherwise; xlist is always under the lock.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "large.h"
+#include "os.h"
 
 struct mv_slab mv_slab_empty;
+
+/* ------------------------------------------------------------ free slots */
+
+uint64_t mv_fl_secret;
+uint64_t mv_slot_secret;
+
+static void make_secrets(void)
+{
+	uint64_t k[2] = {0, 0};
+	if (getrandom(k, sizeof k, GRND_NONBLOCK) != sizeof k) {
+		/* no entropy yet (early boot): the clock and the address space
+		 * layout, better than nothing */
+		uint64_t x = (uint64_t)(uintptr_t)&k ^ mv_os_now_ns();
+		k[0] = x * 0x9e3779b97f4a7c15ull;
+		k[1] = (x ^ (uint64_t)(uintptr_t)&make_secrets) * 0xbf58476d1ce4e5b9ull;
+	}
+	mv_fl_secret = k[0] | 1;
+	mv_slot_secret = k[1] | 1;
+}
+
+void mv_slab_init_secrets(void)
+{
+	/* they never change once a slot has been encoded with them */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, make_secrets);
+}
+
+void mv_slab_corrupt(const struct mv_slab *s, const void *slot, const void *next, const char *list)
+{
+	/* the pageblock, when the slab is the default arena's (the usual
+	 * case: the malloc family); other arenas' slabs give the pfn */
+	long pb = -1;
+	if (mv_default && mv_arena_owns(mv_default, s->addr))
+		pb = (long)(s->pfn >> mv_default->zone.pageblock_order);
+	mv_fatal("corrupt %s: free slot %p links to %p, not a free slot of its slab "
+		 "(size class %u, %u-byte slots at %p..%p, pfn %u, pageblock %ld): "
+		 "a write after free or an overflow into a free slot",
+		 list, slot, next, (unsigned)s->cls, s->usize, (void *)s->addr,
+		 (void *)(s->addr + (size_t)s->span16 * 16), s->pfn, pb);
+}
+
+void mv_slab_splice(struct mv_slab *s, void *head, const char *list)
+{
+	/* a list of s holds at most nregs slots: a longer walk is a cycle
+	 * (a slot pushed twice), which would hand the slot out twice */
+	void *tail = head;
+	for (uint32_t n = 1;; n++) {
+		void *next = mv_fl_get(tail);
+		if (!next)
+			break;
+		if (unlikely(mv_fl_bad(s, next) || n >= s->nregs))
+			mv_slab_corrupt(s, tail, next, list);
+		tail = next;
+	}
+	mv_fl_set(tail, s->free);
+	s->free = head;
+}
 
 /* ------------------------------------------------------------ creation */
 
@@ -27,6 +87,7 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 	int mt = c->mt;
 	s->addr = mv_zone_addr(&a->zone, pfn);
 	s->pfn = (uint32_t)pfn;
+	s->span16 = (uint32_t)(((size_t)c->nregs * c->size) >> 4);
 	s->cls = (uint8_t)cls;
 	s->usize = c->size;
 	s->magic = c->magic;
@@ -117,22 +178,23 @@ bool mv_slab_extend(struct mv_slab *s)
 		take = left;
 	char *first = s->addr + (size_t)bump * s->usize;
 	char *p = first;
+	/* raw slots get the double-free key: a free of one never handed out
+	 * is then refused like a double free (without it, it was pushed a
+	 * second time and handed out twice). Handle slots are never freed by
+	 * address, and their memory reaches the caller uncleared: no key. */
+	bool key = !mv_classes[s->cls].movable;
 	for (uint32_t i = 1; i < take; i++) {
-		*(void **)p = p + s->usize;
+		mv_fl_set(p, p + s->usize);
+		if (key)
+			((uint64_t *)(void *)p)[1] = mv_slot_key(p);
 		p += s->usize;
 	}
-	*(void **)p = s->free;
+	mv_fl_set(p, s->free);
+	if (key)
+		((uint64_t *)(void *)p)[1] = mv_slot_key(p);
 	s->free = first;
 	mv_rstore(s->nbump, bump + take);
 	return true;
-}
-
-static inline void *slab_pop(struct mv_slab *s)
-{
-	void **p = s->free;
-	s->free = *p;
-	s->used++;
-	return p;
 }
 
 /* ------------------------------------------------------------ slab queues */
@@ -210,17 +272,12 @@ static void raw_collect(struct mv_slab *s)
 /* Every free slot into `free` (abandoning a slab). */
 static void raw_collect_all(struct mv_slab *s)
 {
-	void **lists[2] = {s->local_free, raw_take_xfree(s)};
+	void *local = s->local_free, *remote = raw_take_xfree(s);
 	s->local_free = NULL;
-	for (int i = 0; i < 2; i++) {
-		void **head = lists[i], **tail = head;
-		if (!head)
-			continue;
-		while (*tail)
-			tail = *tail;
-		*tail = s->free;
-		s->free = head;
-	}
+	if (local)
+		mv_slab_splice(s, local, "local free list");
+	if (remote)
+		mv_slab_splice(s, remote, "remote free list");
 }
 
 /* Set the delayed state from `from` to `to`, waiting out a notifier. */
@@ -327,7 +384,7 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 				mv_slab_extend(s);
 			if (s->free) {
 				raw_make_current(tc, cls, s);
-				return slab_pop(s);
+				return mv_slab_pop(s);
 			}
 			/* full: park it, asking to hear of its next remote free */
 			if (!raw_set_delayed(s, 1u << MV_NO_DELAYED, MV_USE_DELAYED, true))
@@ -364,8 +421,7 @@ void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct m
 		s->list = MV_SL_OWNED;
 		mv_rstore(s->fast_owner, tc);
 	}
-	*(void **)p = s->free;
-	s->free = p;
+	mv_slab_push(s, p);
 	s->used--;
 	if (s->used == 0)
 		mv_raw_slab_idle(a, tc, s);
@@ -424,7 +480,7 @@ static void raw_push_remote(struct mv_slab *s, void *head, void *tail, uint32_t 
 			nw = (old & ~(uint64_t)3) | MV_DELAYING;
 			notify = true;
 		} else {
-			*(void **)tail = MV_XF_PTR(old);
+			mv_fl_set(tail, MV_XF_PTR(old));
 			nw = MV_XF_MAKE(head, MV_XF_COUNT(old) + n, st);
 			notify = false;
 		}
@@ -450,7 +506,7 @@ static void raw_push_remote(struct mv_slab *s, void *head, void *tail, uint32_t 
 	struct mv_tcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	void *first = atomic_load_explicit(&owner->xdelayed, memory_order_relaxed);
 	do
-		*(void **)tail = first;
+		mv_fl_set(tail, first);
 	while (!atomic_compare_exchange_weak_explicit(&owner->xdelayed, &first, head,
 						      memory_order_release, memory_order_relaxed));
 	old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
@@ -490,9 +546,9 @@ void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *
 		rbuf_flush(rb);
 		rb->s = s;
 		rb->tail = p;
-		*(void **)p = NULL;
+		mv_fl_set(p, NULL);
 	} else {
-		*(void **)p = rb->head;
+		mv_fl_set(p, rb->head);
 	}
 	rb->head = p;
 	if (++rb->n == MV_RBUF_BATCH)
@@ -511,8 +567,21 @@ void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc)
 		return;
 	void *p = atomic_exchange_explicit(&tc->xdelayed, NULL, memory_order_acquire);
 	while (p) {
-		void *next = *(void **)p;
-		mv_raw_free_local_slow(a, tc, mv_slab_of(&a->zone, p), p);
+		struct mv_slab *s = mv_slab_of(&a->zone, p);
+		/* the list runs through several slabs: the next slot must be a
+		 * slot of a raw slab of this arena */
+		void *next = mv_fl_get(p);
+		if (MV_SECURE && next) {
+			size_t pfn = mv_zone_pfn(&a->zone, next);
+			const struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn);
+			struct mv_slab *ns = NULL;
+			if (mv_arena_owns(a, next) && mv_zone_pfn_valid(&a->zone, pfn) &&
+			    mv_pg_load(pg->type) == PG_SLAB)
+				ns = mv_pg_load(pg->slab);
+			if (!ns || mv_classes[ns->cls].movable || mv_fl_bad(ns, next))
+				mv_slab_corrupt(s, p, next, "delayed-free list");
+		}
+		mv_raw_free_local_slow(a, tc, s, p);
 		p = next;
 	}
 }
@@ -654,21 +723,17 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	struct mv_slab *s = tc->mov_cur[mi];
 	if (s != &mv_slab_empty) {
 		if (!s->free && mv_slab_extend(s))
-			return slab_pop(s);
+			return mv_slab_pop(s);
 		mv_lock(&bin->lock);
 		if (s->xlist) {
-			void **tail = s->xlist;
-			while (*tail)
-				tail = *tail;
-			*tail = s->free;
-			s->free = s->xlist;
+			mv_slab_splice(s, s->xlist, "remote free list");
 			s->used -= s->nxlist;
 			s->xlist = NULL;
 			s->nxlist = 0;
 		}
 		if (s->free) {
 			mv_unlock(&bin->lock);
-			return slab_pop(s);
+			return mv_slab_pop(s);
 		}
 		/* full: give it back to the bin */
 		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
@@ -710,7 +775,7 @@ again:
 	tc->mov_cur[mi] = s;
 	if (!s->free)
 		mv_slab_extend(s);
-	return slab_pop(s);
+	return mv_slab_pop(s);
 }
 
 void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *slots, unsigned n)
@@ -725,8 +790,7 @@ void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *
 		}
 		struct mv_slab *s = mv_pg_load(pg->slab);
 		if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-			*(void **)p = s->free;
-			s->free = p;
+			mv_slab_push(s, p);
 			s->used--;
 			continue;
 		}
@@ -738,14 +802,13 @@ void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *
 			locked = bin;
 		}
 		if (atomic_load_explicit(&s->owner, memory_order_relaxed)) {
-			*(void **)p = s->xlist;
+			mv_fl_set(p, s->xlist);
 			s->xlist = p;
 			s->nxlist++;
 			continue;
 		}
 		mv_bin_del(bin, s);
-		*(void **)p = s->free;
-		s->free = p;
+		mv_slab_push(s, p);
 		s->used--;
 		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
 			s->list = MV_SL_NONE;
@@ -767,11 +830,7 @@ void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc)
 		struct mv_bin *bin = &a->bins[MV_MOV_CLASS0 + mi];
 		mv_lock(&bin->lock);
 		if (s->xlist) {
-			void **tail = s->xlist;
-			while (*tail)
-				tail = *tail;
-			*tail = s->free;
-			s->free = s->xlist;
+			mv_slab_splice(s, s->xlist, "remote free list");
 			s->used -= s->nxlist;
 			s->xlist = NULL;
 			s->nxlist = 0;
@@ -808,13 +867,9 @@ size_t mv_bins_trim(struct mova_arena *a)
 			/* nobody owns it: take its remote frees */
 			uint64_t old = atomic_exchange_explicit(
 			    &s->xfree, MV_XF_MAKE(NULL, 0, MV_NEVER_DELAYED), memory_order_acquire);
-			void **head = MV_XF_PTR(old);
+			void *head = MV_XF_PTR(old);
 			if (head) {
-				void **tail = head;
-				while (*tail)
-					tail = *tail;
-				*tail = s->free;
-				s->free = head;
+				mv_slab_splice(s, head, "remote free list");
 				s->used -= MV_XF_COUNT(old);
 			}
 			if (s->used == 0) {

@@ -73,7 +73,7 @@ struct mv_slab {
 	uint8_t list;     /* enum mv_slab_list */
 	uint8_t fullness; /* MV_SL_PARTIAL: index into bin->partial */
 	uint8_t kept;     /* raw: empty, kept by its owner for reuse (tc->kept_pages) */
-	uint32_t pfn;
+	uint32_t span16;  /* the slots span [addr, addr + 16 * span16): links are checked */
 	/* second cache line: what other threads write, so that remote frees
 	 * do not bounce the owner's line */
 	_Alignas(MV_CACHELINE) _Atomic uint64_t xfree;
@@ -82,6 +82,7 @@ struct mv_slab {
 	uint32_t nxlist;
 	uint32_t nregs;
 	uint64_t *backref; /* handle classes: {handle index, size} per slot, at the slab's end */
+	uint32_t pfn;
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 
@@ -99,6 +100,88 @@ struct mv_bin {
 /* An always-empty slab: thread caches point at it before they own one, so
  * the fast path's single "no free slot" branch covers every slow case. */
 extern struct mv_slab mv_slab_empty;
+
+/*
+ * Free slots. A free slot's first word links it to the next free slot of
+ * its list (free, local_free, a remote chain, xfree, xdelayed, xlist); a
+ * free raw slot's second word holds the double-free key, mv_slot_key(p),
+ * which a free that finds it reports and ignores. mv_slab_extend puts the
+ * key in the slots it threads too, so freeing one never handed out is
+ * caught the same way.
+ *
+ * At MV_SECURE 1 (meson -Dsecure=1, the default; see docs/DESIGN.md) the
+ * link is stored encoded, as glibc's safe-linking (PROTECT_PTR) and
+ * mimalloc's MI_SECURE free lists do: xored with a mask made of a
+ * per-process secret and the slot's own address, so a link copied to
+ * another slot decodes elsewhere. A pop decodes it and checks the result
+ * is NULL or a 16-byte aligned address within the same slab; anything else
+ * (an 8-byte write after free, an overflow into a free neighbour) ends in
+ * mv_slab_corrupt, which reports and aborts, instead of handing out an
+ * address the attacker chose. At MV_SECURE 0 links are plain pointers and
+ * unchecked.
+ */
+extern uint64_t mv_fl_secret;   /* odd: multiplying by it is a bijection */
+extern uint64_t mv_slot_secret; /* the double-free key's */
+/* make the secrets, once, before any slab exists (arena creation) */
+void mv_slab_init_secrets(void);
+
+static inline uint64_t mv_slot_key(const void *p)
+{
+	return mv_slot_secret ^ (uint64_t)(uintptr_t)p;
+}
+/* the mask of slot's link: the slot index times the secret spreads the
+ * address over all 64 bits; it costs a shift and a multiply that run
+ * beside the load of the link, not after it */
+MV_INLINE uint64_t mv_fl_mask(const void *slot)
+{
+	return MV_SECURE ? ((uint64_t)(uintptr_t)slot >> 4) * mv_fl_secret : 0;
+}
+MV_INLINE void mv_fl_set(void *slot, const void *next)
+{
+	*(uint64_t *)slot = (uint64_t)(uintptr_t)next ^ mv_fl_mask(slot);
+}
+/* the decoded link, unchecked (the caller checks it) */
+MV_INLINE void *mv_fl_get(const void *slot)
+{
+	return (void *)(uintptr_t)(*(const uint64_t *)slot ^ mv_fl_mask(slot));
+}
+/* may next follow a slot of s on a list? NULL, or 16-byte aligned inside
+ * s's slots: one rotate puts misaligned and out-of-range in one compare */
+MV_INLINE bool mv_fl_bad(const struct mv_slab *s, const void *next)
+{
+	if (!MV_SECURE)
+		return false;
+	uint64_t d = (uint64_t)(uintptr_t)next - (uint64_t)(uintptr_t)s->addr;
+	return ((d >> 4 | d << 60) >= s->span16) & (next != NULL);
+}
+/* a corrupt link found in slot, a free slot of s: report and abort */
+__attribute__((noreturn, cold)) void mv_slab_corrupt(const struct mv_slab *s, const void *slot,
+						     const void *next, const char *list);
+/* the checked link of slot, a free slot of s */
+MV_INLINE void *mv_fl_next(const struct mv_slab *s, const void *slot)
+{
+	void *next = mv_fl_get(slot);
+	if (unlikely(mv_fl_bad(s, next)))
+		mv_slab_corrupt(s, slot, next, "free list");
+	return next;
+}
+/* take the first free slot of s (s->free is not NULL) */
+MV_INLINE void *mv_slab_pop(struct mv_slab *s)
+{
+	void *p = s->free;
+	s->free = mv_fl_next(s, p);
+	s->used++;
+	return p;
+}
+/* put p at the head of s->free (used is the caller's) */
+MV_INLINE void mv_slab_push(struct mv_slab *s, void *p)
+{
+	mv_fl_set(p, s->free);
+	s->free = p;
+}
+/* put a chain of s's free slots (NULL-terminated, walked and checked) at
+ * the head of s->free */
+void mv_slab_splice(struct mv_slab *s, void *head, const char *list);
 
 static inline struct mv_slab *mv_slab_of(const struct mv_zone *z, const void *p)
 {

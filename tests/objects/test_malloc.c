@@ -21,6 +21,7 @@
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 TestSuite(malloc, .timeout = 60);
 
@@ -423,6 +424,72 @@ Test(malloc, aligned_alloc_every_power_of_two)
 		void *q = mova_aligned_alloc(1 * MiB, 1 * MiB);
 		cr_assert_not_null(q);
 		mova_free(q);
+	}
+}
+
+/* One aligned block of the whole path: aligned, usable for all of its
+ * usable size, resized by realloc with its contents kept, freed. */
+static void aligned_block_roundtrip(void *p, size_t align, size_t size, const char *how)
+{
+	cr_assert_not_null(p, "%s(%zu, %zu): errno %d", how, align, size, errno);
+	cr_assert_eq((uintptr_t)p % align, 0, "%s(%zu, %zu) = %p: misaligned by %zu", how, align,
+		     size, p, (size_t)((uintptr_t)p % align));
+	size_t usable = mova_usable_size(p);
+	cr_assert_geq(usable, size, "%s(%zu, %zu): usable size %zu", how, align, size, usable);
+	const uint64_t seed = seed_of(p, usable);
+	fill(p, usable, seed);
+	cr_assert_eq(check(p, usable, seed), usable);
+	/* realloc keeps the contents (not the alignment: C says nothing of it) */
+	size_t keep = MIN(usable, 2 * MiB);
+	char *q = mova_realloc(p, usable + 100);
+	cr_assert_not_null(q, "%s(%zu, %zu): realloc failed", how, align, size);
+	cr_assert_eq(check(q, keep, seed), keep);
+	q = mova_realloc(q, keep / 2 + 1);
+	cr_assert_not_null(q);
+	cr_assert_eq(check(q, keep / 2 + 1, seed), keep / 2 + 1);
+	mova_free(q);
+}
+
+/* Alignments past a max-order block (4 MiB) used to be computed relative to
+ * the arena, so they held only when the reservation happened to land
+ * aligned (8 MiB: one run in two; 1 GiB: one in 256). Every power of two up
+ * to 256 MiB must succeed, larger ones may fail with ENOMEM but never
+ * return a misaligned block, and those past the arena fail cleanly. */
+Test(malloc, aligned_alloc_large_alignments)
+{
+	for (size_t align = 16; align <= 1 * GiB; align <<= 1) {
+		/* sizes written whole: capped so the test stays small */
+		const size_t sizes[] = {1, MIN(align, 8 * MiB) + 5};
+		for (size_t j = 0; j < sizeof sizes / sizeof sizes[0]; j++) {
+			errno = 0;
+			void *p = mova_aligned_alloc(align, sizes[j]);
+			if (!p && align > 256 * MiB) {
+				cr_assert_eq(errno, ENOMEM);
+				continue;
+			}
+			aligned_block_roundtrip(p, align, sizes[j], "aligned_alloc");
+			p = NULL;
+			int rc = mova_posix_memalign(&p, align, sizes[j]);
+			if (rc && align > 256 * MiB) {
+				cr_assert_eq(rc, ENOMEM);
+				continue;
+			}
+			cr_assert_eq(rc, 0, "posix_memalign(%zu, %zu) = %d", align, sizes[j], rc);
+			aligned_block_roundtrip(p, align, sizes[j], "posix_memalign");
+		}
+	}
+	/* more than the arena holds: an error, never a misaligned block */
+	const unsigned huge[] = {40, 48, 62, 63};
+	for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+		size_t align = (size_t)1 << huge[i];
+		errno = 0;
+		cr_assert_null(mova_aligned_alloc(align, 64), "aligned_alloc(2^%u)", huge[i]);
+		cr_assert(errno == ENOMEM || errno == EINVAL, "aligned_alloc(2^%u): errno %d",
+			  huge[i], errno);
+		void *p = (void *)(uintptr_t)0xdeadbeef;
+		int rc = mova_posix_memalign(&p, align, 64);
+		cr_assert(rc == ENOMEM || rc == EINVAL, "posix_memalign(2^%u) = %d", huge[i], rc);
+		cr_assert_eq(p, (void *)(uintptr_t)0xdeadbeef);
 	}
 }
 

@@ -30,6 +30,30 @@ extern void mova_stats_print(void *a, FILE *f) __attribute__((weak));
 /* through a volatile, so the compiler neither warns nor folds the calls */
 static volatile size_t huge = SIZE_MAX;
 
+/* an aligned block: usable for all of malloc_usable_size, its contents
+ * kept by realloc (grown and shrunk), then freed */
+static void check_block(void *p, size_t size)
+{
+	size_t usable = malloc_usable_size(p);
+	CHECK(usable >= size);
+	memset(p, 0x5a, usable);
+	size_t keep = usable < ((size_t)1 << 20) ? usable : ((size_t)1 << 20);
+	unsigned char *q = realloc(p, usable + 4096);
+	CHECK(q != NULL);
+	if (!q) {
+		free(p);
+		return;
+	}
+	for (size_t i = 0; i < keep; i += 61)
+		if (q[i] != 0x5a) {
+			CHECK(!"realloc lost the contents");
+			break;
+		}
+	q = realloc(q, keep / 2 + 1);
+	CHECK(q && q[0] == 0x5a && q[keep / 2] == 0x5a);
+	free(q);
+}
+
 int main(void)
 {
 	void *p;
@@ -74,19 +98,56 @@ int main(void)
 	CHECK(p != NULL);
 	free(p);
 
-	/* every alignment */
-	for (size_t al = 1; al <= ((size_t)1 << 22); al <<= 1) {
-		void *a = memalign(al, 100);
-		CHECK(a && ((uintptr_t)a & (al - 1)) == 0);
-		void *b = NULL;
-		CHECK(posix_memalign(&b, al < sizeof(void *) ? sizeof(void *) : al, 3 * al + 1) ==
-		      0);
-		CHECK(b && ((uintptr_t)b & (al - 1)) == 0);
-		memset(a, 1, 100);
-		memset(b, 1, 3 * al + 1);
-		free(a);
-		free(b);
+	/* every alignment, through every aligned entry point: aligned to the
+	 * address (past 4 MiB mova once aligned relative to its arena), usable
+	 * for all of malloc_usable_size, kept by realloc, freed */
+	for (size_t al = 1; al <= ((size_t)256 << 20); al <<= 1) {
+		size_t big = (al < ((size_t)4 << 20) ? al : ((size_t)4 << 20)) * 3 + 1;
+		for (int how = 0; how < 3; how++) {
+			for (int k = 0; k < 2; k++) {
+				size_t size = k ? big : 100;
+				void *a = NULL;
+				errno = 0;
+				if (how == 0)
+					a = memalign(al, size);
+				else if (how == 1 && al >= sizeof(void *))
+					CHECK(posix_memalign(&a, al, size) == 0);
+				else if (how == 1)
+					CHECK(posix_memalign(&a, al, size) == EINVAL);
+				else
+					a = aligned_alloc(al, size);
+				if (how == 1 && al < sizeof(void *))
+					continue;
+				CHECK(a && ((uintptr_t)a & (al - 1)) == 0);
+				if (!a || ((uintptr_t)a & (al - 1))) {
+					fprintf(stderr, "edge: %s(%zu, %zu) = %p\n",
+						how == 0   ? "memalign"
+						: how == 1 ? "posix_memalign"
+							   : "aligned_alloc",
+						al, size, a);
+					continue;
+				}
+				check_block(a, size);
+			}
+		}
 	}
+	for (size_t size = 1; size <= ((size_t)1 << 20); size = size * 7 + 3) {
+		p = valloc(size);
+		CHECK(p && ((uintptr_t)p & 4095) == 0);
+		if (p)
+			check_block(p, size);
+		p = pvalloc(size);
+		CHECK(p && ((uintptr_t)p & 4095) == 0 && malloc_usable_size(p) % 4096 == 0);
+		if (p)
+			check_block(p, size);
+	}
+	/* alignments past the arena: an error, never a misaligned block */
+	errno = 0;
+	CHECK(memalign((size_t)1 << 40, 64) == NULL && errno == ENOMEM);
+	errno = 0;
+	CHECK(aligned_alloc((size_t)1 << 40, 64) == NULL && errno == ENOMEM);
+	p = (void *)1;
+	CHECK(posix_memalign(&p, (size_t)1 << 40, 64) == ENOMEM && p == (void *)1);
 	p = valloc(10);
 	CHECK(p && ((uintptr_t)p & 4095) == 0);
 	free(p);
