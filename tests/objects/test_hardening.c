@@ -77,8 +77,7 @@ static void assert_reported_abort(const struct outcome *o)
 	cr_assert(WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGABRT,
 		  "the child did not abort (%s %d); stderr:\n%s",
 		  WIFSIGNALED(o->status) ? "signal" : "exit status",
-		  WIFSIGNALED(o->status) ? WTERMSIG(o->status) : WEXITSTATUS(o->status),
-		  o->err);
+		  WIFSIGNALED(o->status) ? WTERMSIG(o->status) : WEXITSTATUS(o->status), o->err);
 	const char *slot = strstr(o->err, "slot 0x");
 	cr_assert_not_null(slot, "no slot printed; stderr:\n%s", o->err);
 	char addr[32];
