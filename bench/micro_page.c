@@ -34,9 +34,10 @@ static mova_arena *arena(void)
 		if (!a)
 			return NULL;
 		/* grow it once: 64 MiB of pageblocks, handed back at once */
-		size_t pfn = mv_buddy_alloc_pageblocks(&a->zone, 32, MIGRATE_UNMOVABLE, NULL);
+		size_t pfn = mv_buddy_alloc_pageblocks(&a->heap.zone, 32, MIGRATE_UNMOVABLE, NULL);
 		if (pfn != MV_PFN_NONE)
-			mv_buddy_free_range(&a->zone, pfn, 32 * a->zone.pageblock_nr_pages);
+			mv_buddy_free_range(&a->heap.zone, pfn,
+					    32 * a->heap.zone.pageblock_nr_pages);
 	}
 	return a;
 }
@@ -50,8 +51,8 @@ static void bm_pages(gb_state *st, void *arg)
 		gb_skip_with_error(st, "mova_arena_create failed");
 		return;
 	}
-	struct mv_tcache *tc = mv_tcache_of(a);
-	struct mv_zone *z = &a->zone;
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
+	struct mv_zone *z = &a->heap.zone;
 	size_t pfns[BATCH];
 	while (gb_keep_running_batch(st, BATCH)) {
 		for (int i = 0; i < BATCH; i++) {

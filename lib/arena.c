@@ -3,7 +3,7 @@
  * arena.c: arena creation and destruction, the registry of live arenas,
  * and the default arena (created on first use, configured by MOVA_CONF).
  *
- * The registry (mv_registry_lock, rank GLOBAL) lets thread exit and fork
+ * The registry (mv_heap_registry_lock, rank GLOBAL) lets thread exit and fork
  * see which arenas are alive; a thread exiting tears down its caches under
  * it, and mova_arena_destroy unregisters under it, so the two never race.
  */
@@ -21,28 +21,8 @@
 #include "os.h"
 #include "options.h"
 
-mv_mutex mv_registry_lock = {PTHREAD_MUTEX_INITIALIZER, MV_RANK_GLOBAL};
-/* live arenas, an array that doubles as needed (no limit but memory) */
-static struct mova_arena **registry;
-static size_t registry_n, registry_cap;
-static uint64_t next_epoch = 1;
-
 struct mova_arena *mv_default;
 struct mv_default_range mv_dflt MV_ALIGNED_CL;
-
-bool mv_arena_alive(struct mova_arena *a, uint64_t epoch)
-{
-	for (size_t i = 0; i < registry_n; i++)
-		if (registry[i] == a)
-			return a->epoch == epoch;
-	return false;
-}
-
-void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg)
-{
-	for (size_t i = 0; i < registry_n; i++)
-		fn(registry[i], arg);
-}
 
 /*
  * Handle tags. A handle carries its arena's tag (17 bits, never 0), so a
@@ -54,7 +34,7 @@ void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg)
  * the old handle's index then names an entry the new arena never wrote
  * (it reads as zero, not LIVE) or no entry at all. A tag whose index space
  * is spent is retired. Tags go round-robin, live ones skipped. Under
- * mv_registry_lock.
+ * mv_heap_registry_lock.
  */
 #define MV_NR_TAGS (MV_HANDLE_TAG_MASK + 1)
 #define MV_TAG_MIN_ROOM ((uint64_t)1 << 28) /* indices an arena must have left */
@@ -83,9 +63,9 @@ static uint32_t tag_get(uint32_t *base)
 void mv_arena_test_next_tag(uint32_t tag);
 void mv_arena_test_next_tag(uint32_t tag)
 {
-	mv_lock(&mv_registry_lock);
+	mv_lock(&mv_heap_registry_lock);
 	next_tag = tag & MV_HANDLE_TAG_MASK ? tag & MV_HANDLE_TAG_MASK : 1;
-	mv_unlock(&mv_registry_lock);
+	mv_unlock(&mv_heap_registry_lock);
 }
 
 static void tag_put(uint32_t t, uint64_t index_end)
@@ -97,63 +77,59 @@ static void tag_put(uint32_t t, uint64_t index_end)
 /* Register a (epoch, tag); its handle table starts at the tag's base. */
 static int registry_add(struct mova_arena *a)
 {
-	mv_lock(&mv_registry_lock);
-	if (registry_n == registry_cap) {
-		size_t cap = registry_cap ? 2 * registry_cap : 512;
-		struct mova_arena **r = mv_os_map(cap * sizeof *r);
-		if (!r) {
-			mv_unlock(&mv_registry_lock);
-			return ENOMEM;
-		}
-		if (registry) {
-			memcpy(r, registry, registry_n * sizeof *r);
-			mv_os_release(registry, registry_cap * sizeof *r);
-		}
-		registry = r;
-		registry_cap = cap;
-	}
+	mv_lock(&mv_heap_registry_lock);
 	uint32_t base = 0;
 	uint32_t tag = tag_get(&base);
 	if (!tag) {
-		mv_unlock(&mv_registry_lock);
+		mv_unlock(&mv_heap_registry_lock);
 		return ENOMEM;
 	}
-	int err = mv_htable_init(&a->htab, base, a->cfg.max_handles);
+	int err = mv_htable_init(&a->heap.htab, base, a->cfg.max_handles);
+	if (!err)
+		err = mv_heap_register(&a->heap);
 	if (err) {
 		tag_put(tag, base);
-		mv_unlock(&mv_registry_lock);
+		mv_unlock(&mv_heap_registry_lock);
 		return err;
 	}
-	a->epoch = next_epoch++;
 	a->tag = tag;
 	/* what mova.h's inline deref reads */
-	a->head.table_and_tag = (uint64_t)(uintptr_t)a->htab.dir | ((uint64_t)a->tag << 47);
-	a->head.zone = a->zone.base;
-	registry[registry_n++] = a;
-	mv_unlock(&mv_registry_lock);
+	a->head.table_and_tag = (uint64_t)(uintptr_t)a->heap.htab.dir | ((uint64_t)a->tag << 47);
+	a->head.zone = a->heap.zone.base;
+	mv_unlock(&mv_heap_registry_lock);
 	return 0;
+}
+
+struct foreach_arg {
+	void (*fn)(struct mova_arena *a, void *arg);
+	void *arg;
+};
+static void foreach_heap(struct mv_heap *h, void *arg)
+{
+	struct foreach_arg *fa = arg;
+	fa->fn(mv_arena_of(h), fa->arg);
+}
+void mv_arena_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg)
+{
+	struct foreach_arg fa = {fn, arg};
+	mv_heap_foreach(foreach_heap, &fa);
 }
 
 static void registry_del(struct mova_arena *a)
 {
-	mv_lock(&mv_registry_lock);
-	for (size_t i = 0; i < registry_n; i++) {
-		if (registry[i] == a) {
-			registry[i] = registry[--registry_n];
-			break;
-		}
-	}
-	tag_put(a->tag, mv_htable_end(&a->htab));
-	mv_unlock(&mv_registry_lock);
+	mv_lock(&mv_heap_registry_lock);
+	mv_heap_unregister(&a->heap);
+	tag_put(a->tag, mv_htable_end(&a->heap.htab));
+	mv_unlock(&mv_heap_registry_lock);
 }
 
 static void arena_free_memory(struct mova_arena *a)
 {
 	mv_numa_destroy(a);
-	mv_zone_destroy(&a->zone);
-	if (a->htab.dir)
-		mv_htable_destroy(&a->htab);
-	mv_meta_destroy(&a->meta);
+	mv_zone_destroy(&a->heap.zone);
+	if (a->heap.htab.dir)
+		mv_htable_destroy(&a->heap.htab);
+	mv_meta_destroy(&a->heap.meta);
 	mv_os_release(a, mv_align_up(sizeof *a, MV_PAGE_SIZE));
 }
 
@@ -198,7 +174,7 @@ static int reserve_zone(struct mova_arena *a)
 		r = MV_MAX(mv_align_down(room / 4, pb_bytes), MV_MIN_FALLBACK_RESERVE);
 	for (;;) {
 		r = MV_MAX(mv_align_down(r, pb_bytes), 4 * pb_bytes);
-		int err = mv_zone_init(&a->zone, r, a->cfg.pageblock_order, &a->vm);
+		int err = mv_zone_init(&a->heap.zone, r, a->cfg.pageblock_order, &a->heap.vm);
 		if (!err)
 			break;
 		if (r <= MV_MAX(MV_MIN_FALLBACK_RESERVE, 4 * pb_bytes) || err != ENOMEM)
@@ -208,7 +184,7 @@ static int reserve_zone(struct mova_arena *a)
 	if (r < want) {
 		a->reserve_cut = true;
 		a->cfg.reserve_bytes = r;
-		if (mv_popts.verbose || !a->is_default)
+		if (mv_popts.verbose || !a->heap.is_default)
 			mv_warn(
 			    "address space is limited (RLIMIT_AS, ulimit -v): an arena reserves "
 			    "%zu MiB instead of %zu MiB; allocations beyond it fail",
@@ -244,8 +220,8 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 		return NULL;
 	}
 	mv_config_resolve(cfg, &a->cfg);
-	a->is_default = is_default;
-	mv_meta_init(&a->meta);
+	a->heap.is_default = is_default;
+	mv_meta_init(&a->heap.meta);
 	int err = reserve_zone(a);
 	if (!err)
 		err = mv_numa_init(a);
@@ -255,8 +231,8 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 		return NULL;
 	}
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
-		mv_mutex_init(&a->bins[c].lock, MV_RANK_BIN);
-	mv_mutex_init(&a->threads_lock, MV_RANK_THREADS);
+		mv_mutex_init(&a->heap.bins[c].lock, MV_RANK_BIN);
+	mv_mutex_init(&a->heap.threads_lock, MV_RANK_THREADS);
 	mv_compact_state_init(a);
 	mv_reclaim_init(a);
 	/* CMA pageblocks: reserved now, used by movable objects until a
@@ -264,7 +240,7 @@ static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
 	 * costs no resident memory, and giving back never looks at it */
 	if (a->cfg.cma_bytes) {
 		size_t nr_pb = a->cfg.cma_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
-		if (mv_buddy_grow_free(&a->zone, nr_pb, MIGRATE_CMA) == MV_PFN_NONE) {
+		if (mv_buddy_grow_free(&a->heap.zone, nr_pb, MIGRATE_CMA) == MV_PFN_NONE) {
 			arena_free_memory(a);
 			errno = ENOMEM;
 			return NULL;
@@ -293,7 +269,7 @@ void mova_arena_destroy(mova_arena *a)
 {
 	if (!a)
 		return;
-	if (a->is_default) {
+	if (a->heap.is_default) {
 		static _Atomic int warned;
 		mv_warn_once(&warned,
 			     "mova_arena_destroy: the default arena is never destroyed; ignored");
@@ -313,11 +289,11 @@ void mova_arena_destroy(mova_arena *a)
 	/* grace-period batches of this arena still queued must run first */
 	mv_rcu_barrier();
 	registry_del(a);
-	if (mv_tls_last.a == a)
-		mv_tls_last.a = NULL;
+	if (mv_tls_last.h == &a->heap)
+		mv_tls_last.h = NULL;
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
-		mv_mutex_destroy(&a->bins[c].lock);
-	mv_mutex_destroy(&a->threads_lock);
+		mv_mutex_destroy(&a->heap.bins[c].lock);
+	mv_mutex_destroy(&a->heap.threads_lock);
 	mv_reclaim_destroy(a);
 	arena_free_memory(a);
 }
@@ -346,9 +322,9 @@ static void default_init(void)
 			cfg.reserve_bytes);
 		return;
 	}
-	mv_dflt.base = a->zone.base;
-	mv_dflt.span = a->zone.reserve_bytes;
-	mv_dflt.desc = a->zone.desc;
+	mv_dflt.base = a->heap.zone.base;
+	mv_dflt.span = a->heap.zone.reserve_bytes;
+	mv_dflt.desc = a->heap.zone.desc;
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
 #ifndef MV_PRELOAD
@@ -396,109 +372,22 @@ mova_arena *mova_default_arena(void)
 
 /* ------------------------------------------------------------ housekeeping */
 
-void mv_arena_drain_all_pcp(struct mova_arena *a)
-{
-	mv_lock(&a->threads_lock);
-	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext)
-		mv_pcp_drain(&a->zone, &tc->pcp);
-	mv_unlock(&a->threads_lock);
-}
-
-bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc)
-{
-	/* refused by the budget: reclaim to fit it (reclaim.c) */
-	if (mv_relaxed_load(&a->zone.limit_want) || mv_budget_room(a) < MV_SWAP_CLUSTER_MAX)
-		if (mv_relaxed_load(&a->zone.limit_pages))
-			return mv_reclaim_for_budget(a, tc);
-	size_t before = mv_relaxed_load(&a->zone.nr_free_pages);
-	if (tc && !tc->dead) {
-		mv_raw_rbuf_flush_all(tc);
-		mv_tcache_flush_pending_now(a, tc);
-		mv_mov_unfreeze_all(a, tc);
-		mv_raw_collect_delayed(a, tc);
-		mv_raw_release_kept(a, tc);
-	}
-	/* grace-period batches queued by every thread: wait for them to run
-	 * (backpressure on deferred frees), unless we are a reader ourselves */
-	if (mv_rcu_readers_ever() && !mv_rcu_in_reader())
-		mv_rcu_barrier();
-	mv_bins_trim(a);
-	mv_arena_drain_all_pcp(a);
-	/* and, as the kernel compacts before failing, pack sparse slabs */
-	if (mv_relaxed_load(&a->zone.nr_free_pages) == before && !mv_rcu_in_reader())
-		mv_compact_pack(a, MIGRATE_SYNC_LIGHT);
-	return mv_relaxed_load(&a->zone.nr_free_pages) > before;
-}
-
 size_t mv_arena_retain_pageblocks(const struct mova_arena *a)
 {
 	if (a->cfg.retain_bytes)
 		return a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
-	size_t resident_pb = mv_relaxed_load(&a->zone.resident_pages) >> a->cfg.pageblock_order;
+	size_t resident_pb =
+	    mv_relaxed_load(&a->heap.zone.resident_pages) >> a->cfg.pageblock_order;
 	return MV_MIN(MV_MAX(resident_pb / MV_RETAIN_DIV, (size_t)MV_RETAIN_MIN_PB),
 		      (size_t)MV_RETAIN_MAX_PB);
 }
 
-/* ------------------------------------------------------------ kcompactd's work */
-
-__thread uint32_t mv_arena_ticks __attribute__((tls_model("initial-exec")));
-
-/*
- * Does the arena have work for kcompactd? Asked on slow paths only (every
- * MV_HOUSEKEEP_EVERY of a thread's, and after large frees), never on a
- * fast path, and with no mova lock held, so the thread can be started from
- * here. Work is what the kernel wakes kcompactd for, and the give-back:
- *  - an allocation fell back (stole from another type) or failed: demand
- *    at wake_order;
- *  - free backed memory more than a pageblock above the floor
- *    (retain_bytes): it should decay back to the OS;
- *  - fragmentation worth a proactive pass (mv_kcompactd_proactive_wanted,
- *    the watermarks proactiveness sets), which needs two free pageblocks.
- * A process that allocates a little never gets the thread.
- */
-void mv_arena_housekeep(struct mova_arena *a)
+int mova_thread_flush(mova_arena *a)
 {
-	if (!a->cfg.kcompactd)
-		return;
-	if (atomic_load_explicit(&a->zone.wake_order, memory_order_relaxed) > 0) {
-		mv_arena_check_wakeup(a);
-		return;
-	}
-	size_t free_backed = mv_relaxed_load(&a->zone.free_backed_pages);
-	bool give_back = free_backed > mv_kcompactd_floor_pages(a) + a->zone.pageblock_nr_pages;
-	if (mv_kcompactd_started(a)) {
-		if (give_back)
-			mv_kcompactd_kick(a);
-		return;
-	}
-	if (give_back || mv_kcompactd_proactive_wanted(a))
-		mv_kcompactd_ensure(a);
-}
-
-void mv_arena_maybe_return(struct mova_arena *a)
-{
-	if (a->cfg.kcompactd) {
-		/* kcompactd gives it back as it decays: not at once, in case it is
-		 * about to be reused (a realloc loop freeing and taking megabytes) */
-		mv_arena_housekeep(a);
-		return;
-	}
-	/* no thread to decay it: hysteresis, past twice the retained amount */
-	size_t keep = mv_arena_retain_pageblocks(a);
-	if (mv_relaxed_load(&a->zone.free_pb_backed) > 2 * keep + 1)
-		mv_zone_return_free(&a->zone, keep, a->zone.pageblock_order);
-}
-
-void mv_arena_check_wakeup(struct mova_arena *a)
-{
-	/* called when an allocation failed: was it the cut reservation? */
-	if (unlikely(a->reserve_cut) &&
-	    mv_relaxed_load(&a->zone.populated_pfn) + a->zone.pageblock_nr_pages >
-		a->zone.nr_pages_max)
-		mv_arena_full_warn(a);
-	int order = atomic_load_explicit(&a->zone.wake_order, memory_order_relaxed);
-	if (order > 0) {
-		atomic_store_explicit(&a->zone.wake_order, 0, memory_order_relaxed);
-		mova_kcompactd_wakeup(a, order);
-	}
+	if (!a)
+		return EINVAL;
+	struct mv_tcache *tc = mv_tcache_peek(&a->heap);
+	if (tc)
+		mv_tcache_flush(&a->heap, tc);
+	return 0;
 }

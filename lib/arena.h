@@ -24,28 +24,10 @@
 struct mova_arena {
 	/* first: what mova.h's inline fast paths read (mova_arena_head_) */
 	struct mova_arena_head_ head;
-	struct mv_zone zone;
-	struct mv_bin bins[MV_NR_CLASSES];
-	struct mv_htable htab;
-	struct mv_vmstat vm;
-	mova_config cfg;  /* resolved: every default filled in */
-	bool reserve_cut; /* the zone got less than cfg asked (RLIMIT_AS) */
-	uint32_t tag;     /* handle tag, non-zero */
-	uint64_t epoch;   /* unique per arena ever created in this process */
-	bool is_default;
-	struct mv_meta_pool meta;
-
-	mv_mutex threads_lock;
-	struct mv_tcache *tcaches;
-	_Atomic int64_t dead_live_bytes;  /* counters of thread caches torn down */
-	_Atomic int64_t large_live_bytes; /* raw large objects, asked-for bytes */
-
-	_Atomic uint32_t
-	    migrate_seq; /* bumped (and futex-woken) when a migration batch publishes */
-	_Atomic uint32_t migrate_waiters;
-	/* bumped by a reclaimer that needs what every thread's cache holds
-	 * (drain_all_pages): each thread answers on its next slow path */
-	_Atomic uint32_t flush_gen;
+	struct mv_heap heap; /* what the allocators below the arena see (heap.h) */
+	mova_config cfg;     /* resolved: every default filled in */
+	bool reserve_cut;    /* the zone got less than cfg asked (RLIMIT_AS) */
+	uint32_t tag;        /* handle tag, non-zero */
 
 	struct mv_compact_state compact;
 	struct mv_kcompactd kcompactd;
@@ -53,11 +35,13 @@ struct mova_arena {
 	struct mv_numa numa;       /* memory policy */
 };
 
-/* the registry of live arenas; thread exit and fork walk it */
-extern mv_mutex mv_registry_lock;
-bool mv_arena_alive(struct mova_arena *a, uint64_t epoch); /* caller holds mv_registry_lock */
-void mv_registry_foreach(void (*fn)(struct mova_arena *a, void *arg),
-			 void *arg); /* holds the lock */
+static inline struct mova_arena *mv_arena_of(struct mv_heap *h)
+{
+	return (struct mova_arena *)(void *)((char *)h - offsetof(struct mova_arena, heap));
+}
+
+/* every live arena, under mv_heap_registry_lock (fork.c) */
+void mv_arena_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg);
 
 /* the default arena's range, for mova_free's one-compare ownership test */
 extern struct mova_arena *mv_default;
@@ -71,55 +55,15 @@ struct mova_arena *mv_default_arena_slow(void);
 
 static inline bool mv_arena_owns(const struct mova_arena *a, const void *p)
 {
-	return (uintptr_t)p - (uintptr_t)a->zone.base < a->zone.reserve_bytes;
+	return mv_heap_owns(&a->heap, p);
 }
 
-/* The calling thread's tcache for a (created on first use). */
-extern __thread struct mv_tls_last {
-	struct mova_arena *a;
-	uint64_t epoch;
-	struct mv_tcache *tc;
-} mv_tls_last __attribute__((tls_model("initial-exec")));
-
-static inline struct mv_tcache *mv_tcache_of(struct mova_arena *a)
+/* The calling thread's cache for a (created on first use). */
+static inline struct mv_tcache *mv_arena_tcache(struct mova_arena *a)
 {
-	if (likely(mv_tls_last.a == a && mv_tls_last.epoch == a->epoch))
-		return mv_tls_last.tc;
-	return mv_tcache_get_slow(a);
+	return mv_tcache_of(&a->heap);
 }
 
-/* Does the arena have work for kcompactd (start it, wake it)? Slow paths
- * only, no mova lock held: see arena.c. mv_arena_tick asks every
- * MV_HOUSEKEEP_EVERY calls of a thread. */
-#define MV_HOUSEKEEP_EVERY 64
-void mv_arena_housekeep(struct mova_arena *a);
-extern __thread uint32_t mv_arena_ticks __attribute__((tls_model("initial-exec")));
-static inline void mv_arena_tick(struct mova_arena *a)
-{
-	if (unlikely((++mv_arena_ticks & (MV_HOUSEKEEP_EVERY - 1)) == 0))
-		mv_arena_housekeep(a);
-}
-
-/* A reclaimer asked every thread to flush its cache (flush_gen): the
- * owner does so here, on a slow path, the only place it may (tcache.c).
- * Every allocation slow path passes here with no lock held, so it is also
- * where the arena's housekeeping is paced (mv_arena_tick). */
-static inline void mv_tcache_answer_flush(struct mova_arena *a, struct mv_tcache *tc)
-{
-	uint32_t gen = atomic_load_explicit(&a->flush_gen, memory_order_relaxed);
-	if (unlikely(gen != atomic_load_explicit(&tc->flush_seen, memory_order_relaxed)))
-		mv_tcache_flush_asked(a, tc, gen);
-	mv_arena_tick(a);
-}
-
-/* The pages behind every live allocation, slab, and free block go back
- * to the buddy or the OS; counters for stats. */
-void mv_arena_drain_all_pcp(struct mova_arena *a);
-/* An allocation is about to fail: give back what this thread and the bins
- * hold without need (pending frees, kept and empty slabs, page lists) so
- * the caller can retry once, as the kernel drains per-cpu lists and
- * shrinks slabs before failing. True if free memory grew. No lock held. */
-bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc);
 /* Free pageblocks kept backed for reuse: retain_bytes when set, else
  * 1/MV_RETAIN_DIV of the resident pageblocks, MV_RETAIN_MIN_PB ..
  * MV_RETAIN_MAX_PB of them. A fixed amount either bloats a small process
@@ -130,12 +74,6 @@ bool mv_arena_reclaim(struct mova_arena *a, struct mv_tcache *tc);
 #define MV_RETAIN_MIN_PB 2
 #define MV_RETAIN_MAX_PB 16
 size_t mv_arena_retain_pageblocks(const struct mova_arena *a);
-/* after a large free: kcompactd's decay will give it back (started if
- * need be); without kcompactd, pageblocks above the retain threshold go
- * back now (hysteresis) */
-void mv_arena_maybe_return(struct mova_arena *a);
-/* after a slow allocation: wake kcompactd if an allocation fell back or failed */
-void mv_arena_check_wakeup(struct mova_arena *a);
 /* an allocation failed: if the reservation was cut short by RLIMIT_AS,
  * say so once, with what to do */
 void mv_arena_full_warn(struct mova_arena *a);

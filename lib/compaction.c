@@ -75,7 +75,7 @@ void mv_compact_state_init(struct mova_arena *a)
 	cs->compact_cached_free_pfn = SIZE_MAX;
 	/* the compactor's cache: never on the arena's list, owns no pages */
 	static const struct mv_tcache zero;
-	cs->ctc = mv_meta_alloc(&a->meta, sizeof zero);
+	cs->ctc = mv_meta_alloc(&a->heap.meta, sizeof zero);
 	if (cs->ctc) {
 		for (unsigned i = 0; i < MV_NR_MOV_CLASSES; i++)
 			cs->ctc->mov_cur[i] = &mv_slab_empty;
@@ -134,7 +134,7 @@ bool mv_compaction_restarting(struct mova_arena *a, int order)
 /* __reset_isolation_suitable: clear every skip bit */
 static void reset_isolation_suitable(struct mova_arena *a)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t end = mv_relaxed_load(&z->populated_pfn);
 	for (size_t p = 0; p < end; p += z->pageblock_nr_pages)
 		mv_clear_pageblock_skip(&z->pb, p);
@@ -150,12 +150,12 @@ static size_t top_block(struct mv_zone *z)
 static void reset_cached_positions(struct mova_arena *a)
 {
 	a->compact.compact_cached_migrate_pfn[0] = a->compact.compact_cached_migrate_pfn[1] = 0;
-	a->compact.compact_cached_free_pfn = top_block(&a->zone);
+	a->compact.compact_cached_free_pfn = top_block(&a->heap.zone);
 }
 
 bool mv_compaction_suitable(struct mova_arena *a, int order)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	if (order < 0)
 		return true;
 	/* __compaction_suitable: room to migrate into (compact_gap) */
@@ -174,7 +174,7 @@ bool mv_compaction_suitable(struct mova_arena *a, int order)
 /* is a free block of order (or more) available? (__compact_finished's check) */
 static bool free_block_available(struct mova_arena *a, int order, int mt)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	bool ok = false;
 	mv_lock(&z->lock);
 	for (int o = order; o < MV_NR_PAGE_ORDERS && !ok; o++) {
@@ -202,7 +202,7 @@ static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, st
 	struct mova_arena *a = cc->a;
 	if (!mv_is_handle_class(cls))
 		return false;
-	struct mv_bin *bin = &a->bins[cls];
+	struct mv_bin *bin = &a->heap.bins[cls];
 	if (cc->mode == MIGRATE_ASYNC) {
 		if (!mv_trylock(&bin->lock)) {
 			cc->contended = true;
@@ -211,7 +211,7 @@ static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, st
 	} else {
 		mv_lock(&bin->lock);
 	}
-	struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn);
+	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, pfn);
 	bool ok = mv_pg_load(pg->type) == PG_SLAB && mv_pg_load(pg->slab) == s && s->pfn == pfn &&
 		  s->cls == cls &&
 		  (s->list == MV_SL_PARTIAL || s->list == MV_SL_FULL || s->list == MV_SL_EMPTY);
@@ -228,7 +228,7 @@ static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, st
  * meanwhile; an empty one goes back to the buddy allocator. */
 static void putback_slab(struct mova_arena *a, struct mv_slab *s)
 {
-	struct mv_bin *bin = &a->bins[s->cls];
+	struct mv_bin *bin = &a->heap.bins[s->cls];
 	mv_lock(&bin->lock);
 	if (s->xlist) {
 		mv_slab_splice(s, s->xlist, "remote free list");
@@ -239,7 +239,7 @@ static void putback_slab(struct mova_arena *a, struct mv_slab *s)
 	atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
 	if (s->used == 0) {
 		s->list = MV_SL_NONE;
-		mv_slab_destroy(a, NULL, s);
+		mv_slab_destroy(&a->heap, NULL, s);
 	} else {
 		mv_bin_add_shared(bin, s);
 	}
@@ -257,7 +257,7 @@ static void flush_old(struct compact_control *cc)
 		return;
 	if (cc->nr_old && mv_rcu_readers_ever())
 		mv_rcu_synchronize();
-	mv_mov_free_slots(cc->a, NULL, cc->old, cc->nr_old);
+	mv_mov_free_slots(&cc->a->heap, NULL, cc->old, cc->nr_old);
 	cc->nr_old = 0;
 	for (unsigned i = 0; i < cc->nr_done; i++)
 		putback_slab(cc->a, cc->done[i]);
@@ -286,7 +286,7 @@ static bool flush_each_batch(const struct compact_control *cc)
 
 static bool compact_scanners_met(const struct compact_control *cc)
 {
-	unsigned o = cc->a->zone.pageblock_order;
+	unsigned o = cc->a->heap.zone.pageblock_order;
 	return (cc->free_pfn >> o) <= (cc->migrate_pfn >> o);
 }
 
@@ -294,7 +294,7 @@ static bool compact_scanners_met(const struct compact_control *cc)
 
 static bool suitable_migration_target(struct compact_control *cc, size_t pfn)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	int mt = mv_get_pfnblock_migratetype(z, pfn);
 	if (mt != MIGRATE_MOVABLE && mt != MIGRATE_CMA)
 		return false;
@@ -312,7 +312,7 @@ static bool suitable_migration_target(struct compact_control *cc, size_t pfn)
 
 static void freepages_add(struct compact_control *cc, size_t pfn, unsigned order)
 {
-	struct mv_page *pg = mv_pfn_to_page(&cc->a->zone, pfn);
+	struct mv_page *pg = mv_pfn_to_page(&cc->a->heap.zone, pfn);
 	pg->lru.next = cc->freepages[order];
 	cc->freepages[order] = (uint32_t)pfn;
 	cc->nr_freepages += (size_t)1 << order;
@@ -322,7 +322,7 @@ static void freepages_add(struct compact_control *cc, size_t pfn, unsigned order
  * a contiguous range: the whole arena but the range) */
 static void isolate_freepages(struct compact_control *cc)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	size_t low = cc->alloc_contig ? 0 : mv_pageblock_start_pfn(z, cc->migrate_pfn) + pbn;
@@ -365,7 +365,7 @@ static void isolate_freepages(struct compact_control *cc)
  * larger block (compaction_alloc's split of freepages[order]). */
 static size_t take_free(struct compact_control *cc, size_t nr)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	unsigned need = mv_order_for_pages(nr);
 	for (;;) {
 		for (unsigned o = need; o < MV_NR_PAGE_ORDERS; o++) {
@@ -392,7 +392,7 @@ static size_t take_free(struct compact_control *cc, size_t nr)
 
 static void release_freepages(struct compact_control *cc)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
 		uint32_t pfn = cc->freepages[o];
 		while (pfn != MV_PFN_NONE) {
@@ -406,8 +406,9 @@ static void release_freepages(struct compact_control *cc)
 }
 
 /* compaction_alloc: a destination for an object of class cls */
-static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, void *priv)
+static void *compaction_alloc(struct mv_heap *h, unsigned cls, size_t size, void *priv)
 {
+	struct mova_arena *a = mv_arena_of(h);
 	struct compact_control *cc = priv;
 	if (cls < MV_NR_CLASSES) {
 		unsigned mi = cls - MV_MOV_CLASS0;
@@ -425,12 +426,13 @@ static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, v
 		size_t pfn =
 		    mt == MIGRATE_MOVABLE ? take_free(cc, mv_classes[cls].npages) : MV_PFN_NONE;
 		if (pfn == MV_PFN_NONE && cc->alloc_contig)
-			pfn = mv_buddy_alloc_exact(&a->zone, mv_classes[cls].npages, mt, 0, NULL);
+			pfn = mv_buddy_alloc_exact(&a->heap.zone, mv_classes[cls].npages, mt, 0,
+						   NULL);
 		if (pfn == MV_PFN_NONE)
 			return NULL;
-		s = mv_slab_init_at(a, cls, pfn);
+		s = mv_slab_init_at(&a->heap, cls, pfn);
 		if (!s) {
-			mv_buddy_free_range(&a->zone, pfn, mv_classes[cls].npages);
+			mv_buddy_free_range(&a->heap.zone, pfn, mv_classes[cls].npages);
 			return NULL;
 		}
 		s->list = MV_SL_ISOLATED;
@@ -445,11 +447,11 @@ static void *compaction_alloc(struct mova_arena *a, unsigned cls, size_t size, v
 	int mt = cc->large_mt == MIGRATE_RECLAIMABLE ? MIGRATE_RECLAIMABLE : MIGRATE_MOVABLE;
 	size_t pfn = mt == MIGRATE_MOVABLE ? take_free(cc, nr) : MV_PFN_NONE;
 	if (pfn == MV_PFN_NONE && cc->alloc_contig)
-		pfn = mv_buddy_alloc_exact(&a->zone, nr, mt, 0, NULL);
+		pfn = mv_buddy_alloc_exact(&a->heap.zone, nr, mt, 0, NULL);
 	if (pfn == MV_PFN_NONE)
 		return NULL;
-	mv_large_set_run(&a->zone, pfn, nr, mt, size);
-	return mv_zone_addr(&a->zone, pfn);
+	mv_large_set_run(&a->heap.zone, pfn, nr, mt, size);
+	return mv_zone_addr(&a->heap.zone, pfn);
 }
 
 /* ------------------------------------------------------------ the migrate scanner */
@@ -458,7 +460,7 @@ enum isolate_result { ISOLATE_ABORT, ISOLATE_NONE, ISOLATE_SUCCESS };
 
 static bool suitable_migration_source(struct compact_control *cc, size_t pfn)
 {
-	int mt = mv_get_pfnblock_migratetype(&cc->a->zone, pfn);
+	int mt = mv_get_pfnblock_migratetype(&cc->a->heap.zone, pfn);
 	if (mt == MIGRATE_ISOLATE && !cc->alloc_contig)
 		return false;
 	/* async direct compaction: only blocks of the requested type */
@@ -472,7 +474,7 @@ static bool suitable_migration_source(struct compact_control *cc, size_t pfn)
 static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn, size_t end,
 					 size_t *stop)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	size_t isolated = 0, scanned = 0;
 	while (pfn < end) {
 		struct mv_page *pg = mv_pfn_to_page(z, pfn);
@@ -536,7 +538,7 @@ static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn,
 /* isolate_migratepages: the next pageblocks from migrate_pfn */
 static enum isolate_result isolate_migratepages(struct compact_control *cc)
 {
-	struct mv_zone *z = &cc->a->zone;
+	struct mv_zone *z = &cc->a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	size_t pfn = cc->migrate_pfn;
 	size_t limit = cc->alloc_contig ? cc->range_end : cc->free_pfn;
@@ -574,8 +576,9 @@ static enum isolate_result isolate_migratepages(struct compact_control *cc)
 	return ISOLATE_NONE;
 }
 
-static void compaction_put_old(struct mova_arena *a, void *old, void *priv)
+static void compaction_put_old(struct mv_heap *h, void *old, void *priv)
 {
+	struct mova_arena *a = mv_arena_of(h);
 	(void)a;
 	add_old(priv, old);
 }
@@ -598,22 +601,24 @@ static int migrate_isolated(struct compact_control *cc)
 				uint32_t idx;
 				size_t size;
 				unsigned cls;
-				if (mv_object_entry(a, slot, &idx, &size, &cls))
+				if (mv_object_entry(&a->heap, slot, &idx, &size, &cls))
 					batch[n++] = slot;
 			}
 			if (!n)
 				continue;
-			int r = mv_migrate_pages(a, batch, n, compaction_alloc, compaction_put_old,
-						 cc, cc->mode, cc->reason, NULL);
+			int r =
+			    mv_migrate_pages(&a->heap, batch, n, compaction_alloc,
+					     compaction_put_old, cc, cc->mode, cc->reason, NULL);
 			if (r < 0)
 				err = r;
 		}
 	}
 	for (unsigned i = 0; i < cc->nr_src_large && !err; i++) {
 		void *src = cc->src_large[i];
-		cc->large_mt = mv_pg_load(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, src))->mt);
-		int r = mv_migrate_pages(a, &src, 1, compaction_alloc, compaction_put_old, cc,
-					 cc->mode, cc->reason, NULL);
+		cc->large_mt =
+		    mv_pg_load(mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, src))->mt);
+		int r = mv_migrate_pages(&a->heap, &src, 1, compaction_alloc, compaction_put_old,
+					 cc, cc->mode, cc->reason, NULL);
 		if (r < 0)
 			err = r;
 	}
@@ -651,14 +656,14 @@ static enum compact_result compact_finished(struct compact_control *cc)
 	}
 	if (cc->proactive_compaction) {
 		unsigned wmark_low = mv_fragmentation_score_wmark(a->cfg.proactiveness, true);
-		mv_lock(&a->zone.lock);
-		unsigned score = mv_fragmentation_score(&a->zone);
-		mv_unlock(&a->zone.lock);
+		mv_lock(&a->heap.zone.lock);
+		unsigned score = mv_fragmentation_score(&a->heap.zone);
+		mv_unlock(&a->heap.zone.lock);
 		return score > wmark_low ? COMPACT_CONTINUE : COMPACT_SUCCESS;
 	}
 	if (cc->order < 0)
 		return COMPACT_CONTINUE;
-	if (cc->migrate_pfn & (a->zone.pageblock_nr_pages - 1))
+	if (cc->migrate_pfn & (a->heap.zone.pageblock_nr_pages - 1))
 		return COMPACT_CONTINUE; /* a pageblock is always finished */
 	if (free_block_available(a, cc->order, cc->migratetype))
 		return COMPACT_SUCCESS;
@@ -667,19 +672,19 @@ static enum compact_result compact_finished(struct compact_control *cc)
 
 static struct compact_control *cc_new(struct mova_arena *a)
 {
-	struct compact_control *cc = mv_meta_alloc(&a->meta, sizeof *cc);
+	struct compact_control *cc = mv_meta_alloc(&a->heap.meta, sizeof *cc);
 	if (!cc)
 		return NULL;
 	if (!a->compact.ctc) {
-		mv_meta_free(&a->meta, cc, sizeof *cc);
+		mv_meta_free(&a->heap.meta, cc, sizeof *cc);
 		return NULL;
 	}
-	cc->old = mv_meta_alloc(&a->meta, CC_OLD_MAX * sizeof(void *));
-	cc->done = mv_meta_alloc(&a->meta, CC_DONE_MAX * sizeof(void *));
+	cc->old = mv_meta_alloc(&a->heap.meta, CC_OLD_MAX * sizeof(void *));
+	cc->done = mv_meta_alloc(&a->heap.meta, CC_DONE_MAX * sizeof(void *));
 	if (!cc->old || !cc->done) {
-		mv_meta_free(&a->meta, cc->old, CC_OLD_MAX * sizeof(void *));
-		mv_meta_free(&a->meta, cc->done, CC_DONE_MAX * sizeof(void *));
-		mv_meta_free(&a->meta, cc, sizeof *cc);
+		mv_meta_free(&a->heap.meta, cc->old, CC_OLD_MAX * sizeof(void *));
+		mv_meta_free(&a->heap.meta, cc->done, CC_DONE_MAX * sizeof(void *));
+		mv_meta_free(&a->heap.meta, cc, sizeof *cc);
 		return NULL;
 	}
 	cc->a = a;
@@ -695,19 +700,20 @@ static void cc_free(struct compact_control *cc)
 {
 	struct mova_arena *a = cc->a;
 	flush_old(cc);
-	mv_meta_free(&a->meta, cc->done, CC_DONE_MAX * sizeof(void *));
-	mv_meta_free(&a->meta, cc->old, CC_OLD_MAX * sizeof(void *));
-	mv_meta_free(&a->meta, cc, sizeof *cc);
+	mv_meta_free(&a->heap.meta, cc->done, CC_DONE_MAX * sizeof(void *));
+	mv_meta_free(&a->heap.meta, cc->old, CC_OLD_MAX * sizeof(void *));
+	mv_meta_free(&a->heap.meta, cc, sizeof *cc);
 }
 
 static void count_scans(struct compact_control *cc, bool daemon)
 {
 	struct mova_arena *a = cc->a;
-	mv_count(&a->vm, MV_VM_compact_migrate_scanned, cc->total_migrate_scanned);
-	mv_count(&a->vm, MV_VM_compact_free_scanned, cc->total_free_scanned);
+	mv_count(&a->heap.vm, MV_VM_compact_migrate_scanned, cc->total_migrate_scanned);
+	mv_count(&a->heap.vm, MV_VM_compact_free_scanned, cc->total_free_scanned);
 	if (daemon) {
-		mv_count(&a->vm, MV_VM_compact_daemon_migrate_scanned, cc->total_migrate_scanned);
-		mv_count(&a->vm, MV_VM_compact_daemon_free_scanned, cc->total_free_scanned);
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_migrate_scanned,
+			 cc->total_migrate_scanned);
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_free_scanned, cc->total_free_scanned);
 	}
 }
 
@@ -715,7 +721,7 @@ static void count_scans(struct compact_control *cc, bool daemon)
 static enum compact_result compact_zone(struct compact_control *cc)
 {
 	struct mova_arena *a = cc->a;
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	enum compact_result ret;
 	if (cc->order >= 0 && !cc->proactive_compaction) {
 		/* compaction_suit_allocation_order */
@@ -746,7 +752,7 @@ static enum compact_result compact_zone(struct compact_control *cc)
 			cc->whole_zone = true;
 	}
 	/* drain_all_pages: free pages on per-thread lists go back to the zone */
-	mv_arena_drain_all_pcp(a);
+	mv_heap_drain_all_pcp(&a->heap);
 	while ((ret = compact_finished(cc)) == COMPACT_CONTINUE) {
 		enum isolate_result ir = isolate_migratepages(cc);
 		if (ir == ISOLATE_ABORT) {
@@ -756,7 +762,7 @@ static enum compact_result compact_zone(struct compact_control *cc)
 		}
 		if (ir == ISOLATE_NONE)
 			continue;
-		mv_count(&a->vm, MV_VM_compact_isolated, cc->nr_migratepages);
+		mv_count(&a->heap.vm, MV_VM_compact_isolated, cc->nr_migratepages);
 		int err = migrate_isolated(cc);
 		if (err == -ENOMEM && !compact_scanners_met(cc)) {
 			/* the free scanner found no more room */
@@ -810,9 +816,9 @@ enum compact_result mv_compact_zone_order(struct mova_arena *a, int order,
 
 /* ------------------------------------------------------------ packing (zs_compact) */
 
-static void pack_free_old(struct mova_arena *a, void *old, void *priv)
+static void pack_free_old(struct mv_heap *h, void *old, void *priv)
 {
-	(void)a;
+	(void)h;
 	add_old(priv, old);
 }
 
@@ -821,9 +827,9 @@ struct pack_dst {
 	struct mv_slab *dst;
 };
 
-static void *pack_alloc(struct mova_arena *a, unsigned cls, size_t size, void *priv)
+static void *pack_alloc(struct mv_heap *h, unsigned cls, size_t size, void *priv)
 {
-	(void)a;
+	(void)h;
 	(void)size;
 	struct pack_dst *pd = priv;
 	struct mv_slab *s = pd->dst;
@@ -832,10 +838,10 @@ static void *pack_alloc(struct mova_arena *a, unsigned cls, size_t size, void *p
 	return mv_slab_pop(s);
 }
 
-static void pack_put_old(struct mova_arena *a, void *old, void *priv)
+static void pack_put_old(struct mv_heap *h, void *old, void *priv)
 {
 	struct pack_dst *pd = priv;
-	pack_free_old(a, old, pd->cc);
+	pack_free_old(h, old, pd->cc);
 }
 
 /* zs_can_compact: could a whole slab be emptied into the others? */
@@ -847,7 +853,7 @@ static bool bin_can_compact(struct mv_bin *bin, const struct mv_class *c)
 static void pack_class(struct compact_control *cc, unsigned cls)
 {
 	struct mova_arena *a = cc->a;
-	struct mv_bin *bin = &a->bins[cls];
+	struct mv_bin *bin = &a->heap.bins[cls];
 	const struct mv_class *c = &mv_classes[cls];
 	for (unsigned rounds = 0; rounds < 4096; rounds++) {
 		mv_lock(&bin->lock);
@@ -896,12 +902,12 @@ static void pack_class(struct compact_control *cc, unsigned cls)
 				uint32_t idx;
 				size_t size;
 				unsigned ocls;
-				if (mv_object_entry(a, slot, &idx, &size, &ocls))
+				if (mv_object_entry(&a->heap, slot, &idx, &size, &ocls))
 					batch[n++] = slot;
 			}
 			if (n)
-				r = mv_migrate_pages(a, batch, n, pack_alloc, pack_put_old, &pd,
-						     cc->mode, MR_COMPACTION, NULL);
+				r = mv_migrate_pages(&a->heap, batch, n, pack_alloc, pack_put_old,
+						     &pd, cc->mode, MR_COMPACTION, NULL);
 		}
 		/* the destination holds only new copies: back at once; the source
 		 * after the grace period, when it is found empty */
@@ -922,13 +928,13 @@ size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
 	cc->mode = mode;
 	cc->order = -1;
 	mv_lock(&a->compact.lock);
-	uint64_t before = mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]);
+	uint64_t before = mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]);
 	/* zs_compact goes from the largest class to the smallest */
 	for (int cls = MV_NR_CLASSES - 1; cls >= MV_MOV_CLASS0; cls--)
-		if (bin_can_compact(&a->bins[cls], &mv_classes[cls]))
+		if (bin_can_compact(&a->heap.bins[cls], &mv_classes[cls]))
 			pack_class(cc, (unsigned)cls);
 	flush_old(cc);
-	size_t emptied = (size_t)(mv_relaxed_load(&a->vm.ev[MV_VM_slab_free]) - before);
+	size_t emptied = (size_t)(mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]) - before);
 	mv_unlock(&a->compact.lock);
 	cc_free(cc);
 	return emptied;
@@ -939,11 +945,11 @@ unsigned mv_pack_waste_percent(struct mova_arena *a)
 	uint64_t waste = 0, total = 0;
 	for (unsigned cls = MV_MOV_CLASS0; cls < MV_NR_CLASSES; cls++) {
 		const struct mv_class *c = &mv_classes[cls];
-		uint64_t slabs = mv_relaxed_load(&a->bins[cls].nr_slabs);
+		uint64_t slabs = mv_relaxed_load(&a->heap.bins[cls].nr_slabs);
 		if (!slabs)
 			continue;
 		total += slabs * c->npages * MV_PAGE_SIZE;
-		waste += (uint64_t)mv_rload(a->bins[cls].nr_partial_free) * c->size;
+		waste += (uint64_t)mv_rload(a->heap.bins[cls].nr_partial_free) * c->size;
 	}
 	return total ? (unsigned)(waste * 100 / total) : 0;
 }
@@ -990,23 +996,23 @@ int mova_compact(mova_arena *a, int order)
 	if (mv_rcu_readers_ever() && mv_rcu_in_reader())
 		return EDEADLK;
 	/* the caller's own caches first: its frozen slabs, page lists, pending frees */
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	if (tc)
-		mv_tcache_flush(a, tc);
+		mv_tcache_flush(&a->heap, tc);
 	if (order < 0) {
-		mv_bins_trim(a);
+		mv_bins_trim(&a->heap);
 		compact_node(a);
-		mv_bins_trim(a);
-		mv_zone_return_free(&a->zone, 0, MV_RETURN_MIN_ORDER);
+		mv_bins_trim(&a->heap);
+		mv_zone_return_free(&a->heap.zone, 0, MV_RETURN_MIN_ORDER);
 		return 0;
 	}
 	/* __alloc_pages_direct_compact: try_to_compact_pages, async then sync-light */
-	mv_count(&a->vm, MV_VM_compact_stall, 1);
+	mv_count(&a->heap.vm, MV_VM_compact_stall, 1);
 	mv_lock(&a->compact.lock);
 	bool deferred = mv_compaction_deferred(a, order);
 	mv_unlock(&a->compact.lock);
 	if (deferred) {
-		mv_count(&a->vm, MV_VM_compact_fail, 1);
+		mv_count(&a->heap.vm, MV_VM_compact_fail, 1);
 		return MOVA_COMPACT_DEFERRED;
 	}
 	enum compact_result r = COMPACT_SKIPPED;
@@ -1030,14 +1036,14 @@ int mova_compact(mova_arena *a, int order)
 		if (r == COMPACT_SUCCESS || r == COMPACT_SKIPPED)
 			break;
 	}
-	mv_count(&a->vm, r == COMPACT_SUCCESS ? MV_VM_compact_success : MV_VM_compact_fail, 1);
+	mv_count(&a->heap.vm, r == COMPACT_SUCCESS ? MV_VM_compact_success : MV_VM_compact_fail, 1);
 	return result_code(r);
 }
 
 /* kcompactd_do_work */
 void mv_kcompactd_do_work(struct mova_arena *a, int order)
 {
-	mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+	mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
 	mv_lock(&a->compact.lock);
 	bool skip = mv_compaction_deferred(a, order);
 	mv_unlock(&a->compact.lock);
@@ -1056,7 +1062,7 @@ void mv_kcompactd_do_work(struct mova_arena *a, int order)
 		mv_defer_compaction(a, order);
 	mv_unlock(&a->compact.lock);
 	if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
-		mv_arena_drain_all_pcp(a);
+		mv_heap_drain_all_pcp(&a->heap);
 	count_scans(cc, true);
 	cc_free(cc);
 }
@@ -1073,18 +1079,18 @@ int mv_kcompactd_proactive(struct mova_arena *a)
 	bool tried = false, gained = false;
 	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
 	if (mv_pack_waste_percent(a) > pack_wmark) {
-		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
 		tried = true;
 		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
 	}
-	mv_lock(&a->zone.lock);
-	unsigned before = mv_fragmentation_score(&a->zone);
-	mv_unlock(&a->zone.lock);
+	mv_lock(&a->heap.zone.lock);
+	unsigned before = mv_fragmentation_score(&a->heap.zone);
+	mv_unlock(&a->heap.zone.lock);
 	/* an arena grows on demand: a score over a sliver of free memory means
 	 * nothing, so proactive compaction wants two pageblocks free */
-	if (mv_relaxed_load(&a->zone.nr_free_pages) >= 2 * a->zone.pageblock_nr_pages &&
+	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) >= 2 * a->heap.zone.pageblock_nr_pages &&
 	    before > mv_fragmentation_score_wmark(p, false)) {
-		mv_count(&a->vm, MV_VM_compact_daemon_wake, 1);
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
 		tried = true;
 		struct compact_control *cc = cc_new(a);
 		if (cc) {
@@ -1098,9 +1104,9 @@ int mv_kcompactd_proactive(struct mova_arena *a)
 			count_scans(cc, true);
 			cc_free(cc);
 		}
-		mv_lock(&a->zone.lock);
-		unsigned after = mv_fragmentation_score(&a->zone);
-		mv_unlock(&a->zone.lock);
+		mv_lock(&a->heap.zone.lock);
+		unsigned after = mv_fragmentation_score(&a->heap.zone);
+		mv_unlock(&a->heap.zone.lock);
 		gained |= after < before;
 	}
 	return !tried ? -1 : gained;
@@ -1117,16 +1123,16 @@ bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
 	/* only movable and reclaimable objects move: an arena of raw memory
 	 * alone (every program under the preload library) has nothing a pass
 	 * could do, however scattered its free pages */
-	if (!mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
-	    !mv_relaxed_load(&a->zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
+	if (!mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
+	    !mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
 		return false;
 	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
 		return true;
-	if (mv_relaxed_load(&a->zone.nr_free_pages) < 2 * a->zone.pageblock_nr_pages)
+	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) < 2 * a->heap.zone.pageblock_nr_pages)
 		return false;
-	mv_lock(&a->zone.lock);
-	unsigned score = mv_fragmentation_score(&a->zone);
-	mv_unlock(&a->zone.lock);
+	mv_lock(&a->heap.zone.lock);
+	unsigned score = mv_fragmentation_score(&a->heap.zone);
+	mv_unlock(&a->heap.zone.lock);
 	return score > mv_fragmentation_score_wmark(p, false);
 }
 
@@ -1148,10 +1154,10 @@ int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
 	cc->range_start = start_pfn;
 	cc->range_end = end_pfn;
 	cc->migrate_pfn = start_pfn;
-	cc->free_pfn = top_block(&a->zone);
+	cc->free_pfn = top_block(&a->heap.zone);
 	int err = 0;
 	mv_lock(&a->compact.lock);
-	mv_arena_drain_all_pcp(a);
+	mv_heap_drain_all_pcp(&a->heap);
 	while (cc->migrate_pfn < end_pfn) {
 		enum isolate_result ir = isolate_migratepages(cc);
 		if (ir == ISOLATE_NONE)

@@ -15,13 +15,14 @@
 
 #include "compaction.h"
 #include "large.h"
+#include "slowpath.h"
 
 #define CONTIG_MIGRATE_TRIES 5
 
 /* has_unmovable_pages: anything in the pageblock that cannot be migrated? */
 static bool has_unmovable_pages(struct mova_arena *a, size_t block)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t end = block + z->pageblock_nr_pages;
 	for (size_t pfn = block; pfn < end;) {
 		struct mv_page *pg = mv_pfn_to_page(z, pfn);
@@ -57,7 +58,7 @@ static bool has_unmovable_pages(struct mova_arena *a, size_t block)
 
 static void undo_isolate(struct mova_arena *a, size_t start, size_t end, const int *old_mt)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	for (size_t b = mv_pageblock_start_pfn(z, start), i = 0; b < end; b += pbn, i++)
 		mv_zone_unisolate_pageblock(z, b, old_mt[i]);
@@ -66,7 +67,7 @@ static void undo_isolate(struct mova_arena *a, size_t start, size_t end, const i
 /* alloc_contig_range: 0, EBUSY (something in the way), ENOMEM */
 static int alloc_contig_range(struct mova_arena *a, size_t start, size_t end, int mt)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	size_t first = mv_pageblock_start_pfn(z, start);
 	size_t nblocks = (end - first + pbn - 1) / pbn;
@@ -92,7 +93,7 @@ static int alloc_contig_range(struct mova_arena *a, size_t start, size_t end, in
 		err = mv_migrate_range(a, first, first + nblocks * pbn, MR_CONTIG_RANGE);
 		if (err)
 			break;
-		mv_arena_drain_all_pcp(a);
+		mv_heap_drain_all_pcp(&a->heap);
 		/* test_pages_isolated + isolate_freepages_range (strict) */
 		ok = mv_buddy_claim_range(z, start, end - start, true);
 	}
@@ -117,16 +118,16 @@ void *mova_alloc_contig(mova_arena *a, size_t nr_pages)
 		errno = EDEADLK;
 		return NULL;
 	}
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	if (nr_pages > 64 * pbn || nr_pages > z->nr_pages_max) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	/* the caller's own caches would pin pages of the range */
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	if (tc)
-		mv_tcache_flush(a, tc);
+		mv_tcache_flush(&a->heap, tc);
 	size_t span = mv_align_up(nr_pages, pbn);
 	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	/* cma_alloc: the CMA area first, at each pageblock offset */
@@ -144,7 +145,7 @@ void *mova_alloc_contig(mova_arena *a, size_t nr_pages)
 				continue;
 			if (alloc_contig_range(a, b, b + nr_pages,
 					       pass == 0 ? MIGRATE_CMA : MIGRATE_MOVABLE) == 0) {
-				mv_count(&a->vm, MV_VM_pgalloc, 1);
+				mv_count(&a->heap.vm, MV_VM_pgalloc, 1);
 				return mv_zone_addr(z, b);
 			}
 		}
@@ -167,7 +168,7 @@ int mova_free_contig(mova_arena *a, void *p, size_t nr_pages)
 {
 	if (!a || !p || !mv_arena_owns(a, p) || ((uintptr_t)p & MV_PAGE_MASK))
 		return EINVAL;
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pfn = mv_zone_pfn(z, p);
 	if (!mv_zone_pfn_valid(z, pfn))
 		return EINVAL;
@@ -176,6 +177,6 @@ int mova_free_contig(mova_arena *a, void *p, size_t nr_pages)
 		return EINVAL;
 	mv_pg_store(h->type, (uint8_t)PG_NONE);
 	mv_buddy_free_range(z, pfn, nr_pages);
-	mv_arena_maybe_return(a);
+	mv_slowpath_maybe_return(a);
 	return 0;
 }

@@ -10,14 +10,14 @@
 static void lock_arena(struct mova_arena *a, void *arg)
 {
 	(void)arg;
-	mv_lock(&a->threads_lock);
+	mv_lock(&a->heap.threads_lock);
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
-		mv_lock(&a->bins[c].lock);
-	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext)
+		mv_lock(&a->heap.bins[c].lock);
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext)
 		mv_lock(&tc->pcp.lock);
-	mv_lock(&a->zone.lock);
-	mv_lock(&a->htab.lock);
-	mv_lock(&a->meta.lock);
+	mv_lock(&a->heap.zone.lock);
+	mv_lock(&a->heap.htab.lock);
+	mv_lock(&a->heap.meta.lock);
 	mv_lock(&a->reclaim.lock);
 }
 
@@ -25,14 +25,14 @@ static void unlock_arena(struct mova_arena *a, void *arg)
 {
 	(void)arg;
 	mv_unlock(&a->reclaim.lock);
-	mv_unlock(&a->meta.lock);
-	mv_unlock(&a->htab.lock);
-	mv_unlock(&a->zone.lock);
-	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext)
+	mv_unlock(&a->heap.meta.lock);
+	mv_unlock(&a->heap.htab.lock);
+	mv_unlock(&a->heap.zone.lock);
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext)
 		mv_unlock(&tc->pcp.lock);
 	for (int c = MV_NR_CLASSES - 1; c >= 0; c--)
-		mv_unlock(&a->bins[c].lock);
-	mv_unlock(&a->threads_lock);
+		mv_unlock(&a->heap.bins[c].lock);
+	mv_unlock(&a->heap.threads_lock);
 }
 
 static void lock_compact(struct mova_arena *a, void *arg)
@@ -64,20 +64,20 @@ static void prepare(void)
 	 * the list). The lock is recursive, so glibc's own take after ours
 	 * nests. */
 	_IO_list_lock();
-	mv_lock(&mv_registry_lock);
-	mv_registry_foreach(lock_compact, NULL);
+	mv_lock(&mv_heap_registry_lock);
+	mv_arena_foreach(lock_compact, NULL);
 	mv_rcu_fork_prepare();
-	mv_registry_foreach(lock_arena, NULL);
+	mv_arena_foreach(lock_arena, NULL);
 	mv_lock(&mv_global_meta()->lock);
 }
 
 static void parent(void)
 {
 	mv_unlock(&mv_global_meta()->lock);
-	mv_registry_foreach(unlock_arena, NULL);
+	mv_arena_foreach(unlock_arena, NULL);
 	mv_rcu_fork_parent();
-	mv_registry_foreach(unlock_compact, NULL);
-	mv_unlock(&mv_registry_lock);
+	mv_arena_foreach(unlock_compact, NULL);
+	mv_unlock(&mv_heap_registry_lock);
 	_IO_list_unlock();
 }
 
@@ -97,29 +97,29 @@ static void retire_orphans(struct mova_arena *a, void *arg)
 	/* shrinker calls in flight belonged to threads the child does not have */
 	for (struct mova_shrinker *s = a->reclaim.head; s; s = s->next)
 		atomic_store(&s->refs, 0);
-	mv_lock(&a->threads_lock);
-	struct mv_tcache *tc = a->tcaches, *next;
+	mv_lock(&a->heap.threads_lock);
+	struct mv_tcache *tc = a->heap.tcaches, *next;
 	for (; tc; tc = next) {
 		next = tc->tnext;
 		if (mv_tcache_is_mine(tc))
 			continue;
-		mv_tcache_retire_orphan(a, tc);
+		mv_tcache_retire_orphan(&a->heap, tc);
 	}
-	mv_unlock(&a->threads_lock);
+	mv_unlock(&a->heap.threads_lock);
 }
 
 static void child(void)
 {
 	mv_unlock(&mv_global_meta()->lock);
-	mv_registry_foreach(unlock_arena, NULL);
+	mv_arena_foreach(unlock_arena, NULL);
 	mv_rcu_fork_child();
-	mv_registry_foreach(unlock_compact, NULL);
-	mv_unlock(&mv_registry_lock);
+	mv_arena_foreach(unlock_compact, NULL);
+	mv_unlock(&mv_heap_registry_lock);
 	/* glibc resets the list lock in a child of a multi-threaded parent;
 	 * of a single-threaded one it does not, and ours is still held */
 	_IO_list_resetlock();
 	/* alone now: the registry cannot change under us */
-	mv_registry_foreach(retire_orphans, NULL);
+	mv_arena_foreach(retire_orphans, NULL);
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

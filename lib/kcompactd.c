@@ -117,7 +117,7 @@ static void keep_budget(struct mova_arena *a, uint64_t cpu_ns, uint64_t wall_ns)
 
 size_t mv_kcompactd_floor_pages(const struct mova_arena *a)
 {
-	return mv_arena_retain_pageblocks(a) << a->zone.pageblock_order;
+	return mv_arena_retain_pageblocks(a) << a->heap.zone.pageblock_order;
 }
 
 static uint64_t decay_slot_ns(const struct mova_arena *a)
@@ -150,7 +150,7 @@ static double decay_gone(unsigned s)
 static bool decay_step(struct mova_arena *a, uint64_t now)
 {
 	struct mv_kcompactd *k = &a->kcompactd;
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t floor = mv_kcompactd_floor_pages(a);
 	if (now - k->decay_last_ns < decay_slot_ns(a))
 		return mv_relaxed_load(&z->free_backed_pages) > floor;
@@ -209,7 +209,7 @@ static void *kcompactd(void *arg)
 	uint64_t next_proactive = mv_os_now_ns() + interval_ns;
 	bool decaying = true;
 	k->decay_last_ns = mv_os_now_ns();
-	(void)mv_zone_free_backed_low(&a->zone); /* the first slot starts now */
+	(void)mv_zone_free_backed_low(&a->heap.zone); /* the first slot starts now */
 	for (;;) {
 		pthread_mutex_lock(&k->lock);
 		if (!k->stop && !k->max_order && !k->proactive_trigger) {
@@ -241,8 +241,8 @@ static void *kcompactd(void *arg)
 			 * interval << COMPACT_MAX_DEFER_SHIFT, as the kernel's does,
 			 * unless free memory changed by a sixteenth of the arena since:
 			 * the kernel's zone is fixed, an arena's free memory is not. */
-			size_t free_pages = mv_relaxed_load(&a->zone.nr_free_pages);
-			size_t populated = mv_relaxed_load(&a->zone.populated_pfn);
+			size_t free_pages = mv_relaxed_load(&a->heap.zone.nr_free_pages);
+			size_t populated = mv_relaxed_load(&a->heap.zone.populated_pfn);
 			size_t delta = free_pages > k->backoff_free_pages
 					   ? free_pages - k->backoff_free_pages
 					   : k->backoff_free_pages - free_pages;
@@ -250,10 +250,11 @@ static void *kcompactd(void *arg)
 				int r = mv_kcompactd_proactive(a);
 				k->backoff_until_ns =
 				    r == 0 ? t0 + (interval_ns << COMPACT_MAX_DEFER_SHIFT) : 0;
-				k->backoff_free_pages = mv_relaxed_load(&a->zone.nr_free_pages);
+				k->backoff_free_pages =
+				    mv_relaxed_load(&a->heap.zone.nr_free_pages);
 			}
 			/* slabs nobody owns that emptied: to the buddy allocator */
-			mv_bins_trim(a);
+			mv_bins_trim(&a->heap);
 		}
 		decaying = decay_step(a, mv_os_now_ns());
 		uint64_t cpu = mv_os_thread_cpu_ns() - c0, wall = mv_os_now_ns() - t0;

@@ -17,20 +17,20 @@ static void mark_tails(struct mv_zone *z, size_t pfn, size_t nr, uint8_t type)
 
 void mv_large_set_run(struct mv_zone *z, size_t pfn, size_t nr, int mt, size_t size)
 {
-	struct mv_page *h = mv_pfn_to_page(z, pfn);
-	mv_pg_store(h->x, (uint32_t)nr);
-	mv_pg_store(h->priv, (uint64_t)size);
-	mv_pg_store(h->mt, (uint8_t)mt);
-	mv_pg_store(h->type, (uint8_t)PG_LARGE);
+	struct mv_page *hd = mv_pfn_to_page(z, pfn);
+	mv_pg_store(hd->x, (uint32_t)nr);
+	mv_pg_store(hd->priv, (uint64_t)size);
+	mv_pg_store(hd->mt, (uint8_t)mt);
+	mv_pg_store(hd->type, (uint8_t)PG_LARGE);
 	mark_tails(z, pfn, nr, PG_TAIL);
 }
 
 /* the pages of a large run: an order with the tail given back, or whole
  * pageblocks past a max-order block */
-static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr, size_t align_pages,
+static size_t large_pages(struct mv_heap *h, struct mv_tcache *tc, size_t nr, size_t align_pages,
 			  int mt, bool *zeroed)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	size_t pfn;
 	*zeroed = false;
 	if (nr <= ((size_t)1 << MV_MAX_PAGE_ORDER) &&
@@ -72,10 +72,10 @@ static size_t large_pages(struct mova_arena *a, struct mv_tcache *tc, size_t nr,
 	return pfn;
 }
 
-void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, size_t align, int mt,
+void *mv_large_alloc(struct mv_heap *h, struct mv_tcache *tc, size_t size, size_t align, int mt,
 		     bool zero)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	if (size > z->reserve_bytes || (align && align > z->reserve_bytes)) {
 		errno = ENOMEM;
 		return NULL;
@@ -86,13 +86,11 @@ void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, si
 	size_t align_pages = align > MV_PAGE_SIZE ? align >> MV_PAGE_SHIFT : 1;
 	bool zeroed;
 	if (tc && !tc->dead)
-		mv_tcache_answer_flush(a, tc);
-	size_t pfn = large_pages(a, tc, nr, align_pages, mt, &zeroed);
-	/* about to fail: give back what is held without need, and try once more */
-	if (pfn == MV_PFN_NONE && mv_arena_reclaim(a, tc))
-		pfn = large_pages(a, tc, nr, align_pages, mt, &zeroed);
+		mv_tcache_answer_flush(h, tc);
+	size_t pfn = large_pages(h, tc, nr, align_pages, mt, &zeroed);
 	if (pfn == MV_PFN_NONE) {
-		mv_arena_check_wakeup(a);
+		/* fail upward: the slow path above decides whether to reclaim
+		 * and retry (slowpath.c) */
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -103,42 +101,40 @@ void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, si
 	return p;
 }
 
-void mv_large_free(struct mova_arena *a, struct mv_tcache *tc, void *p)
+void mv_large_free(struct mv_heap *h, struct mv_tcache *tc, void *p)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	size_t pfn = mv_zone_pfn(z, p);
-	struct mv_page *h = mv_pfn_to_page(z, pfn);
-	size_t nr = mv_pg_load(h->x);
+	struct mv_page *hd = mv_pfn_to_page(z, pfn);
+	size_t nr = mv_pg_load(hd->x);
 	mark_tails(z, pfn, nr, PG_NONE);
-	mv_pg_store(h->type, (uint8_t)PG_NONE);
+	mv_pg_store(hd->type, (uint8_t)PG_NONE);
 	mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn, nr);
-	if (nr >= z->pageblock_nr_pages / 2)
-		mv_arena_maybe_return(a);
 }
 
-bool mv_large_resize(struct mova_arena *a, struct mv_tcache *tc, void *p, size_t size)
+bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t size)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	size_t pfn = mv_zone_pfn(z, p);
-	struct mv_page *h = mv_pfn_to_page(z, pfn);
+	struct mv_page *hd = mv_pfn_to_page(z, pfn);
 	if (size > z->reserve_bytes)
 		return false; /* and (size + 4095) >> 12 cannot wrap below */
-	size_t nr = mv_pg_load(h->x), nr_new = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
+	size_t nr = mv_pg_load(hd->x), nr_new = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
 	if (!nr_new)
 		nr_new = 1;
 	if (nr_new > z->nr_pages_max)
 		return false;
 	if (nr_new < nr) {
 		mark_tails(z, pfn, nr, PG_NONE);
-		mv_pg_store(h->x, (uint32_t)nr_new);
+		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn + nr_new, nr - nr_new);
 	} else if (nr_new > nr) {
 		if (!mv_buddy_claim_range(z, pfn + nr, nr_new - nr, false))
 			return false;
-		mv_pg_store(h->x, (uint32_t)nr_new);
+		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 	}
-	mv_pg_store(h->priv, (uint64_t)size);
+	mv_pg_store(hd->priv, (uint64_t)size);
 	return true;
 }

@@ -11,16 +11,16 @@
 #ifndef MV_LARGE_H
 #define MV_LARGE_H
 
-#include "arena.h"
+#include "tcache.h"
 
 /* align: 0 or a power of two; mt: UNMOVABLE or MOVABLE; NULL with errno ENOMEM */
-void *mv_large_alloc(struct mova_arena *a, struct mv_tcache *tc, size_t size, size_t align, int mt,
+void *mv_large_alloc(struct mv_heap *h, struct mv_tcache *tc, size_t size, size_t align, int mt,
 		     bool zero);
 /* make pages [pfn, pfn+nr) the caller holds a large object of size bytes */
 void mv_large_set_run(struct mv_zone *z, size_t pfn, size_t nr, int mt, size_t size);
-void mv_large_free(struct mova_arena *a, struct mv_tcache *tc, void *p);
+void mv_large_free(struct mv_heap *h, struct mv_tcache *tc, void *p);
 /* Grow or shrink in place; false when the pages beyond are not free. */
-bool mv_large_resize(struct mova_arena *a, struct mv_tcache *tc, void *p, size_t size);
+bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t size);
 
 static inline size_t mv_large_pages(const struct mv_page *head)
 {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "large.h"
+#include "slowpath.h"
 
 static inline uint64_t dfkey(const void *p)
 {
@@ -39,7 +40,7 @@ static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	if (unlikely(!tc)) {
 		if (!mv_thread_dead) {
 			errno = ENOMEM;
@@ -48,13 +49,13 @@ static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 		/* past this thread's destructor (tcache.c): a cache for this
 		 * one call, torn down after it (its slabs go to the bins);
 		 * rare: glibc's freeres frees, it does not allocate */
-		tc = mv_tcache_transient(a);
+		tc = mv_tcache_transient(&a->heap);
 		if (!tc) {
 			errno = ENOMEM;
 			return NULL;
 		}
 		void *p = malloc_with(a, tc, size, zero);
-		mv_tcache_destroy(a, tc);
+		mv_tcache_destroy(&a->heap, tc);
 		return p;
 	}
 	return malloc_with(a, tc, size, zero);
@@ -69,12 +70,9 @@ static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size
 		if (p) {
 			mv_slab_pop(s);
 		} else {
-			p = mv_raw_alloc_slow(a, tc, cls);
-			if (unlikely(!p)) {
-				mv_arena_check_wakeup(a);
-				errno = ENOMEM;
+			p = mv_slowpath_raw(a, tc, cls);
+			if (unlikely(!p))
 				return NULL;
-			}
 			s = tc->raw_cur[cls];
 		}
 		p[1] = 0;
@@ -83,9 +81,9 @@ static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size
 			memset(p, 0, s->usize);
 		return p;
 	}
-	void *p = mv_large_alloc(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
+	void *p = mv_slowpath_large(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
 	if (p)
-		mv_relaxed_add(&a->large_live_bytes, (int64_t)size);
+		mv_relaxed_add(&a->heap.large_live_bytes, (int64_t)size);
 	return p;
 }
 
@@ -131,19 +129,20 @@ static MV_NOINLINE void free_slow(void *p)
 	struct mova_arena *a = mv_default;
 	if (!p)
 		return;
-	if (!a || !mv_arena_owns(a, p) || !mv_zone_pfn_valid(&a->zone, mv_zone_pfn(&a->zone, p))) {
+	if (!a || !mv_arena_owns(a, p) ||
+	    !mv_zone_pfn_valid(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p))) {
 		mv_report_invalid("pointer", "free", p);
 		return;
 	}
-	struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
 	uint8_t type = mv_pg_load(pg->type);
 	/* a free needs no cache of its own: never make one here (a thread
 	 * past its destructor must not, see tcache.c) */
-	struct mv_tcache *tc = mv_tcache_peek(a);
+	struct mv_tcache *tc = mv_tcache_peek(&a->heap);
 	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0 &&
 	    !is_migrate_movable(mv_pg_load(pg->mt))) {
-		mv_relaxed_add(&a->large_live_bytes, -(int64_t)mv_large_size(pg));
-		mv_large_free(a, tc, p);
+		mv_relaxed_add(&a->heap.large_live_bytes, -(int64_t)mv_large_size(pg));
+		mv_slowpath_large_free(a, tc, p);
 		return;
 	}
 	struct mv_slab *s = type == PG_SLAB ? mv_pg_load(pg->slab) : NULL;
@@ -166,11 +165,11 @@ static MV_NOINLINE void free_slow(void *p)
 	if (tc)
 		mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 	else
-		mv_relaxed_add(&a->dead_live_bytes, -(int64_t)s->usize);
+		mv_relaxed_add(&a->heap.dead_live_bytes, -(int64_t)s->usize);
 	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)
-		mv_raw_free_local_slow(a, tc, s, p);
+		mv_raw_free_local_slow(&a->heap, tc, s, p);
 	else
-		mv_raw_free_remote(a, s, p);
+		mv_raw_free_remote(&a->heap, s, p);
 }
 
 void mova_free(void *p)
@@ -197,8 +196,11 @@ void mova_free(void *p)
 					__asm__("" ::: "memory");
 					mv_slab_push(s, p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
-					if (unlikely(--s->used == 0))
-						mv_raw_slab_idle(mv_default, tc, s);
+					if (unlikely(--s->used == 0)) {
+						mv_raw_slab_idle(&mv_default->heap, tc, s);
+						/* freed pages may be work for kcompactd */
+						mv_slowpath_tick(mv_default);
+					}
 					return;
 				}
 				/* another thread's raw slab: straight onto its remote list */
@@ -221,9 +223,9 @@ size_t mova_usable_size(const void *p)
 {
 	struct mova_arena *a = mv_default;
 	if (!p || !a || !mv_arena_owns(a, p) ||
-	    !mv_zone_pfn_valid(&a->zone, mv_zone_pfn(&a->zone, p)))
+	    !mv_zone_pfn_valid(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p)))
 		return 0;
-	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	const struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
 	uint8_t type = mv_pg_load(pg->type);
 	if (type == PG_SLAB) {
 		/* only the start of a live slot: an interior or freed pointer is
@@ -259,11 +261,12 @@ void *mova_realloc(void *p, size_t size)
 		return NULL;
 	}
 	struct mova_arena *a = mv_default;
-	const struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+	const struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
 	if (mv_pg_load(pg->type) == PG_LARGE) {
 		size_t old = mv_large_size(pg);
-		if (size > MV_SMALL_MAX && mv_large_resize(a, mv_tcache_peek(a), p, size)) {
-			mv_relaxed_add(&a->large_live_bytes, (int64_t)size - (int64_t)old);
+		if (size > MV_SMALL_MAX &&
+		    mv_large_resize(&a->heap, mv_tcache_peek(&a->heap), p, size)) {
+			mv_relaxed_add(&a->heap.large_live_bytes, (int64_t)size - (int64_t)old);
 			return p;
 		}
 	} else if (size <= usable && size > usable / 2) {
@@ -297,12 +300,13 @@ void *mova_aligned_alloc(size_t alignment, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	void *p = mv_large_alloc(a, mv_tcache_of(a), MV_MAX(size, (size_t)MV_SMALL_MAX + 1),
-				 alignment, MIGRATE_UNMOVABLE, false);
+	void *p =
+	    mv_slowpath_large(a, mv_tcache_of(&a->heap), MV_MAX(size, (size_t)MV_SMALL_MAX + 1),
+			      alignment, MIGRATE_UNMOVABLE, false);
 	if (p) {
-		mv_relaxed_add(&a->large_live_bytes,
+		mv_relaxed_add(&a->heap.large_live_bytes,
 			       (int64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
-		mv_pg_store(mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p))->priv,
+		mv_pg_store(mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p))->priv,
 			    (uint64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
 	}
 	return p;

@@ -249,9 +249,9 @@ static void place(void *arg, size_t pb)
 	if (n->bind) {
 		unsigned long mask;
 		int mode = bind_args(&n->pol, node, &mask);
-		size_t bytes = a->zone.pageblock_nr_pages << MV_PAGE_SHIFT;
-		int err = mv_os_mbind(a->zone.base + pb * bytes, bytes, mode, mask ? &mask : NULL,
-				      mask ? 65 : 0, 0);
+		size_t bytes = a->heap.zone.pageblock_nr_pages << MV_PAGE_SHIFT;
+		int err = mv_os_mbind(a->heap.zone.base + pb * bytes, bytes, mode,
+				      mask ? &mask : NULL, mask ? 65 : 0, 0);
 		if (err) {
 			static _Atomic int warned;
 			mv_warn_once(&warned, "mbind of a pageblock failed (%s); it stays unbound",
@@ -265,7 +265,7 @@ int mv_numa_init(struct mova_arena *a)
 	struct mv_numa *n = &a->numa;
 	n->simulated = a->cfg.numa_nodes != 0;
 	mv_numa_probe(a->cfg.numa_nodes, &n->online, &n->nr_nodes);
-	size_t nr_pb = a->zone.nr_pages_max >> a->zone.pageblock_order;
+	size_t nr_pb = a->heap.zone.nr_pages_max >> a->heap.zone.pageblock_order;
 	n->pb_node_bytes = mv_align_up(nr_pb, MV_PAGE_SIZE);
 	n->pb_node = mv_os_map(n->pb_node_bytes);
 	if (!n->pb_node)
@@ -281,8 +281,8 @@ int mv_numa_init(struct mova_arena *a)
 		load_sys_weights(n);
 	n->bind = !n->simulated && n->pol.mode != MOVA_MPOL_DEFAULT;
 	if (n->simulated || n->bind) {
-		a->zone.place_arg = a;
-		a->zone.place = place;
+		a->heap.zone.place_arg = a;
+		a->heap.zone.place = place;
 	}
 	return 0;
 }
@@ -296,7 +296,7 @@ void mv_numa_destroy(struct mova_arena *a)
 
 int mv_numa_pageblock_node(struct mova_arena *a, size_t pfn)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	if (pfn >= mv_relaxed_load(&z->populated_pfn) || !mv_zone_pageblock_backed(z, pfn))
 		return -1;
 	unsigned v = mv_rload(a->numa.pb_node[pfn >> z->pageblock_order]);
@@ -324,12 +324,12 @@ static bool node_allowed(const struct mv_mempolicy *p, unsigned node)
  * still hold memory (unmovable, pinned). */
 static size_t migrate_misplaced(struct mova_arena *a)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	size_t nblocks = mv_relaxed_load(&z->populated_pfn) / pbn;
 	if (!nblocks)
 		return 0;
-	uint32_t *blocks = mv_meta_alloc(&a->meta, nblocks * sizeof(uint32_t) + nblocks);
+	uint32_t *blocks = mv_meta_alloc(&a->heap.meta, nblocks * sizeof(uint32_t) + nblocks);
 	if (!blocks)
 		return 0;
 	uint8_t *old_mt = (uint8_t *)(blocks + nblocks);
@@ -359,8 +359,8 @@ static size_t migrate_misplaced(struct mova_arena *a)
 		if (!(old_mt[i] & 0x80))
 			mv_migrate_range(a, (size_t)blocks[i] * pbn, (size_t)(blocks[i] + 1) * pbn,
 					 MR_MEMPOLICY_MBIND);
-	mv_arena_drain_all_pcp(a);
-	mv_bins_trim(a);
+	mv_heap_drain_all_pcp(&a->heap);
+	mv_bins_trim(&a->heap);
 	for (size_t i = 0; i < nr; i++)
 		if (!(old_mt[i] & 0x80))
 			mv_zone_unisolate_pageblock(z, (size_t)blocks[i] * pbn, old_mt[i]);
@@ -369,7 +369,7 @@ static size_t migrate_misplaced(struct mova_arena *a)
 		mv_zone_return_free(z, 0, 0);
 	for (size_t i = 0; i < nr; i++)
 		stuck += mv_zone_pageblock_backed(z, (size_t)blocks[i] * pbn);
-	mv_meta_free(&a->meta, blocks, nblocks * sizeof(uint32_t) + nblocks);
+	mv_meta_free(&a->heap.meta, blocks, nblocks * sizeof(uint32_t) + nblocks);
 	(void)isolated;
 	return stuck;
 }
@@ -407,7 +407,7 @@ int mova_set_mempolicy(mova_arena *a, int mode, const unsigned long *nodemask,
 		return EDEADLK;
 	if (!a->numa.simulated && (err = probe_kernel(&pol)))
 		return err; /* ENOSYS: no NUMA in the kernel; EINVAL: a mode it lacks */
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	mv_lock(&z->lock);
 	a->numa.pol = pol;
 	a->numa.il_left = 0;
@@ -422,9 +422,9 @@ int mova_set_mempolicy(mova_arena *a, int mode, const unsigned long *nodemask,
 	mv_unlock(&z->lock);
 	if (!move)
 		return 0;
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	if (tc)
-		mv_tcache_flush(a, tc);
+		mv_tcache_flush(&a->heap, tc);
 	size_t stuck = migrate_misplaced(a);
 	return (flags & MOVA_MPOL_MF_STRICT) && stuck ? EIO : 0;
 }
@@ -462,7 +462,7 @@ int mova_get_mempolicy(mova_arena *a, int *mode, unsigned long *nodemask, unsign
 			*mode = 0;
 		return put_nodes(n, nodemask, maxnode, n->online);
 	}
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pfn = 0;
 	if (flags & MOVA_MPOL_F_ADDR) {
 		if (!mv_arena_owns(a, addr))
@@ -524,8 +524,8 @@ int mova_set_interleave_weight(mova_arena *a, unsigned node, unsigned weight)
 {
 	if (!a || node >= MV_MAX_NODES || !(a->numa.online >> node & 1) || weight > 255)
 		return EINVAL;
-	mv_lock(&a->zone.lock);
+	mv_lock(&a->heap.zone.lock);
 	a->numa.weights[node] = (uint8_t)weight;
-	mv_unlock(&a->zone.lock);
+	mv_unlock(&a->heap.zone.lock);
 	return 0;
 }

@@ -11,9 +11,9 @@
 
 _Atomic uint64_t mv_migrate_reason_count[MR_TYPES];
 
-bool mv_object_entry(struct mova_arena *a, void *src, uint32_t *idx, size_t *size, unsigned *cls)
+bool mv_object_entry(struct mv_heap *h, void *src, uint32_t *idx, size_t *size, unsigned *cls)
 {
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	size_t pfn = mv_zone_pfn(z, src);
 	struct mv_page *pg = mv_pfn_to_page(z, pfn);
 	uint8_t type = __atomic_load_n(&pg->type, __ATOMIC_ACQUIRE);
@@ -31,61 +31,19 @@ bool mv_object_entry(struct mova_arena *a, void *src, uint32_t *idx, size_t *siz
 		return false;
 	}
 	/* idx was read racily: it may name no entry at all */
-	_Atomic uint64_t *e = mv_htable_entry(&a->htab, *idx);
+	_Atomic uint64_t *e = mv_htable_entry(&h->htab, *idx);
 	if (!e)
 		return false;
 	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
 	return (w & MV_H_LIVE) && MV_H_LOC(w) == (uint64_t)((char *)src - z->base) >> 4;
 }
 
-/* freeze: 0, -EAGAIN (pinned or being migrated), -ENOENT (not a live object) */
-static int freeze(struct mova_arena *a, void *src, uint32_t idx, uint64_t *wout)
-{
-	_Atomic uint64_t *e = mv_htable_entry(&a->htab, idx);
-	uint64_t loc = (uint64_t)((char *)src - a->zone.base) >> 4;
-	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
-	for (;;) {
-		if (!(w & MV_H_LIVE) || MV_H_LOC(w) != loc)
-			return -ENOENT;
-		if ((w & MV_H_MIGRATING) || MV_H_PINS(w))
-			return -EAGAIN;
-		/* acquire: the writes of the last pin holder (released by its unpin) are copied */
-		if (atomic_compare_exchange_weak_explicit(
-			e, &w, w | MV_H_MIGRATING, memory_order_acq_rel, memory_order_acquire)) {
-			*wout = w | MV_H_MIGRATING;
-			return 0;
-		}
-	}
-}
-
-/* Clear MIGRATING keeping every other bit; loc becomes newloc. Never a
- * plain store: see docs/MIGRATION.md, trap 1. */
-static void publish(struct mova_arena *a, uint32_t idx, uint64_t newloc)
-{
-	_Atomic uint64_t *e = mv_htable_entry(&a->htab, idx);
-	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
-	uint64_t nw;
-	do
-		nw = (w & ~(MV_H_LOC_MASK | MV_H_MIGRATING)) | newloc;
-	/* seq_cst, not just release: the waiter count and readers flag read
-	 * after it form store-load pairs with pin's and the reader's side */
-	while (!atomic_compare_exchange_weak_explicit(e, &w, nw, memory_order_seq_cst,
-						      memory_order_relaxed));
-}
-
-void mv_migrate_wake(struct mova_arena *a)
-{
-	atomic_fetch_add(&a->migrate_seq, 1);
-	if (atomic_load(&a->migrate_waiters))
-		mv_os_futex_wake(&a->migrate_seq, INT32_MAX);
-}
-
 /* Move one frozen object; the destination's back-reference first. */
-static void move_object(struct mova_arena *a, uint32_t idx, void *src, void *dst, size_t size,
+static void move_object(struct mv_heap *h, uint32_t idx, void *src, void *dst, size_t size,
 			unsigned cls)
 {
 	memcpy(dst, src, size);
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &h->zone;
 	if (cls < MV_NR_CLASSES) {
 		struct mv_slab *d = mv_slab_of(z, dst);
 		mv_rstore(mv_slab_backrefs(d)[mv_slab_slot(d, dst)],
@@ -93,12 +51,10 @@ static void move_object(struct mova_arena *a, uint32_t idx, void *src, void *dst
 	} else {
 		mv_pg_store(mv_pfn_to_page(z, mv_zone_pfn(z, dst) + 1)->priv, (uint64_t)idx);
 	}
-	publish(a, idx, (uint64_t)((char *)dst - z->base) >> 4);
-	if (atomic_load_explicit(&a->migrate_waiters, memory_order_seq_cst))
-		mv_migrate_wake(a);
+	mv_hentry_publish(h, idx, mv_hentry_loc(h, dst));
 }
 
-int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_object_fn get_new,
+int mv_migrate_pages(struct mv_heap *h, void **srcs, unsigned n, mv_new_object_fn get_new,
 		     mv_put_old_fn put_old, void *priv, enum migrate_mode mode,
 		     enum migrate_reason reason, unsigned *nr_succeeded)
 {
@@ -115,12 +71,12 @@ int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_objec
 			uint32_t idx;
 			size_t size;
 			unsigned cls;
-			if (!mv_object_entry(a, src, &idx, &size, &cls)) {
+			if (!mv_object_entry(h, src, &idx, &size, &cls)) {
 				srcs[i] = NULL; /* freed meanwhile: nothing to move */
 				continue;
 			}
 			uint64_t w;
-			int r = freeze(a, src, idx, &w);
+			int r = mv_hentry_freeze(h, src, idx, &w);
 			if (r == -ENOENT) {
 				srcs[i] = NULL;
 				continue;
@@ -135,24 +91,24 @@ int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_objec
 			uint32_t idx2;
 			size_t size2;
 			unsigned cls2;
-			if (!mv_object_entry(a, src, &idx2, &size2, &cls2) || idx2 != idx ||
+			if (!mv_object_entry(h, src, &idx2, &size2, &cls2) || idx2 != idx ||
 			    (cls == MV_NR_CLASSES) != (cls2 == MV_NR_CLASSES)) {
-				publish(a, idx, MV_H_LOC(w));
+				mv_hentry_publish(h, idx, MV_H_LOC(w));
 				srcs[i] = NULL;
 				continue;
 			}
 			size = size2;
 			cls = cls2;
-			void *dst = get_new(a, cls, size, priv);
+			void *dst = get_new(h, cls, size, priv);
 			if (!dst) {
 				/* -ENOMEM: thaw and stop the batch */
-				publish(a, idx, MV_H_LOC(w));
+				mv_hentry_publish(h, idx, MV_H_LOC(w));
 				ret = -ENOMEM;
 				retry = 0;
 				goto out;
 			}
-			move_object(a, idx, src, dst, size, cls);
-			put_old(a, src, priv);
+			move_object(h, idx, src, dst, size, cls);
+			put_old(h, src, priv);
 			srcs[i] = NULL;
 			done++;
 		}
@@ -166,12 +122,12 @@ int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_objec
 	}
 out:
 	failed = retry; /* pinned through every pass */
-	mv_migrate_wake(a);
-	mv_count(&a->vm, MV_VM_pgmigrate_success, done);
-	mv_count(&a->vm, MV_VM_pgmigrate_fail, failed);
+	mv_hentry_wake(h);
+	mv_count(&h->vm, MV_VM_pgmigrate_success, done);
+	mv_count(&h->vm, MV_VM_pgmigrate_fail, failed);
 	mv_relaxed_add(&mv_migrate_reason_count[reason], done);
 	if (reason == MR_MEMPOLICY_MBIND || reason == MR_NUMA_MISPLACED)
-		mv_count(&a->vm, MV_VM_mempolicy_migrated, done);
+		mv_count(&h->vm, MV_VM_mempolicy_migrated, done);
 	if (nr_succeeded)
 		*nr_succeeded = done;
 	if (ret)

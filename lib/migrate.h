@@ -19,7 +19,8 @@
 #ifndef MV_MIGRATE_H
 #define MV_MIGRATE_H
 
-#include "arena.h"
+#include "hentry.h"
+#include "slab.h"
 
 enum migrate_mode { MIGRATE_ASYNC, MIGRATE_SYNC_LIGHT, MIGRATE_SYNC };
 
@@ -43,26 +44,23 @@ enum migrate_reason {
 
 /* Where an object of size bytes and class cls (or MV_NR_CLASSES for a
  * large run) goes; NULL when there is no room (-ENOMEM). */
-typedef void *(*mv_new_object_fn)(struct mova_arena *a, unsigned cls, size_t size, void *priv);
+typedef void *(*mv_new_object_fn)(struct mv_heap *h, unsigned cls, size_t size, void *priv);
 /* Told of each old location once its object has moved: the caller frees
  * it after a grace period. */
-typedef void (*mv_put_old_fn)(struct mova_arena *a, void *old, void *priv);
+typedef void (*mv_put_old_fn)(struct mv_heap *h, void *old, void *priv);
 
 /* The handle entry and size of the object at src, if src holds a live
  * object; false for a free slot. */
-bool mv_object_entry(struct mova_arena *a, void *src, uint32_t *idx, size_t *size, unsigned *cls);
+bool mv_object_entry(struct mv_heap *h, void *src, uint32_t *idx, size_t *size, unsigned *cls);
 
 /* Migrate the objects at srcs[0..n): returns how many were not migrated
  * (left in place, pinned through every pass), or -ENOMEM when get_new ran
  * out (the rest stay). srcs[i] becomes NULL for each object that moved
  * (put_old was told) or turned out not to be live. *nr_succeeded counts
  * the moves. Counts pgmigrate_success and pgmigrate_fail (objects). */
-int mv_migrate_pages(struct mova_arena *a, void **srcs, unsigned n, mv_new_object_fn get_new,
+int mv_migrate_pages(struct mv_heap *h, void **srcs, unsigned n, mv_new_object_fn get_new,
 		     mv_put_old_fn put_old, void *priv, enum migrate_mode mode,
 		     enum migrate_reason reason, unsigned *nr_succeeded);
-
-/* Wake pins and frees waiting on migrations of this arena. */
-void mv_migrate_wake(struct mova_arena *a);
 
 /* Per-reason success counts, for stats and tests. */
 extern _Atomic uint64_t mv_migrate_reason_count[MR_TYPES];

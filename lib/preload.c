@@ -71,12 +71,12 @@ EXPORT int malloc_trim(size_t pad)
 	struct mova_arena *a = mova_default_arena();
 	if (!a)
 		return 0;
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	if (tc)
-		mv_tcache_flush(a, tc);
-	mv_arena_drain_all_pcp(a);
-	mv_bins_trim(a);
-	return mv_zone_return_free(&a->zone, 0, 0) > 0;
+		mv_tcache_flush(&a->heap, tc);
+	mv_heap_drain_all_pcp(&a->heap);
+	mv_bins_trim(&a->heap);
+	return mv_zone_return_free(&a->heap.zone, 0, 0) > 0;
 }
 
 EXPORT struct mallinfo2 mallinfo2(void)

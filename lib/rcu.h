@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-struct mova_arena;
+struct mv_heap;
 
 struct mv_rcu_head {
 	void *opaque[2]; /* a struct rcu_head: checked in rcu.c */
@@ -28,7 +28,7 @@ struct mv_rcu_head {
 
 struct mv_rcu_batch {
 	struct mv_rcu_head head;
-	struct mova_arena *arena;
+	struct mv_heap *heap;
 	void (*fn)(struct mv_rcu_batch *b); /* runs after a grace period */
 	uint32_t n;
 	void *slot[MV_RCU_BATCH];

@@ -24,19 +24,20 @@ static __thread struct {
 static size_t extra_pages(void *arg)
 {
 	struct mova_arena *a = arg;
-	size_t bytes = mv_zone_desc_resident_bytes(&a->zone) +
-		       mv_zone_bitmaps_resident_bytes(&a->zone) +
-		       mv_htable_resident_bytes(&a->htab) + mv_relaxed_load(&a->meta.mapped_bytes) +
+	size_t bytes = mv_zone_desc_resident_bytes(&a->heap.zone) +
+		       mv_zone_bitmaps_resident_bytes(&a->heap.zone) +
+		       mv_htable_resident_bytes(&a->heap.htab) +
+		       mv_relaxed_load(&a->heap.meta.mapped_bytes) +
 		       mv_align_up(sizeof *a, MV_PAGE_SIZE);
 	return bytes >> MV_PAGE_SHIFT;
 }
 
 long mv_budget_room(const struct mova_arena *a)
 {
-	size_t lim = mv_relaxed_load(&a->zone.limit_pages);
+	size_t lim = mv_relaxed_load(&a->heap.zone.limit_pages);
 	if (!lim)
 		return LONG_MAX;
-	return (long)lim - (long)mv_zone_charged_pages(&a->zone);
+	return (long)lim - (long)mv_zone_charged_pages(&a->heap.zone);
 }
 
 void mv_reclaim_init(struct mova_arena *a)
@@ -44,9 +45,9 @@ void mv_reclaim_init(struct mova_arena *a)
 	struct mv_reclaim *r = &a->reclaim;
 	mv_mutex_init(&r->lock, MV_RANK_SHRINKERS);
 	r->next_id = 1;
-	a->zone.extra_arg = a;
-	a->zone.extra_pages = extra_pages;
-	mv_relaxed_store(&a->zone.limit_pages, a->cfg.limit_bytes >> MV_PAGE_SHIFT);
+	a->heap.zone.extra_arg = a;
+	a->heap.zone.extra_pages = extra_pages;
+	mv_relaxed_store(&a->heap.zone.limit_pages, a->cfg.limit_bytes >> MV_PAGE_SHIFT);
 }
 
 void mv_reclaim_destroy(struct mova_arena *a)
@@ -54,7 +55,7 @@ void mv_reclaim_destroy(struct mova_arena *a)
 	struct mv_reclaim *r = &a->reclaim;
 	for (struct mova_shrinker *s = r->head, *next; s; s = next) {
 		next = s->next;
-		mv_meta_free(&a->meta, s, sizeof *s);
+		mv_meta_free(&a->heap.meta, s, sizeof *s);
 	}
 	r->head = r->tail = NULL;
 	mv_mutex_destroy(&r->lock);
@@ -69,7 +70,7 @@ mova_shrinker *mova_shrinker_register(mova_arena *a, mova_count_objects_fn count
 		errno = EINVAL;
 		return NULL;
 	}
-	struct mova_shrinker *s = mv_meta_alloc(&a->meta, sizeof *s);
+	struct mova_shrinker *s = mv_meta_alloc(&a->heap.meta, sizeof *s);
 	if (!s) {
 		errno = ENOMEM;
 		return NULL;
@@ -128,7 +129,7 @@ int mova_shrinker_unregister(mova_arena *a, mova_shrinker *s)
 		mv_lock(&r->lock);
 	}
 	mv_unlock(&r->lock);
-	mv_meta_free(&a->meta, s, sizeof *s);
+	mv_meta_free(&a->heap.meta, s, sizeof *s);
 	return 0;
 }
 
@@ -159,7 +160,7 @@ static size_t do_shrink_slab(struct mova_arena *a, struct mova_shrinker *s, int 
 		size_t done = MV_MIN(sc.nr_scanned, total_scan);
 		if (!done)
 			break; /* no progress to count: do not spin */
-		mv_count(&a->vm, MV_VM_slabs_scanned, done);
+		mv_count(&a->heap.vm, MV_VM_slabs_scanned, done);
 		total_scan -= done;
 		scanned += done;
 	}
@@ -170,7 +171,7 @@ static size_t do_shrink_slab(struct mova_arena *a, struct mova_shrinker *s, int 
 		next = 2 * freeable;
 	if (next)
 		atomic_fetch_add(&s->nr_deferred, next);
-	mv_count(&a->vm, MV_VM_shrink_reclaimed, freed);
+	mv_count(&a->heap.vm, MV_VM_shrink_reclaimed, freed);
 	return freed;
 }
 
@@ -220,19 +221,19 @@ static void settle(struct mova_arena *a, struct mv_tcache *tc, bool pack, bool b
 	bool may_wait = !(mv_rcu_readers_ever() && mv_rcu_in_reader());
 	if (tc && !tc->dead) {
 		mv_raw_rbuf_flush_all(tc);
-		mv_tcache_flush_pending_now(a, tc);
-		mv_mov_unfreeze_all(a, tc);
-		mv_raw_collect_delayed(a, tc);
-		mv_raw_release_kept(a, tc);
+		mv_tcache_flush_pending_now(&a->heap, tc);
+		mv_mov_unfreeze_all(&a->heap, tc);
+		mv_raw_collect_delayed(&a->heap, tc);
+		mv_raw_release_kept(&a->heap, tc);
 	}
 	if (barrier && may_wait && mv_rcu_readers_ever() && mv_rcu_batches_inflight())
 		mv_rcu_barrier();
-	mv_bins_trim(a);
+	mv_bins_trim(&a->heap);
 	if (pack && may_wait)
 		for (int pass = 0; pass < 8 && mv_compact_pack(a, MIGRATE_SYNC_LIGHT); pass++)
 			;
-	mv_arena_drain_all_pcp(a);
-	mv_zone_return_free(&a->zone, 0, 0);
+	mv_heap_drain_all_pcp(&a->heap);
+	mv_zone_return_free(&a->heap.zone, 0, 0);
 }
 
 /* drain_all_pages, for what only its owner may touch: another thread's
@@ -250,25 +251,25 @@ static void settle(struct mova_arena *a, struct mv_tcache *tc, bool pack, bool b
 static bool others_answered(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen)
 {
 	bool all = true;
-	mv_lock(&a->threads_lock);
-	for (struct mv_tcache *t = a->tcaches; t && all; t = t->tnext)
+	mv_lock(&a->heap.threads_lock);
+	for (struct mv_tcache *t = a->heap.tcaches; t && all; t = t->tnext)
 		if (t != tc &&
 		    (int32_t)(atomic_load_explicit(&t->flush_seen, memory_order_acquire) - gen) < 0)
 			all = false;
-	mv_unlock(&a->threads_lock);
+	mv_unlock(&a->heap.threads_lock);
 	return all;
 }
 
 static bool flush_others(struct mova_arena *a, struct mv_tcache *tc, long want)
 {
-	uint32_t gen = atomic_fetch_add(&a->flush_gen, 1) + 1;
-	mv_count(&a->vm, MV_VM_flush_requests, 1);
+	uint32_t gen = atomic_fetch_add(&a->heap.flush_gen, 1) + 1;
+	mv_count(&a->heap.vm, MV_VM_flush_requests, 1);
 	uint64_t t0 = mv_os_now_ns();
 	for (;;) {
 		bool all = others_answered(a, tc, gen);
 		/* settle ourselves, and so answer any request made meanwhile (two
 		 * reclaimers must not wait for each other) */
-		uint32_t now = atomic_load(&a->flush_gen);
+		uint32_t now = atomic_load(&a->heap.flush_gen);
 		settle(a, tc, all, all);
 		if (tc && !tc->dead)
 			atomic_store_explicit(&tc->flush_seen, now, memory_order_release);
@@ -289,7 +290,7 @@ static bool flush_others(struct mova_arena *a, struct mv_tcache *tc, long want)
  * between the kernel's low and high watermarks, in spirit) */
 static long reclaim_goal(const struct mova_arena *a, size_t want)
 {
-	size_t lim = mv_relaxed_load(&a->zone.limit_pages);
+	size_t lim = mv_relaxed_load(&a->heap.zone.limit_pages);
 	return (long)(want + MV_MAX((size_t)(4 * MV_PCP_BATCH), lim / 16));
 }
 
@@ -303,7 +304,7 @@ static size_t shrink_until(struct mova_arena *a, struct mv_tcache *tc, size_t ta
 	if (tc)
 		tc->sync_frees++;
 	for (int prio = MV_DEF_PRIORITY; prio >= 0; prio--) {
-		if (mv_zone_charged_pages(&a->zone) <= target_charged && !drop_all)
+		if (mv_zone_charged_pages(&a->heap.zone) <= target_charged && !drop_all)
 			break;
 		size_t f = shrink_slab(a, prio);
 		freed += f;
@@ -330,13 +331,13 @@ static size_t shrink_until(struct mova_arena *a, struct mv_tcache *tc, size_t ta
 
 bool mv_reclaim_for_budget(struct mova_arena *a, struct mv_tcache *tc)
 {
-	size_t lim = mv_relaxed_load(&a->zone.limit_pages);
+	size_t lim = mv_relaxed_load(&a->heap.zone.limit_pages);
 	if (!lim || self.in_reclaim)
 		return false;
-	size_t want = atomic_exchange(&a->zone.limit_want, 0);
+	size_t want = atomic_exchange(&a->heap.zone.limit_want, 0);
 	if (!want)
 		want = 1;
-	mv_count(&a->vm, MV_VM_allocstall, 1);
+	mv_count(&a->heap.vm, MV_VM_allocstall, 1);
 	/* first what is held without need: no shrinker involved */
 	settle(a, tc, false, false);
 	long goal = reclaim_goal(a, want);
@@ -366,9 +367,9 @@ int mova_shrink(mova_arena *a, size_t bytes, size_t *freed)
 		return EINVAL;
 	if (mv_rcu_readers_ever() && mv_rcu_in_reader())
 		return EDEADLK;
-	struct mv_tcache *tc = mv_tcache_of(a);
+	struct mv_tcache *tc = mv_tcache_of(&a->heap);
 	settle(a, tc, false, true);
-	size_t before = mv_zone_charged_pages(&a->zone);
+	size_t before = mv_zone_charged_pages(&a->heap.zone);
 	size_t pages = bytes == SIZE_MAX ? SIZE_MAX : (bytes + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
 	size_t target = pages >= before ? 0 : before - pages;
 	size_t f = shrink_until(a, tc, target, bytes == SIZE_MAX);
@@ -376,20 +377,20 @@ int mova_shrink(mova_arena *a, size_t bytes, size_t *freed)
 		*freed = f;
 	if (bytes == SIZE_MAX)
 		return 0;
-	return mv_zone_charged_pages(&a->zone) <= target ? 0 : EAGAIN;
+	return mv_zone_charged_pages(&a->heap.zone) <= target ? 0 : EAGAIN;
 }
 
 int mova_set_limit(mova_arena *a, size_t limit_bytes)
 {
 	if (!a)
 		return EINVAL;
-	size_t pb = MV_PAGE_SIZE << a->zone.pageblock_order;
+	size_t pb = MV_PAGE_SIZE << a->heap.zone.pageblock_order;
 	if (limit_bytes && limit_bytes < 2 * pb)
 		return EINVAL;
-	mv_relaxed_store(&a->zone.limit_pages, limit_bytes >> MV_PAGE_SHIFT);
+	mv_relaxed_store(&a->heap.zone.limit_pages, limit_bytes >> MV_PAGE_SHIFT);
 	if (!limit_bytes || mv_budget_room(a) >= 0)
 		return 0;
-	size_t charged = mv_zone_charged_pages(&a->zone);
+	size_t charged = mv_zone_charged_pages(&a->heap.zone);
 	size_t over = charged - (limit_bytes >> MV_PAGE_SHIFT);
 	int err = mova_shrink(a, over << MV_PAGE_SHIFT, NULL);
 	return err == EDEADLK ? EDEADLK : (mv_budget_room(a) >= 0 ? 0 : EAGAIN);

@@ -50,16 +50,11 @@ void mv_slab_init_secrets(void)
 
 void mv_slab_corrupt(const struct mv_slab *s, const void *slot, const void *next, const char *list)
 {
-	/* the pageblock, when the slab is the default arena's (the usual
-	 * case: the malloc family); other arenas' slabs give the pfn */
-	long pb = -1;
-	if (mv_default && mv_arena_owns(mv_default, s->addr))
-		pb = (long)(s->pfn >> mv_default->zone.pageblock_order);
 	mv_fatal("corrupt %s: free slot %p links to %p, not a free slot of its slab "
-		 "(size class %u, %u-byte slots at %p..%p, pfn %u, pageblock %ld): "
+		 "(size class %u, %u-byte slots at %p..%p, pfn %u): "
 		 "a write after free or an overflow into a free slot",
 		 list, slot, next, (unsigned)s->cls, s->usize, (void *)s->addr,
-		 (void *)(s->addr + (size_t)s->span16 * 16), s->pfn, pb);
+		 (void *)(s->addr + (size_t)s->span16 * 16), s->pfn);
 }
 
 void mv_slab_splice(struct mv_slab *s, void *head, const char *list)
@@ -81,11 +76,11 @@ void mv_slab_splice(struct mv_slab *s, void *head, const char *list)
 
 /* ------------------------------------------------------------ creation */
 
-static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, size_t pfn)
+static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_t pfn)
 {
 	const struct mv_class *c = &mv_classes[cls];
 	int mt = c->mt;
-	s->addr = mv_zone_addr(&a->zone, pfn);
+	s->addr = mv_zone_addr(&h->zone, pfn);
 	s->pfn = (uint32_t)pfn;
 	s->span16 = (uint32_t)(((size_t)c->nregs * c->size) >> 4);
 	s->cls = (uint8_t)cls;
@@ -96,7 +91,7 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 	 * slots: they die with it, and the metadata pool does not fragment */
 	s->backref = c->movable ? (uint64_t *)(void *)(s->addr + (size_t)c->nregs * c->size) : NULL;
 	for (unsigned i = 0; i < c->npages; i++) {
-		struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn + i);
+		struct mv_page *pg = mv_pfn_to_page(&h->zone, pfn + i);
 		mv_pg_store(pg->slab, s);
 		mv_pg_store(pg->x, (uint32_t)pfn);
 		mv_pg_store(pg->cls, (uint8_t)cls);
@@ -104,34 +99,34 @@ static void slab_setup(struct mova_arena *a, struct mv_slab *s, unsigned cls, si
 		/* release: a scanner that sees PG_SLAB sees the header's fields */
 		__atomic_store_n(&pg->type, (uint8_t)PG_SLAB, __ATOMIC_RELEASE);
 	}
-	mv_relaxed_add(&a->bins[cls].nr_slabs, 1);
-	mv_count(&a->vm, MV_VM_slab_alloc, 1);
+	mv_relaxed_add(&h->bins[cls].nr_slabs, 1);
+	mv_count(&h->vm, MV_VM_slab_alloc, 1);
 }
 
-static struct mv_slab *slab_header(struct mova_arena *a, unsigned cls)
+static struct mv_slab *slab_header(struct mv_heap *h, unsigned cls)
 {
 	(void)cls;
-	struct mv_slab *s = mv_meta_alloc(&a->meta, sizeof *s);
+	struct mv_slab *s = mv_meta_alloc(&h->meta, sizeof *s);
 	if (!s)
 		errno = ENOMEM;
 	return s;
 }
 
-static void slab_header_free(struct mova_arena *a, struct mv_slab *s)
+static void slab_header_free(struct mv_heap *h, struct mv_slab *s)
 {
-	mv_meta_free(&a->meta, s, sizeof *s);
+	mv_meta_free(&h->meta, s, sizeof *s);
 }
 
-struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 {
 	const struct mv_class *c = &mv_classes[cls];
 	int mt = c->mt;
-	struct mv_slab *s = slab_header(a, cls);
+	struct mv_slab *s = slab_header(h, cls);
 	if (!s)
 		return NULL;
-	size_t pfn = mv_pcp_alloc_exact(&a->zone, tc ? &tc->pcp : NULL, c->npages, mt, NULL);
+	size_t pfn = mv_pcp_alloc_exact(&h->zone, tc ? &tc->pcp : NULL, c->npages, mt, NULL);
 	if (pfn == MV_PFN_NONE) {
-		slab_header_free(a, s);
+		slab_header_free(h, s);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -141,30 +136,30 @@ struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned
 	atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
 	if (tc && !mv_classes[cls].movable)
 		s->fast_owner = tc;
-	slab_setup(a, s, cls, pfn);
+	slab_setup(h, s, cls, pfn);
 	return s;
 }
 
-struct mv_slab *mv_slab_init_at(struct mova_arena *a, unsigned cls, size_t pfn)
+struct mv_slab *mv_slab_init_at(struct mv_heap *h, unsigned cls, size_t pfn)
 {
-	struct mv_slab *s = slab_header(a, cls);
+	struct mv_slab *s = slab_header(h, cls);
 	if (s)
-		slab_setup(a, s, cls, pfn);
+		slab_setup(h, s, cls, pfn);
 	return s;
 }
 
-void mv_slab_destroy(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	const struct mv_class *c = &mv_classes[s->cls];
 	for (unsigned i = 0; i < c->npages; i++) {
-		struct mv_page *pg = mv_pfn_to_page(&a->zone, s->pfn + i);
+		struct mv_page *pg = mv_pfn_to_page(&h->zone, s->pfn + i);
 		mv_pg_store(pg->type, (uint8_t)PG_NONE);
 		mv_pg_store(pg->slab, (struct mv_slab *)NULL);
 	}
-	mv_pcp_free_range(&a->zone, tc ? &tc->pcp : NULL, s->pfn, c->npages);
-	mv_relaxed_add(&a->bins[s->cls].nr_slabs, (uint64_t)-1);
-	slab_header_free(a, s);
-	mv_count(&a->vm, MV_VM_slab_free, 1);
+	mv_pcp_free_range(&h->zone, tc ? &tc->pcp : NULL, s->pfn, c->npages);
+	mv_relaxed_add(&h->bins[s->cls].nr_slabs, (uint64_t)-1);
+	slab_header_free(h, s);
+	mv_count(&h->vm, MV_VM_slab_free, 1);
 }
 
 bool mv_slab_extend(struct mv_slab *s)
@@ -331,7 +326,7 @@ static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab 
 	mv_tcache_set_raw_cur(tc, cls, s);
 }
 
-static void raw_retire(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+static void raw_retire(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	/* A remote freer that notified us (DELAYING) has put its slots on
 	 * our delayed list, which may be how this slab became empty, but has
@@ -344,12 +339,12 @@ static void raw_retire(struct mova_arena *a, struct mv_tcache *tc, struct mv_sla
 	if (tc->raw_cur[s->cls] == s)
 		mv_tcache_set_raw_cur(
 		    tc, s->cls, tc->rawq[s->cls].first ? tc->rawq[s->cls].first : &mv_slab_empty);
-	mv_slab_destroy(a, tc, s);
+	mv_slab_destroy(h, tc, s);
 }
 
-static struct mv_slab *raw_adopt(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+static struct mv_slab *raw_adopt(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 {
-	struct mv_bin *bin = &a->bins[cls];
+	struct mv_bin *bin = &h->bins[cls];
 	if (!mv_rload(bin->abandoned))
 		return NULL;
 	mv_lock(&bin->lock);
@@ -368,12 +363,12 @@ static struct mv_slab *raw_adopt(struct mova_arena *a, struct mv_tcache *tc, uns
 	return s;
 }
 
-void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 {
 	struct mv_slabq *q = &tc->rawq[cls];
 	tc->slow_count++;
-	mv_tcache_answer_flush(a, tc);
-	mv_raw_collect_delayed(a, tc);
+	mv_tcache_answer_flush(h, tc);
+	mv_raw_collect_delayed(h, tc);
 	for (;;) {
 		struct mv_slab *s = q->first;
 		while (s) {
@@ -395,12 +390,12 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 			q_push_back(&tc->rawfull, s);
 			s = next;
 		}
-		s = raw_adopt(a, tc, cls);
+		s = raw_adopt(h, tc, cls);
 		if (!s) {
-			s = mv_slab_new(a, tc, cls);
-			if (!s && mv_arena_reclaim(a, tc))
-				s = mv_slab_new(a, tc, cls);
+			s = mv_slab_new(h, tc, cls);
 			if (!s) {
+				/* fail upward: the slow path above decides whether
+				 * to reclaim and retry (slowpath.c) */
 				mv_tcache_set_raw_cur(tc, cls, &mv_slab_empty);
 				return NULL;
 			}
@@ -411,7 +406,7 @@ void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	}
 }
 
-void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p)
+void mv_raw_free_local_slow(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s, void *p)
 {
 	if (s->list == MV_SL_OWNED_FULL) {
 		/* leave the full list; stop asking for notification */
@@ -424,24 +419,23 @@ void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct m
 	mv_slab_push(s, p);
 	s->used--;
 	if (s->used == 0)
-		mv_raw_slab_idle(a, tc, s);
+		mv_raw_slab_idle(h, tc, s);
 }
 
-void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s)
+void mv_raw_slab_idle(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	if (tc->raw_cur[s->cls] == s || s->kept)
 		return;
 	unsigned np = mv_classes[s->cls].npages;
-	if (tc->kept_pages + np <= mv_kept_max(&a->zone)) {
+	if (tc->kept_pages + np <= mv_kept_max(&h->zone)) {
 		s->kept = 1;
 		tc->kept_pages += np;
 		return;
 	}
-	raw_retire(a, tc, s);
-	mv_arena_tick(a); /* freed pages may be work for kcompactd's decay */
+	raw_retire(h, tc, s);
 }
 
-void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc)
+void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc)
 {
 	/* Every owned slab, not only the kept ones: a slab whose slots all
 	 * came back as remote frees (or as the owner's own frees while it was
@@ -456,7 +450,7 @@ void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc)
 			next = s->next;
 			raw_collect_all(s);
 			if (s->used == 0)
-				raw_retire(a, tc, s);
+				raw_retire(h, tc, s);
 		}
 	}
 }
@@ -516,9 +510,9 @@ static void raw_push_remote(struct mv_slab *s, void *head, void *tail, uint32_t 
 		;
 }
 
-void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p)
+void mv_raw_free_remote(struct mv_heap *h, struct mv_slab *s, void *p)
 {
-	(void)a;
+	(void)h;
 	raw_push_remote(s, p, p, 1);
 }
 
@@ -538,7 +532,7 @@ void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *
 	 * slab, so a thread that freed everything and went idle kept it all
 	 * (issue 17 item 11). mimalloc frees to its own full pages locally too. */
 	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-		mv_raw_free_local_slow(tc->arena, tc, s, p);
+		mv_raw_free_local_slow(tc->heap, tc, s, p);
 		return;
 	}
 	struct mv_rbuf *rb = &tc->rbuf[((uintptr_t)s >> 7) & (MV_RBUF_SLOTS - 1)];
@@ -561,32 +555,32 @@ void mv_raw_rbuf_flush_all(struct mv_tcache *tc)
 		rbuf_flush(&tc->rbuf[i]);
 }
 
-void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc)
+void mv_raw_collect_delayed(struct mv_heap *h, struct mv_tcache *tc)
 {
 	if (!atomic_load_explicit(&tc->xdelayed, memory_order_relaxed))
 		return;
 	void *p = atomic_exchange_explicit(&tc->xdelayed, NULL, memory_order_acquire);
 	while (p) {
-		struct mv_slab *s = mv_slab_of(&a->zone, p);
+		struct mv_slab *s = mv_slab_of(&h->zone, p);
 		/* the list runs through several slabs: the next slot must be a
 		 * slot of a raw slab of this arena */
 		void *next = mv_fl_get(p);
 		if (MV_SECURE && next) {
-			size_t pfn = mv_zone_pfn(&a->zone, next);
-			const struct mv_page *pg = mv_pfn_to_page(&a->zone, pfn);
+			size_t pfn = mv_zone_pfn(&h->zone, next);
+			const struct mv_page *pg = mv_pfn_to_page(&h->zone, pfn);
 			struct mv_slab *ns = NULL;
-			if (mv_arena_owns(a, next) && mv_zone_pfn_valid(&a->zone, pfn) &&
+			if (mv_heap_owns(h, next) && mv_zone_pfn_valid(&h->zone, pfn) &&
 			    mv_pg_load(pg->type) == PG_SLAB)
 				ns = mv_pg_load(pg->slab);
 			if (!ns || mv_classes[ns->cls].movable || mv_fl_bad(ns, next))
 				mv_slab_corrupt(s, p, next, "delayed-free list");
 		}
-		mv_raw_free_local_slow(a, tc, s, p);
+		mv_raw_free_local_slow(h, tc, s, p);
 		p = next;
 	}
 }
 
-static void raw_abandon_list(struct mova_arena *a, struct mv_tcache *tc, struct mv_slabq *q)
+static void raw_abandon_list(struct mv_heap *h, struct mv_tcache *tc, struct mv_slabq *q)
 {
 	struct mv_slab *s;
 	while ((s = q->first)) {
@@ -595,10 +589,10 @@ static void raw_abandon_list(struct mova_arena *a, struct mv_tcache *tc, struct 
 		raw_collect_all(s);
 		mv_rstore(s->fast_owner, (struct mv_tcache *)NULL);
 		if (s->used == 0) {
-			mv_slab_destroy(a, tc, s);
+			mv_slab_destroy(h, tc, s);
 			continue;
 		}
-		struct mv_bin *bin = &a->bins[s->cls];
+		struct mv_bin *bin = &h->bins[s->cls];
 		mv_lock(&bin->lock);
 		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
 		s->list = MV_SL_ABANDONED;
@@ -636,7 +630,7 @@ void mv_raw_fork_child_fixup(struct mv_tcache *tc)
 	}
 }
 
-void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc)
+void mv_raw_abandon_all(struct mv_heap *h, struct mv_tcache *tc)
 {
 	/* 1. no more notifications: every slab to NEVER_DELAYED */
 	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++)
@@ -645,13 +639,13 @@ void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc)
 	for (struct mv_slab *s = tc->rawfull.first; s; s = s->next)
 		raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
 	/* 2. the notifications already sent */
-	mv_raw_collect_delayed(a, tc);
+	mv_raw_collect_delayed(h, tc);
 	/* 3. hand every slab to its bin */
 	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
 		mv_tcache_set_raw_cur(tc, c, &mv_slab_empty);
-		raw_abandon_list(a, tc, &tc->rawq[c]);
+		raw_abandon_list(h, tc, &tc->rawq[c]);
 	}
-	raw_abandon_list(a, tc, &tc->rawfull);
+	raw_abandon_list(h, tc, &tc->rawfull);
 }
 
 /* ------------------------------------------------------------ movable slabs */
@@ -714,12 +708,12 @@ void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
 
 #define MV_BIN_EMPTY_KEEP 1
 
-void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
+void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 {
-	struct mv_bin *bin = &a->bins[cls];
+	struct mv_bin *bin = &h->bins[cls];
 	unsigned mi = cls - MV_MOV_CLASS0;
 	tc->slow_count++;
-	mv_tcache_answer_flush(a, tc); /* may unfreeze the current slab: read it after */
+	mv_tcache_answer_flush(h, tc); /* may unfreeze the current slab: read it after */
 	struct mv_slab *s = tc->mov_cur[mi];
 	if (s != &mv_slab_empty) {
 		if (!s->free && mv_slab_extend(s))
@@ -742,8 +736,6 @@ void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls
 	} else {
 		mv_lock(&bin->lock);
 	}
-	bool reclaimed = false;
-again:
 	/* the fullest partial slab first (zsmalloc's find_get_zspage), then an empty one */
 	s = NULL;
 	for (int f = MV_NR_FULLNESS - 1; f >= 0 && !s; f--)
@@ -759,18 +751,9 @@ again:
 	}
 	mv_unlock(&bin->lock);
 	if (!s) {
-		s = mv_slab_new(a, tc, cls);
-		if (!s && !reclaimed) {
-			/* reclaim may have freed slots of this class (its grace
-			 * period lets deferred frees through) even when it says a
-			 * new slab still does not fit the budget: look again */
-			reclaimed = true;
-			mv_arena_reclaim(a, tc);
-			mv_lock(&bin->lock);
-			goto again;
-		}
+		s = mv_slab_new(h, tc, cls);
 		if (!s)
-			return NULL;
+			return NULL; /* fail upward (slowpath.c) */
 	}
 	tc->mov_cur[mi] = s;
 	if (!s->free)
@@ -778,14 +761,14 @@ again:
 	return mv_slab_pop(s);
 }
 
-void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *slots, unsigned n)
+void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slots, unsigned n)
 {
 	struct mv_bin *locked = NULL;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = slots[i];
-		struct mv_page *pg = mv_pfn_to_page(&a->zone, mv_zone_pfn(&a->zone, p));
+		struct mv_page *pg = mv_pfn_to_page(&h->zone, mv_zone_pfn(&h->zone, p));
 		if (mv_pg_load(pg->type) == PG_LARGE) {
-			mv_large_free(a, tc, p);
+			mv_large_free(h, tc, p);
 			continue;
 		}
 		struct mv_slab *s = mv_pg_load(pg->slab);
@@ -794,7 +777,7 @@ void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *
 			s->used--;
 			continue;
 		}
-		struct mv_bin *bin = &a->bins[s->cls];
+		struct mv_bin *bin = &h->bins[s->cls];
 		if (locked != bin) {
 			if (locked)
 				mv_unlock(&locked->lock);
@@ -812,7 +795,7 @@ void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *
 		s->used--;
 		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
 			s->list = MV_SL_NONE;
-			mv_slab_destroy(a, tc, s);
+			mv_slab_destroy(h, tc, s);
 			continue;
 		}
 		mv_bin_add_shared(bin, s);
@@ -821,13 +804,13 @@ void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *
 		mv_unlock(&locked->lock);
 }
 
-void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc)
+void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc)
 {
 	for (unsigned mi = 0; mi < MV_NR_MOV_CLASSES; mi++) {
 		struct mv_slab *s = tc->mov_cur[mi];
 		if (s == &mv_slab_empty)
 			continue;
-		struct mv_bin *bin = &a->bins[MV_MOV_CLASS0 + mi];
+		struct mv_bin *bin = &h->bins[MV_MOV_CLASS0 + mi];
 		mv_lock(&bin->lock);
 		if (s->xlist) {
 			mv_slab_splice(s, s->xlist, "remote free list");
@@ -838,7 +821,7 @@ void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc)
 		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
 		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
 			s->list = MV_SL_NONE;
-			mv_slab_destroy(a, tc, s);
+			mv_slab_destroy(h, tc, s);
 		} else {
 			mv_bin_add_shared(bin, s);
 		}
@@ -847,11 +830,11 @@ void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc)
 	}
 }
 
-size_t mv_bins_trim(struct mova_arena *a)
+size_t mv_bins_trim(struct mv_heap *h)
 {
 	size_t freed = 0;
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++) {
-		struct mv_bin *bin = &a->bins[c];
+		struct mv_bin *bin = &h->bins[c];
 		if (!mv_rload(bin->abandoned) && !mv_rload(bin->empty))
 			continue;
 		mv_lock(&bin->lock);
@@ -859,7 +842,7 @@ size_t mv_bins_trim(struct mova_arena *a)
 		for (; s; s = next) {
 			next = s->next;
 			mv_bin_del(bin, s);
-			mv_slab_destroy(a, NULL, s);
+			mv_slab_destroy(h, NULL, s);
 			freed++;
 		}
 		for (s = bin->abandoned; s; s = next) {
@@ -874,7 +857,7 @@ size_t mv_bins_trim(struct mova_arena *a)
 			}
 			if (s->used == 0) {
 				mv_bin_del(bin, s);
-				mv_slab_destroy(a, NULL, s);
+				mv_slab_destroy(h, NULL, s);
 				freed++;
 			}
 		}

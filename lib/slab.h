@@ -29,10 +29,10 @@
 #ifndef MV_SLAB_H
 #define MV_SLAB_H
 
+#include "heap.h"
 #include "pcp.h"
-#include "sizeclass.h"
 
-struct mova_arena;
+struct mv_heap;
 struct mv_tcache;
 
 /* states of the delayed-free protocol, in xfree's low bits */
@@ -53,8 +53,6 @@ enum mv_slab_list {
 	MV_SL_ABANDONED,  /* raw: bin->abandoned */
 	MV_SL_ISOLATED,   /* movable: taken by compaction */
 };
-
-#define MV_NR_FULLNESS 4 /* partial slabs in quarters of use, as zsmalloc's groups */
 
 struct mv_slab {
 	/* first cache line: the owner's fast path, and what a freeing thread
@@ -85,17 +83,6 @@ struct mv_slab {
 	uint32_t pfn;
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
-
-struct mv_bin {
-	mv_mutex lock;
-	struct mv_slab *partial[MV_NR_FULLNESS];
-	struct mv_slab *full;
-	struct mv_slab *empty;
-	struct mv_slab *abandoned;
-	uint32_t nr_empty;
-	uint32_t nr_partial_free; /* free slots in partial slabs (zs_can_compact) */
-	_Atomic uint64_t nr_slabs;
-} MV_ALIGNED_CL;
 
 /* An always-empty slab: thread caches point at it before they own one, so
  * the fast path's single "no free slot" branch covers every slow case. */
@@ -198,20 +185,20 @@ static inline uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)
 
 /* ---- creation and death (any thread; takes pcp/zone locks) ---- */
 /* a new slab, owned (frozen) by tc from the start */
-struct mv_slab *mv_slab_new(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
-void mv_slab_destroy(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
+struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
+void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s);
 /* a slab of cls on pages [pfn, pfn + npages) the caller already holds */
-struct mv_slab *mv_slab_init_at(struct mova_arena *a, unsigned cls, size_t pfn);
+struct mv_slab *mv_slab_init_at(struct mv_heap *h, unsigned cls, size_t pfn);
 /* hand out never-used slots: build `free` from the bump region */
 bool mv_slab_extend(struct mv_slab *s);
 
 /* ---- raw slabs ---- */
-void *mv_raw_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
+void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
 /* a free to a slab this thread owns that the fast path did not take */
-void mv_raw_free_local_slow(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p);
+void mv_raw_free_local_slow(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s, void *p);
 /* the owner's fast path emptied s: keep it within the thread's budget,
  * give it back otherwise (unless it is current) */
-void mv_raw_slab_idle(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s);
+void mv_raw_slab_idle(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s);
 /* a free to another thread's raw slab, gathered in the freeing thread's
  * buffer per destination slab and pushed as one chain (one CAS per
  * MV_RBUF_BATCH frees, as jemalloc flushes its tcache in batches) */
@@ -219,27 +206,27 @@ void mv_raw_free_remote_buffered(struct mv_tcache *tc, struct mv_slab *s, void *
 /* push every buffered remote free (thread exit, flushes, before failing) */
 void mv_raw_rbuf_flush_all(struct mv_tcache *tc);
 /* a free to a slab another thread (or nobody) owns, pushed at once */
-void mv_raw_free_remote(struct mova_arena *a, struct mv_slab *s, void *p);
+void mv_raw_free_remote(struct mv_heap *h, struct mv_slab *s, void *p);
 /* process the owner's delayed frees */
-void mv_raw_collect_delayed(struct mova_arena *a, struct mv_tcache *tc);
+void mv_raw_collect_delayed(struct mv_heap *h, struct mv_tcache *tc);
 /* give back the empty raw slabs the thread keeps (compaction, trim) */
-void mv_raw_release_kept(struct mova_arena *a, struct mv_tcache *tc);
+void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc);
 /* in a fork child, before any cache is torn down: end the delayed-free
  * notifications that threads which do not exist here had begun */
 void mv_raw_fork_child_fixup(struct mv_tcache *tc);
 /* thread exit or tcache teardown: give every raw slab to the bins */
-void mv_raw_abandon_all(struct mova_arena *a, struct mv_tcache *tc);
+void mv_raw_abandon_all(struct mv_heap *h, struct mv_tcache *tc);
 
 /* ---- movable slabs ---- */
-void *mv_mov_alloc_slow(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
+void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
 /* free slots whose grace period has passed; any thread (tc may be NULL) */
-void mv_mov_free_slots(struct mova_arena *a, struct mv_tcache *tc, void *const *slots, unsigned n);
+void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slots, unsigned n);
 /* unfreeze every frozen slab of tc (thread exit, compaction's drain) */
-void mv_mov_unfreeze_all(struct mova_arena *a, struct mv_tcache *tc);
+void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc);
 /* list helpers for compaction; caller holds bin->lock */
 void mv_bin_del(struct mv_bin *bin, struct mv_slab *s);
 void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s);
 /* release empty slabs kept for reuse and abandoned empty raw slabs */
-size_t mv_bins_trim(struct mova_arena *a);
+size_t mv_bins_trim(struct mv_heap *h);
 
 #endif

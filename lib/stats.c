@@ -26,7 +26,7 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	memset(st, 0, sizeof *st);
 	if (!a)
 		return;
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	st->page_size = MV_PAGE_SIZE;
 	st->pageblock_order = z->pageblock_order;
 	st->reserved_bytes = z->reserve_bytes;
@@ -50,24 +50,25 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	size_t desc_bytes = mv_zone_desc_resident_bytes(z) + mv_zone_bitmaps_resident_bytes(z);
 	mv_unlock(&z->lock);
 
-	st->metadata_bytes = desc_bytes + mv_htable_resident_bytes(&a->htab) +
-			     mv_relaxed_load(&a->meta.mapped_bytes) +
+	st->metadata_bytes = desc_bytes + mv_htable_resident_bytes(&a->heap.htab) +
+			     mv_relaxed_load(&a->heap.meta.mapped_bytes) +
 			     mv_align_up(sizeof *a, MV_PAGE_SIZE);
 	st->resident_bytes =
 	    (mv_relaxed_load(&z->resident_pages) << MV_PAGE_SHIFT) + st->metadata_bytes;
 
-	int64_t live = mv_relaxed_load(&a->dead_live_bytes) + mv_relaxed_load(&a->large_live_bytes);
+	int64_t live =
+	    mv_relaxed_load(&a->heap.dead_live_bytes) + mv_relaxed_load(&a->heap.large_live_bytes);
 	size_t cached = 0;
-	mv_lock(&a->threads_lock);
-	for (struct mv_tcache *tc = a->tcaches; tc; tc = tc->tnext) {
+	mv_lock(&a->heap.threads_lock);
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext) {
 		live += mv_relaxed_load(&tc->live_bytes);
 		cached += mv_rload(tc->nhidx);
 		st->nr_thread_caches++;
 	}
-	st->live_handles = mv_htable_live(&a->htab, cached);
-	mv_unlock(&a->threads_lock);
+	st->live_handles = mv_htable_live(&a->heap.htab, cached);
+	mv_unlock(&a->heap.threads_lock);
 	st->live_bytes = live > 0 ? (size_t)live : 0;
-#define MV_VM_COPY(name) st->name = mv_relaxed_load(&a->vm.ev[MV_VM_##name]);
+#define MV_VM_COPY(name) st->name = mv_relaxed_load(&a->heap.vm.ev[MV_VM_##name]);
 	MOVA_VMSTAT_ITEMS(MV_VM_COPY)
 #undef MV_VM_COPY
 }
@@ -118,7 +119,7 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 {
 	if (!a)
 		return 0;
-	struct mv_zone *z = &a->zone;
+	struct mv_zone *z = &a->heap.zone;
 	size_t pbn = z->pageblock_nr_pages;
 	mv_lock(&z->lock);
 	size_t populated = mv_relaxed_load(&z->populated_pfn), n = populated / pbn;

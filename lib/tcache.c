@@ -15,7 +15,7 @@
 #define MV_TSLOTS 16
 
 struct mv_tslot {
-	struct mova_arena *a;
+	struct mv_heap *h;
 	uint64_t epoch;
 	struct mv_tcache *tc;
 	uint64_t last_use;
@@ -55,9 +55,9 @@ static void make_key(void)
 	pthread_key_create(&thread_key, mv_thread_exit);
 }
 
-static struct mv_tcache *tcache_create(struct mova_arena *a)
+static struct mv_tcache *tcache_create(struct mv_heap *h)
 {
-	struct mv_tcache *tc = mv_meta_alloc(&a->meta, sizeof *tc);
+	struct mv_tcache *tc = mv_meta_alloc(&h->meta, sizeof *tc);
 	if (!tc)
 		return NULL;
 	for (unsigned i = 0; i <= 64; i++)
@@ -66,72 +66,72 @@ static struct mv_tcache *tcache_create(struct mova_arena *a)
 		tc->raw_cur[i] = &mv_slab_empty;
 	for (unsigned i = 0; i < MV_NR_MOV_CLASSES; i++)
 		tc->mov_cur[i] = &mv_slab_empty;
-	tc->arena = a;
+	tc->heap = h;
 	mv_pcp_init(&tc->pcp);
-	mv_lock(&a->threads_lock);
+	mv_lock(&h->threads_lock);
 	/* a new cache holds nothing: it has answered every request so far */
-	atomic_store_explicit(&tc->flush_seen, atomic_load(&a->flush_gen), memory_order_relaxed);
-	tc->tnext = a->tcaches;
+	atomic_store_explicit(&tc->flush_seen, atomic_load(&h->flush_gen), memory_order_relaxed);
+	tc->tnext = h->tcaches;
 	tc->tprev = NULL;
-	if (a->tcaches)
-		a->tcaches->tprev = tc;
-	a->tcaches = tc;
-	mv_unlock(&a->threads_lock);
+	if (h->tcaches)
+		h->tcaches->tprev = tc;
+	h->tcaches = tc;
+	mv_unlock(&h->threads_lock);
 	return tc;
 }
 
 /* runs on liburcu's call_rcu worker after the grace period */
 static void batch_done(struct mv_rcu_batch *b)
 {
-	struct mova_arena *a = b->arena;
-	mv_mov_free_slots(a, NULL, b->slot, b->n);
-	mv_count(&a->vm, MV_VM_rcu_batches, 1);
-	mv_meta_free(&a->meta, b, sizeof *b);
+	struct mv_heap *h = b->heap;
+	mv_mov_free_slots(h, NULL, b->slot, b->n);
+	mv_count(&h->vm, MV_VM_rcu_batches, 1);
+	mv_meta_free(&h->meta, b, sizeof *b);
 }
 
-void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc)
+void mv_tcache_flush_pending(struct mv_heap *h, struct mv_tcache *tc)
 {
 	struct mv_rcu_batch *b = tc->pending;
 	if (!b)
 		return;
 	tc->pending = NULL;
 	if (!b->n) {
-		mv_meta_free(&a->meta, b, sizeof *b);
+		mv_meta_free(&h->meta, b, sizeof *b);
 		return;
 	}
 	if (!mv_rcu_readers_ever()) {
 		/* no thread ever entered a read section: nobody can hold these */
-		mv_mov_free_slots(a, tc, b->slot, b->n);
-		mv_meta_free(&a->meta, b, sizeof *b);
+		mv_mov_free_slots(h, tc, b->slot, b->n);
+		mv_meta_free(&h->meta, b, sizeof *b);
 		return;
 	}
-	b->arena = a;
+	b->heap = h;
 	b->fn = batch_done;
 	mv_rcu_defer(b);
 }
 
-void mv_tcache_flush_pending_now(struct mova_arena *a, struct mv_tcache *tc)
+void mv_tcache_flush_pending_now(struct mv_heap *h, struct mv_tcache *tc)
 {
 	struct mv_rcu_batch *b = tc->pending;
 	if (!b)
 		return;
 	if (b->n && mv_rcu_readers_ever() && mv_rcu_in_reader()) {
 		/* we may not wait for our own read section */
-		mv_tcache_flush_pending(a, tc);
+		mv_tcache_flush_pending(h, tc);
 		return;
 	}
 	tc->pending = NULL;
 	if (b->n && mv_rcu_readers_ever())
 		mv_rcu_synchronize();
-	mv_mov_free_slots(a, tc, b->slot, b->n);
-	mv_meta_free(&a->meta, b, sizeof *b);
+	mv_mov_free_slots(h, tc, b->slot, b->n);
+	mv_meta_free(&h->meta, b, sizeof *b);
 }
 
-void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot)
+void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot)
 {
 	struct mv_rcu_batch *b = tc->pending;
 	if (unlikely(!b)) {
-		b = mv_meta_alloc(&a->meta, sizeof *b);
+		b = mv_meta_alloc(&h->meta, sizeof *b);
 		if (!b) {
 			/* no memory for a batch: wait for readers here, once,
 			 * unless we are one (then the slot is lost) */
@@ -142,7 +142,7 @@ void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot
 				return;
 			}
 			mv_rcu_synchronize();
-			mv_mov_free_slots(a, tc, &slot, 1);
+			mv_mov_free_slots(h, tc, &slot, 1);
 			return;
 		}
 		tc->pending = b;
@@ -151,73 +151,73 @@ void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot
 	if (b->n == MV_RCU_BATCH) {
 		/* a reclaimer needs the memory back now, not in ~10 ms */
 		if (unlikely(tc->sync_frees))
-			mv_tcache_flush_pending_now(a, tc);
+			mv_tcache_flush_pending_now(h, tc);
 		else
-			mv_tcache_flush_pending(a, tc);
+			mv_tcache_flush_pending(h, tc);
 	}
 }
 
-void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc)
+void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
-	mv_tcache_flush_pending(a, tc);
-	mv_mov_unfreeze_all(a, tc);
-	mv_raw_collect_delayed(a, tc);
-	mv_raw_release_kept(a, tc);
-	mv_pcp_drain(&a->zone, &tc->pcp);
+	mv_tcache_flush_pending(h, tc);
+	mv_mov_unfreeze_all(h, tc);
+	mv_raw_collect_delayed(h, tc);
+	mv_raw_release_kept(h, tc);
+	mv_pcp_drain(&h->zone, &tc->pcp);
 }
 
-void mv_tcache_flush_asked(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen)
+void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
 {
 	mv_raw_rbuf_flush_all(tc);
-	mv_tcache_flush_pending_now(a, tc);
-	mv_mov_unfreeze_all(a, tc);
-	mv_raw_collect_delayed(a, tc);
-	mv_raw_release_kept(a, tc);
-	mv_pcp_drain(&a->zone, &tc->pcp);
+	mv_tcache_flush_pending_now(h, tc);
+	mv_mov_unfreeze_all(h, tc);
+	mv_raw_collect_delayed(h, tc);
+	mv_raw_release_kept(h, tc);
+	mv_pcp_drain(&h->zone, &tc->pcp);
 	atomic_store_explicit(&tc->flush_seen, gen, memory_order_release);
 }
 
-void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc)
+void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
-	mv_tcache_flush_pending(a, tc);
-	mv_mov_unfreeze_all(a, tc);
-	mv_raw_abandon_all(a, tc);
-	mv_htable_drain(&a->htab, tc, 0);
-	mv_pcp_drain(&a->zone, &tc->pcp);
-	mv_lock(&a->threads_lock);
+	mv_tcache_flush_pending(h, tc);
+	mv_mov_unfreeze_all(h, tc);
+	mv_raw_abandon_all(h, tc);
+	mv_htable_drain(&h->htab, tc->hidx, &tc->nhidx, 0);
+	mv_pcp_drain(&h->zone, &tc->pcp);
+	mv_lock(&h->threads_lock);
 	if (tc->tprev)
 		tc->tprev->tnext = tc->tnext;
 	else
-		a->tcaches = tc->tnext;
+		h->tcaches = tc->tnext;
 	if (tc->tnext)
 		tc->tnext->tprev = tc->tprev;
-	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
+	mv_relaxed_add(&h->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
 	tc->dead = 1;
-	mv_unlock(&a->threads_lock);
+	mv_unlock(&h->threads_lock);
 	mv_mutex_destroy(&tc->pcp.lock);
-	mv_meta_free(&a->meta, tc, sizeof *tc);
+	mv_meta_free(&h->meta, tc, sizeof *tc);
 }
 
-void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc)
+void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc)
 {
 	/* the page lists were under their lock when fork copied them */
-	mv_pcp_drain(&a->zone, &tc->pcp);
+	mv_pcp_drain(&h->zone, &tc->pcp);
 	/* a remote free that had begun notifying this cache's owner ended
 	 * nowhere: its slab would make every later free to it wait */
 	mv_raw_fork_child_fixup(tc);
 	if (tc->tprev)
 		tc->tprev->tnext = tc->tnext;
 	else
-		a->tcaches = tc->tnext;
+		h->tcaches = tc->tnext;
 	if (tc->tnext)
 		tc->tnext->tprev = tc->tprev;
 	tc->tnext = tc->tprev = NULL;
 	/* its cached handle entries are free: back to the shared list, or
 	 * live_handles would count them */
-	mv_htable_drain(&a->htab, tc, 0);
-	mv_relaxed_add(&a->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
+	mv_htable_drain(&h->htab, tc->hidx, &tc->nhidx, 0);
+	mv_relaxed_add(&h->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
 	mv_relaxed_store(&tc->live_bytes, 0);
 	tc->dead = 1;
 }
@@ -238,7 +238,7 @@ static struct mv_thread *thread_self(void)
 	return self;
 }
 
-struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a)
+struct mv_tcache *mv_tcache_get_slow(struct mv_heap *h)
 {
 	struct mv_thread *self = thread_self();
 	if (!self) {
@@ -252,38 +252,38 @@ struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a)
 	struct mv_tslot *slot = NULL, *victim = NULL;
 	for (unsigned i = 0; i < MV_TSLOTS; i++) {
 		struct mv_tslot *s = &self->slots[i];
-		if (s->a == a && s->epoch == a->epoch) {
+		if (s->h == h && s->epoch == h->epoch) {
 			slot = s;
 			break;
 		}
-		if (s->a && s->tc == mv_tc_default)
+		if (s->h && s->tc == mv_tc_default)
 			continue;
-		if (!victim || !s->a || (victim->a && s->last_use < victim->last_use))
+		if (!victim || !s->h || (victim->h && s->last_use < victim->last_use))
 			victim = s;
 	}
 	if (!slot) {
-		struct mv_tcache *tc = tcache_create(a);
+		struct mv_tcache *tc = tcache_create(h);
 		if (!tc)
 			return NULL;
-		if (victim->a) {
+		if (victim->h) {
 			/* evict: tear down the least recently used cache if its arena lives */
 			if (mv_tls_last.tc == victim->tc)
-				mv_tls_last.a = NULL;
-			mv_lock(&mv_registry_lock);
-			if (mv_arena_alive(victim->a, victim->epoch))
-				mv_tcache_destroy(victim->a, victim->tc);
-			mv_unlock(&mv_registry_lock);
+				mv_tls_last.h = NULL;
+			mv_lock(&mv_heap_registry_lock);
+			if (mv_heap_alive(victim->h, victim->epoch))
+				mv_tcache_destroy(victim->h, victim->tc);
+			mv_unlock(&mv_heap_registry_lock);
 		}
 		slot = victim;
-		slot->a = a;
-		slot->epoch = a->epoch;
+		slot->h = h;
+		slot->epoch = h->epoch;
 		slot->tc = tc;
-		if (a->is_default)
+		if (h->is_default)
 			mv_tc_default = tc;
 	}
 	slot->last_use = ++self->clock;
-	mv_tls_last.a = a;
-	mv_tls_last.epoch = a->epoch;
+	mv_tls_last.h = h;
+	mv_tls_last.epoch = h->epoch;
 	mv_tls_last.tc = slot->tc;
 	return slot->tc;
 }
@@ -295,34 +295,34 @@ void mv_thread_exit(void *arg)
 		return;
 	mv_thread_dead = true;
 	mv_tc_default = &mv_tcache_empty;
-	mv_tls_last.a = NULL;
+	mv_tls_last.h = NULL;
 	mv_tls_last.tc = NULL;
-	mv_lock(&mv_registry_lock);
+	mv_lock(&mv_heap_registry_lock);
 	for (unsigned i = 0; i < MV_TSLOTS; i++) {
 		struct mv_tslot *s = &self->slots[i];
-		if (s->a && mv_arena_alive(s->a, s->epoch))
-			mv_tcache_destroy(s->a, s->tc);
-		s->a = NULL;
+		if (s->h && mv_heap_alive(s->h, s->epoch))
+			mv_tcache_destroy(s->h, s->tc);
+		s->h = NULL;
 	}
-	mv_unlock(&mv_registry_lock);
+	mv_unlock(&mv_heap_registry_lock);
 	mv_self = NULL;
 	mv_meta_free(mv_global_meta(), self, sizeof *self);
 }
 
-struct mv_tcache *mv_tcache_transient(struct mova_arena *a)
+struct mv_tcache *mv_tcache_transient(struct mv_heap *h)
 {
-	return tcache_create(a);
+	return tcache_create(h);
 }
 
-struct mv_tcache *mv_tcache_peek(struct mova_arena *a)
+struct mv_tcache *mv_tcache_peek(struct mv_heap *h)
 {
-	if (mv_tls_last.a == a && mv_tls_last.epoch == a->epoch)
+	if (mv_tls_last.h == h && mv_tls_last.epoch == h->epoch)
 		return mv_tls_last.tc;
 	struct mv_thread *self = mv_self;
 	if (!self)
 		return NULL;
 	for (unsigned i = 0; i < MV_TSLOTS; i++)
-		if (self->slots[i].a == a && self->slots[i].epoch == a->epoch)
+		if (self->slots[i].h == h && self->slots[i].epoch == h->epoch)
 			return self->slots[i].tc;
 	return NULL;
 }
@@ -333,17 +333,15 @@ bool mv_tcache_is_mine(const struct mv_tcache *tc)
 	if (!self)
 		return false;
 	for (unsigned i = 0; i < MV_TSLOTS; i++)
-		if (self->slots[i].a && self->slots[i].tc == tc)
+		if (self->slots[i].h && self->slots[i].tc == tc)
 			return true;
 	return false;
 }
 
-int mova_thread_flush(mova_arena *a)
+void mv_heap_drain_all_pcp(struct mv_heap *h)
 {
-	if (!a)
-		return EINVAL;
-	struct mv_tcache *tc = mv_tcache_of(a);
-	if (tc)
-		mv_tcache_flush(a, tc);
-	return 0;
+	mv_lock(&h->threads_lock);
+	for (struct mv_tcache *tc = h->tcaches; tc; tc = tc->tnext)
+		mv_pcp_drain(&h->zone, &tc->pcp);
+	mv_unlock(&h->threads_lock);
 }

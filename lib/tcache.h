@@ -16,7 +16,7 @@
 #ifndef MV_TCACHE_H
 #define MV_TCACHE_H
 
-#include "handle.h"
+#include "htable.h"
 #include "rcu.h"
 #include "slab.h"
 
@@ -51,7 +51,7 @@ struct mv_tcache {
 	struct mv_slab *raw_cur[MV_NR_RAW_CLASSES];
 	struct mv_slab *mov_cur[MV_NR_MOV_CLASSES];
 	_Atomic int64_t live_bytes; /* owner-written (mv_owner_add), read by stats */
-	struct mova_arena *arena;
+	struct mv_heap *heap;
 	uint32_t nhidx; /* owner-written (mv_rstore), read by stats (mv_htable_live) */
 	uint32_t hidx[MV_HCACHE];
 	struct mv_rcu_batch *pending; /* slots freed, waiting for a grace period */
@@ -81,37 +81,37 @@ extern __thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initia
  * cache and never makes one again. */
 extern __thread bool mv_thread_dead __attribute__((tls_model("initial-exec")));
 
-/* The calling thread's tcache for a, created on first use; NULL with errno
+/* The calling thread's tcache for h, created on first use; NULL with errno
  * ENOMEM if it cannot be made, and in a dead thread. */
-struct mv_tcache *mv_tcache_get_slow(struct mova_arena *a);
+struct mv_tcache *mv_tcache_get_slow(struct mv_heap *h);
 /* The calling thread's tcache for a if it has one; never makes one (the
  * free paths, which need none). */
-struct mv_tcache *mv_tcache_peek(struct mova_arena *a);
+struct mv_tcache *mv_tcache_peek(struct mv_heap *h);
 /* A cache for one call of a thread that may not keep one (a dead thread),
  * on the arena's list like any other; the caller tears it down with
  * mv_tcache_destroy before returning. NULL with errno ENOMEM. */
-struct mv_tcache *mv_tcache_transient(struct mova_arena *a);
+struct mv_tcache *mv_tcache_transient(struct mv_heap *h);
 
 /* Give everything back; the tcache is then off the arena's list and
  * freed. Called at thread exit and for eviction. */
-void mv_tcache_destroy(struct mova_arena *a, struct mv_tcache *tc);
+void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc);
 /* In a fork child, a cache of a thread that does not exist there: take
  * back its page lists and counters, unlink it, leave its slabs alone
  * (see fork.c). Caller holds threads_lock. */
-void mv_tcache_retire_orphan(struct mova_arena *a, struct mv_tcache *tc);
+void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc);
 /* Give back what can be given without tearing down (compaction's drain
  * of the calling thread, before stats and compaction). */
-void mv_tcache_flush(struct mova_arena *a, struct mv_tcache *tc);
+void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc);
 /* Answer a reclaimer's request (the arena's flush_gen reached gen): give
  * back all mv_tcache_flush does, with the pending frees past their grace
  * period now, then record gen (release) for the reclaimer to see. */
-void mv_tcache_flush_asked(struct mova_arena *a, struct mv_tcache *tc, uint32_t gen);
+void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen);
 /* Queue a movable slot for freeing after a grace period. */
-void mv_tcache_defer_slot(struct mova_arena *a, struct mv_tcache *tc, void *slot);
+void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot);
 /* Send the pending batch on its way now (to call_rcu when readers exist). */
-void mv_tcache_flush_pending(struct mova_arena *a, struct mv_tcache *tc);
+void mv_tcache_flush_pending(struct mv_heap *h, struct mv_tcache *tc);
 /* Free the pending batch before returning, waiting for readers if any. */
-void mv_tcache_flush_pending_now(struct mova_arena *a, struct mv_tcache *tc);
+void mv_tcache_flush_pending_now(struct mv_heap *h, struct mv_tcache *tc);
 
 /* update a tcache's current raw slab for a class (and its direct entries) */
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s);
@@ -121,5 +121,31 @@ bool mv_tcache_is_mine(const struct mv_tcache *tc);
 
 /* per-thread teardown of all of this thread's tcaches (key destructor) */
 void mv_thread_exit(void *unused);
+
+/* The calling thread's tcache for h (created on first use). */
+extern __thread struct mv_tls_last {
+	struct mv_heap *h;
+	uint64_t epoch;
+	struct mv_tcache *tc;
+} mv_tls_last __attribute__((tls_model("initial-exec")));
+
+static inline struct mv_tcache *mv_tcache_of(struct mv_heap *h)
+{
+	if (likely(mv_tls_last.h == h && mv_tls_last.epoch == h->epoch))
+		return mv_tls_last.tc;
+	return mv_tcache_get_slow(h);
+}
+
+/* A reclaimer asked every thread to flush its cache (flush_gen): the
+ * owner does so here, on a slow path, the only place it may. */
+static inline void mv_tcache_answer_flush(struct mv_heap *h, struct mv_tcache *tc)
+{
+	uint32_t gen = atomic_load_explicit(&h->flush_gen, memory_order_relaxed);
+	if (unlikely(gen != atomic_load_explicit(&tc->flush_seen, memory_order_relaxed)))
+		mv_tcache_flush_asked(h, tc, gen);
+}
+
+/* every live thread's page lists back to the zone (drain_all_pages) */
+void mv_heap_drain_all_pcp(struct mv_heap *h);
 
 #endif

@@ -59,7 +59,7 @@ static void expect(mova_arena *a, mova_handle h, unsigned char v)
 
 static void consistent(mova_arena *a)
 {
-	const char *why = mv_zone_verify(&a->zone);
+	const char *why = mv_zone_verify(&a->heap.zone);
 	cr_assert(!why, "zone: %s", why);
 }
 

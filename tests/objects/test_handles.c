@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handle.h" /* the encoding tag:17 | gen:15 | index:32, to forge handles */
+#include "htable.h" /* the encoding tag:17 | gen:15 | index:32, to forge handles */
 #include "mova.h"
 #include "../common/pattern.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * handle.h: the handle table and the encoding of handles and entries.
+ * htable.h: the handle table and the encoding of handles and entries.
  *
  * A handle (64 bits) = tag:17 | gen:15 | index:32. The tag names the arena,
  * the index a table entry, the generation the entry's incarnation. A stale,
@@ -19,8 +19,8 @@
  * never unmapped while the arena lives, so a racing reader may always load
  * an entry. See docs/MIGRATION.md for the protocol.
  */
-#ifndef MV_HANDLE_H
-#define MV_HANDLE_H
+#ifndef MV_HTABLE_H
+#define MV_HTABLE_H
 
 #include "lock.h"
 
@@ -98,9 +98,6 @@ struct mv_htable {
 	mv_mutex lock; /* growth and the shared free list (rank MV_RANK_HANDLES) */
 };
 
-struct mova_arena;
-struct mv_tcache;
-
 /* The entry of index idx, or NULL when no chunk holds it. Lockless: the
  * acquire pairs with the release that published the chunk (grow_locked). */
 static inline _Atomic uint64_t *mv_htable_entry(const struct mv_htable *t, uint32_t idx)
@@ -121,9 +118,9 @@ static inline uint64_t mv_htable_end(const struct mv_htable *t)
 	return t->next;
 }
 /* refill a thread's entry cache; false when the table is full */
-bool mv_htable_refill(struct mv_htable *t, struct mv_tcache *tc);
+bool mv_htable_refill(struct mv_htable *t, uint32_t *hidx, uint32_t *nhidx);
 /* give back part (or all) of a thread's entry cache */
-void mv_htable_drain(struct mv_htable *t, struct mv_tcache *tc, unsigned keep);
+void mv_htable_drain(struct mv_htable *t, uint32_t *hidx, uint32_t *nhidx, unsigned keep);
 size_t mv_htable_resident_bytes(struct mv_htable *t);
 /* Live handles: entries ever handed out, less those free on the shared
  * list, retired, or cached by a thread (the caller holds the arena's
