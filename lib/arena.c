@@ -372,16 +372,6 @@ mova_arena *mova_default_arena(void)
 
 /* ------------------------------------------------------------ housekeeping */
 
-size_t mv_arena_retain_pageblocks(const struct mova_arena *a)
-{
-	if (a->cfg.retain_bytes)
-		return a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
-	size_t resident_pb =
-	    mv_relaxed_load(&a->heap.zone.resident_pages) >> a->cfg.pageblock_order;
-	return MV_MIN(MV_MAX(resident_pb / MV_RETAIN_DIV, (size_t)MV_RETAIN_MIN_PB),
-		      (size_t)MV_RETAIN_MAX_PB);
-}
-
 int mova_thread_flush(mova_arena *a)
 {
 	if (!a)

@@ -64,16 +64,6 @@ static inline struct mv_tcache *mv_arena_tcache(struct mova_arena *a)
 	return mv_tcache_of(&a->heap);
 }
 
-/* Free pageblocks kept backed for reuse: retain_bytes when set, else
- * 1/MV_RETAIN_DIV of the resident pageblocks, MV_RETAIN_MIN_PB ..
- * MV_RETAIN_MAX_PB of them. A fixed amount either bloats a small process
- * (8 pageblocks were 16 MiB, and twice that before anything went back:
- * sqlite's peak RSS was 6% over jemalloc's) or makes a large one
- * give back and fault in again pages it is about to reuse. */
-#define MV_RETAIN_DIV 32
-#define MV_RETAIN_MIN_PB 2
-#define MV_RETAIN_MAX_PB 16
-size_t mv_arena_retain_pageblocks(const struct mova_arena *a);
 /* an allocation failed: if the reservation was cut short by RLIMIT_AS,
  * say so once, with what to do */
 void mv_arena_full_warn(struct mova_arena *a);

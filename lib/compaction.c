@@ -66,6 +66,14 @@ struct compact_control {
 
 /* ------------------------------------------------------------ state */
 
+unsigned mv_fragmentation_score_wmark(unsigned proactiveness, bool low)
+{
+	unsigned wmark_low = 100 - proactiveness;
+	if (wmark_low < 5)
+		wmark_low = 5;
+	return low ? wmark_low : MV_MIN(wmark_low + 10, 100u);
+}
+
 void mv_compact_state_init(struct mova_arena *a)
 {
 	struct mv_compact_state *cs = &a->compact;

@@ -75,4 +75,7 @@ struct compact_control;
 int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
 		     enum migrate_reason reason);
 
+/* fragmentation_score_wmark: the proactive watermarks for proactiveness */
+unsigned mv_fragmentation_score_wmark(unsigned proactiveness, bool low);
+
 #endif

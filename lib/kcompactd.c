@@ -30,14 +30,6 @@
  * tried again no sooner than this */
 #define MV_KCD_RETRY_NS 1000000000ull
 
-unsigned mv_fragmentation_score_wmark(unsigned proactiveness, bool low)
-{
-	unsigned wmark_low = 100 - proactiveness;
-	if (wmark_low < 5)
-		wmark_low = 5;
-	return low ? wmark_low : MV_MIN(wmark_low + 10, 100u);
-}
-
 static void init_sync(struct mv_kcompactd *k)
 {
 	pthread_condattr_t ca;
@@ -117,7 +109,7 @@ static void keep_budget(struct mova_arena *a, uint64_t cpu_ns, uint64_t wall_ns)
 
 size_t mv_kcompactd_floor_pages(const struct mova_arena *a)
 {
-	return mv_arena_retain_pageblocks(a) << a->heap.zone.pageblock_order;
+	return mv_kcompactd_retain_pageblocks(a) << a->heap.zone.pageblock_order;
 }
 
 static uint64_t decay_slot_ns(const struct mova_arena *a)
@@ -361,4 +353,14 @@ void mv_kcompactd_forget(struct mova_arena *a)
 	atomic_store(&k->idle_sleep, false);
 	atomic_store(&k->retry_ns, 0);
 	atomic_store(&k->state, MV_KCD_OFF);
+}
+
+size_t mv_kcompactd_retain_pageblocks(const struct mova_arena *a)
+{
+	if (a->cfg.retain_bytes)
+		return a->cfg.retain_bytes >> (MV_PAGE_SHIFT + a->cfg.pageblock_order);
+	size_t resident_pb =
+	    mv_relaxed_load(&a->heap.zone.resident_pages) >> a->cfg.pageblock_order;
+	return MV_MIN(MV_MAX(resident_pb / MV_RETAIN_DIV, (size_t)MV_RETAIN_MIN_PB),
+		      (size_t)MV_RETAIN_MAX_PB);
 }

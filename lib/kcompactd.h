@@ -34,7 +34,15 @@ void mv_kcompactd_forget(struct mova_arena *a);
 /* free backed pages the decay leaves alone (retain_bytes) */
 size_t mv_kcompactd_floor_pages(const struct mova_arena *a);
 
-/* fragmentation_score_wmark: the proactive watermarks for proactiveness */
-unsigned mv_fragmentation_score_wmark(unsigned proactiveness, bool low);
+/* Free pageblocks kept backed for reuse: retain_bytes when set, else
+ * 1/MV_RETAIN_DIV of the resident pageblocks, MV_RETAIN_MIN_PB ..
+ * MV_RETAIN_MAX_PB of them. A fixed amount either bloats a small process
+ * (8 pageblocks were 16 MiB, and twice that before anything went back:
+ * sqlite's peak RSS was 6% over jemalloc's) or makes a large one
+ * give back and fault in again pages it is about to reuse. */
+#define MV_RETAIN_DIV 32
+#define MV_RETAIN_MIN_PB 2
+#define MV_RETAIN_MAX_PB 16
+size_t mv_kcompactd_retain_pageblocks(const struct mova_arena *a);
 
 #endif

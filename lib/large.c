@@ -85,8 +85,6 @@ void *mv_large_alloc(struct mv_heap *h, struct mv_tcache *tc, size_t size, size_
 		nr = 1;
 	size_t align_pages = align > MV_PAGE_SIZE ? align >> MV_PAGE_SHIFT : 1;
 	bool zeroed;
-	if (tc && !tc->dead)
-		mv_tcache_answer_flush(h, tc);
 	size_t pfn = large_pages(h, tc, nr, align_pages, mt, &zeroed);
 	if (pfn == MV_PFN_NONE) {
 		/* fail upward: the slow path above decides whether to reclaim

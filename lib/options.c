@@ -96,7 +96,7 @@ void mv_config_resolve(const mova_config *in, mova_config *out)
 		out->reserve_bytes = MV_MAX_RESERVE;
 	out->cma_bytes = mv_align_up(out->cma_bytes, pb_bytes);
 	/* retain_bytes 0 stays 0: sized from the arena's resident memory
-	 * (mv_arena_retain_pageblocks) */
+	 * (mv_kcompactd_retain_pageblocks) */
 	if (!out->max_handles) {
 		size_t n = out->reserve_bytes / 64;
 		out->max_handles = n > UINT32_MAX - 1 ? UINT32_MAX - 1 : n;

@@ -367,7 +367,6 @@ void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 {
 	struct mv_slabq *q = &tc->rawq[cls];
 	tc->slow_count++;
-	mv_tcache_answer_flush(h, tc);
 	mv_raw_collect_delayed(h, tc);
 	for (;;) {
 		struct mv_slab *s = q->first;
@@ -713,7 +712,8 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 	struct mv_bin *bin = &h->bins[cls];
 	unsigned mi = cls - MV_MOV_CLASS0;
 	tc->slow_count++;
-	mv_tcache_answer_flush(h, tc); /* may unfreeze the current slab: read it after */
+	/* the slow path answered a flush request first (slowpath.c), which
+	 * may have unfrozen the current slab: read it now */
 	struct mv_slab *s = tc->mov_cur[mi];
 	if (s != &mv_slab_empty) {
 		if (!s->free && mv_slab_extend(s))

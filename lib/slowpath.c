@@ -88,7 +88,7 @@ void mv_slowpath_maybe_return(struct mova_arena *a)
 		return;
 	}
 	/* no thread to decay it: hysteresis, past twice the retained amount */
-	size_t keep = mv_arena_retain_pageblocks(a);
+	size_t keep = mv_kcompactd_retain_pageblocks(a);
 	if (mv_relaxed_load(&a->heap.zone.free_pb_backed) > 2 * keep + 1)
 		mv_zone_return_free(&a->heap.zone, keep, a->heap.zone.pageblock_order);
 }

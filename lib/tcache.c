@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "arena.h"
+#include "tcache.h"
 
 #define MV_TSLOTS 16
 
