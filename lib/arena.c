@@ -301,8 +301,6 @@ void mova_arena_destroy(mova_arena *a)
 /* ------------------------------------------------------------ the default arena */
 
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-void mv_stats_print_at_exit(void);
-void mv_stats_print_register(void);
 
 static void default_init(void)
 {
@@ -333,30 +331,8 @@ static void default_init(void)
 	 * constructor instead). kcompactd starts when there is work for it. */
 	mv_fork_register();
 	if (mv_popts.stats_print)
-		mv_stats_print_register();
+		mv_stats_print_at_exit(a);
 #endif
-}
-
-/* stats_print's output goes to a duplicate of stderr taken at start: a
- * program may close stderr before exit (coreutils' close_stdout does) */
-static int stats_fd = -1;
-
-void mv_stats_print_register(void)
-{
-	stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-	atexit(mv_stats_print_at_exit);
-}
-
-void mv_stats_print_at_exit(void)
-{
-	if (!mv_default || stats_fd < 0)
-		return;
-	FILE *f = fdopen(stats_fd, "w");
-	if (!f)
-		return;
-	mova_stats_print(mv_default, f);
-	fclose(f);
-	stats_fd = -1;
 }
 
 struct mova_arena *mv_default_arena_slow(void)

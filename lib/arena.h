@@ -68,4 +68,7 @@ static inline struct mv_tcache *mv_arena_tcache(struct mova_arena *a)
  * say so once, with what to do */
 void mv_arena_full_warn(struct mova_arena *a);
 
+/* stats.c: MOVA_CONF stats_print:1, print a's statistics at exit */
+void mv_stats_print_at_exit(struct mova_arena *a);
+
 #endif

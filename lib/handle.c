@@ -115,6 +115,7 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 	}
 	/* taken now: the slow paths below may reclaim, and shrinkers free
 	 * handles into this very cache */
+	mv_fstat(tc, halloc_slow);
 	uint32_t n = tc->nhidx - 1;
 	uint32_t idx = tc->hidx[n];
 	mv_rstore(tc->nhidx, n); /* read by mv_htable_live */
@@ -166,6 +167,7 @@ mova_handle mova_halloc(mova_arena *a, size_t size)
 			s->free = mv_fl_next(s, p);
 			s->used++;
 			backref_set(s, p, idx, size);
+			mv_fstat(tc, halloc_fast);
 			return entry_publish(a, tc, idx, p, size);
 		}
 	}
@@ -220,6 +222,8 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 	if (unlikely(retired))
 		mv_relaxed_add(&a->heap.htab.nr_retired, 1);
 	struct mv_tcache *tc = mv_tcache_of(&a->heap);
+	if (tc)
+		mv_fstat(tc, hfree_slow);
 	/* the object is ours now (the CAS above), so its slab or large run
 	 * is what the entry said: no re-checks as object_size makes */
 	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
@@ -307,6 +311,7 @@ int mova_hfree(mova_arena *a, mova_handle h)
 			mv_owner_add(&tc->live_bytes, -(int64_t)size);
 			mv_slab_push(s, p);
 			s->used--;
+			mv_fstat(tc, hfree_fast);
 			return 0;
 		}
 	}

@@ -27,6 +27,32 @@
 struct mv_slab;
 struct mv_tcache;
 
+/*
+ * MV_STAT (meson -Dstat=1): counters on the fast paths, as mimalloc's
+ * MI_STAT. Each thread's cache keeps its own (owner-written, relaxed); a
+ * cache torn down adds its counts to the heap's; mova_stats_print sums
+ * them. Off (0), every mv_fstat compiles to nothing.
+ */
+#ifndef MV_STAT
+#define MV_STAT 0
+#endif
+#define MV_FSTAT_ITEMS(X)                                                                              \
+	X(malloc_fast) /* mova_malloc served by the thread's current slab */                           \
+	X(malloc_slow) /* ... by the slow path (new slab, large run, first call) */                    \
+	X(free_local)  /* mova_free to a slab the thread owns */                                       \
+	X(free_remote) /* ... onto a raw slab's atomic list (another thread's, or its own full one) */ \
+	X(free_slow)   /* ... through the slow path (large, movable, foreign, bad) */                  \
+	X(halloc_fast) /* mova_halloc from the last arena's current slab */                            \
+	X(halloc_slow) /* ... through halloc (other arena, no entry, new slab, large) */               \
+	X(hfree_fast)  /* mova_hfree onto the thread's own slab, no reader ever */                     \
+	X(hfree_slow)  /* ... through hfree_finish (grace period, remote, large) */
+enum mv_fstat_item {
+#define MV_FS_ENUM(name) MV_FS_##name,
+	MV_FSTAT_ITEMS(MV_FS_ENUM)
+#undef MV_FS_ENUM
+	    MV_NR_FSTAT
+};
+
 #define MV_NR_FULLNESS 4 /* partial slabs in quarters of use, as zsmalloc's groups */
 
 /* the shared slabs of one size class (kmem_cache_node's lists) */
@@ -54,6 +80,9 @@ struct mv_heap {
 	struct mv_tcache *tcaches;
 	_Atomic int64_t dead_live_bytes;  /* counters of thread caches torn down */
 	_Atomic int64_t large_live_bytes; /* raw large objects, asked-for bytes */
+#if MV_STAT
+	_Atomic uint64_t dead_fstat[MV_NR_FSTAT]; /* MV_STAT: caches torn down */
+#endif
 
 	_Atomic uint32_t
 	    migrate_seq; /* bumped (and futex-woken) when a migration batch publishes */

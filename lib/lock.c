@@ -13,13 +13,6 @@ void mv_mutex_destroy(mv_mutex *l)
 	pthread_mutex_destroy(&l->m);
 }
 
-void mv_mutex_reset_child(mv_mutex *l)
-{
-	/* glibc lets the owning thread unlock in the child; re-initialising
-	 * would be wrong for a lock the parent did not hold in this thread. */
-	mv_unlock(l);
-}
-
 #if MV_DEBUG_LEVEL >= 1
 /* Per thread, the locks held, in order. The fork handler holds hundreds
  * (every bin, every thread's page list); past MV_WITNESS_DEPTH the

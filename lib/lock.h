@@ -35,7 +35,6 @@ void mv_mutex_init(mv_mutex *l, int rank);
 void mv_mutex_destroy(mv_mutex *l);
 /* In a fork child: the lock was taken by the parent's prepare handler in
  * this (the only) thread; make it unlocked and usable again. */
-void mv_mutex_reset_child(mv_mutex *l);
 
 #if MV_DEBUG_LEVEL >= 1
 void mv_witness_lock(const mv_mutex *l);

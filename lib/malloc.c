@@ -58,6 +58,7 @@ static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 		mv_tcache_destroy(&a->heap, tc);
 		return p;
 	}
+	mv_fstat(tc, malloc_slow);
 	return malloc_with(a, tc, size, zero);
 }
 
@@ -100,6 +101,7 @@ void *mova_malloc(size_t size)
 			s->used++;
 			p[1] = 0; /* the double-free key, so a free of p is taken */
 			mv_owner_add(&tc->live_bytes, (int64_t)s->usize);
+			mv_fstat(tc, malloc_fast);
 			return p;
 		}
 	}
@@ -129,6 +131,7 @@ static MV_NOINLINE void free_slow(void *p)
 	struct mova_arena *a = mv_default;
 	if (!p)
 		return;
+	mv_fstat(mv_tc_default, free_slow);
 	if (!a || !mv_arena_owns(a, p) ||
 	    !mv_zone_pfn_valid(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p))) {
 		mv_report_invalid("pointer", "free", p);
@@ -196,6 +199,7 @@ void mova_free(void *p)
 					__asm__("" ::: "memory");
 					mv_slab_push(s, p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+					mv_fstat(tc, free_local);
 					if (unlikely(--s->used == 0)) {
 						mv_raw_slab_idle(&mv_default->heap, tc, s);
 						/* freed pages may be work for kcompactd */
@@ -208,6 +212,7 @@ void mova_free(void *p)
 					   mv_pg_load(pg->cls) < MV_NR_RAW_CLASSES)) {
 					w[1] = dfkey(p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
+					mv_fstat(tc, free_remote);
 					mv_raw_free_remote_buffered(tc, s, p);
 					return;
 				}

@@ -26,8 +26,6 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-void mv_stats_print_register(void);
-
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 {
 	size_t total;
@@ -130,7 +128,7 @@ __attribute__((constructor)) static void mv_preload_init(void)
 	if (!mova_default_arena())
 		return;
 	if (mv_popts.stats_print)
-		mv_stats_print_register();
+		mv_stats_print_at_exit(mv_default);
 	if (mv_popts.verbose)
 		mv_warn("preloaded: reserve %zu bytes, pageblock order %u, kcompactd %d, "
 			"proactiveness %u, decay %u ms",

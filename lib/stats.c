@@ -7,9 +7,13 @@
  * the free lists and the threads lock to sum per-thread counters; never
  * allocates, so it is safe from the preload library's exit handler.
  */
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
+#include "diag.h"
 
 static const char *const migratetype_names[MIGRATE_TYPES] = {
     "Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate",
@@ -110,9 +114,30 @@ void mova_stats_print(mova_arena *a, FILE *f)
 	fprintf(f, "metadata_bytes %zu\n", st.metadata_bytes);
 	fprintf(f, "fragmentation_score %u\n", st.fragmentation_score);
 	fprintf(f, "nr_thread_caches %zu\n", st.nr_thread_caches);
+	/* process-wide: frees and reallocs of pointers mova never handed out or
+	 * already took back (diag.c reports the first, counts the rest) */
+	fprintf(f, "invalid_frees %lu\n", (unsigned long)mv_diag_invalid_count());
 	const uint64_t *ev = &st.pgalloc;
 	for (int i = 0; i < MV_NR_VM_ITEMS; i++)
 		fprintf(f, "%s %lu\n", vm_names[i], (unsigned long)ev[i]);
+#if MV_STAT
+	static const char *const fstat_names[MV_NR_FSTAT] = {
+#define MV_FS_NAME(name) #name,
+	    MV_FSTAT_ITEMS(MV_FS_NAME)
+#undef MV_FS_NAME
+	};
+	uint64_t fs[MV_NR_FSTAT];
+	for (int i = 0; i < MV_NR_FSTAT; i++)
+		fs[i] = mv_relaxed_load(&a->heap.dead_fstat[i]);
+	mv_lock(&a->heap.threads_lock);
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext)
+		for (int i = 0; i < MV_NR_FSTAT; i++)
+			fs[i] += mv_relaxed_load(&tc->fstat[i]);
+	mv_unlock(&a->heap.threads_lock);
+	fprintf(f, "\nfast paths (MV_STAT):\n");
+	for (int i = 0; i < MV_NR_FSTAT; i++)
+		fprintf(f, "%s %lu\n", fstat_names[i], (unsigned long)fs[i]);
+#endif
 }
 
 size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
@@ -195,4 +220,32 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 	}
 	mv_unlock(&z->lock);
 	return n;
+}
+
+/* ------------------------------------------------------------ at exit */
+
+/* stats_print's output goes to a duplicate of stderr taken at start: a
+ * program may close stderr before exit (coreutils' close_stdout does) */
+static int stats_fd = -1;
+static struct mova_arena *stats_arena;
+
+static void stats_print_now(void)
+{
+	if (!stats_arena || stats_fd < 0)
+		return;
+	FILE *f = fdopen(stats_fd, "w");
+	if (!f)
+		return;
+	mova_stats_print(stats_arena, f);
+	fclose(f);
+	stats_fd = -1;
+}
+
+void mv_stats_print_at_exit(struct mova_arena *a)
+{
+	if (stats_arena)
+		return;
+	stats_arena = a;
+	stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	atexit(stats_print_now);
 }

@@ -178,6 +178,18 @@ void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen
 	atomic_store_explicit(&tc->flush_seen, gen, memory_order_release);
 }
 
+/* a cache going away hands its fast-path counts to the heap (MV_STAT) */
+static inline void fstat_retire(struct mv_heap *h, struct mv_tcache *tc)
+{
+#if MV_STAT
+	for (int i = 0; i < MV_NR_FSTAT; i++)
+		mv_relaxed_add(&h->dead_fstat[i], mv_relaxed_load(&tc->fstat[i]));
+#else
+	(void)h;
+	(void)tc;
+#endif
+}
+
 void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
@@ -194,6 +206,7 @@ void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 	if (tc->tnext)
 		tc->tnext->tprev = tc->tprev;
 	mv_relaxed_add(&h->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
+	fstat_retire(h, tc);
 	tc->dead = 1;
 	mv_unlock(&h->threads_lock);
 	mv_mutex_destroy(&tc->pcp.lock);
@@ -219,6 +232,7 @@ void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc)
 	mv_htable_drain(&h->htab, tc->hidx, &tc->nhidx, 0);
 	mv_relaxed_add(&h->dead_live_bytes, mv_relaxed_load(&tc->live_bytes));
 	mv_relaxed_store(&tc->live_bytes, 0);
+	fstat_retire(h, tc);
 	tc->dead = 1;
 }
 

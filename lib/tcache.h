@@ -67,12 +67,27 @@ struct mv_tcache {
 	_Atomic uint32_t flush_seen; /* the arena's flush_gen this cache last answered */
 	struct mv_pcp pcp;
 	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
+#if MV_STAT
+	_Atomic uint64_t fstat[MV_NR_FSTAT]; /* owner-written; summed by stats */
+#endif
 };
 
 /* The empty tcache every thread starts with: all its current slabs are
  * mv_slab_empty, so the first allocation takes the slow path, which makes
  * a real one. */
 extern struct mv_tcache mv_tcache_empty;
+
+/* count a fast-path event (MV_STAT builds only; mv_tcache_empty is shared
+ * and read-only, so it counts nothing) */
+#if MV_STAT
+#define mv_fstat(tc, item)                                           \
+	do {                                                         \
+		if ((tc) != &mv_tcache_empty)                        \
+			mv_owner_add(&(tc)->fstat[MV_FS_##item], 1); \
+	} while (0)
+#else
+#define mv_fstat(tc, item) ((void)0)
+#endif
 
 /* The calling thread's tcache for the default arena (initial-exec TLS). */
 extern __thread struct mv_tcache *mv_tc_default __attribute__((tls_model("initial-exec")));

@@ -913,3 +913,55 @@ Test(badinput, conf_invalid_whole_uses_defaults)
 	    "using the defaults\n",
 	    64 * GiB, 9, 0, 1);
 }
+
+/* ------------------------------------------------------------ counted, not lost */
+
+static unsigned long stat_value(const char *text, const char *name)
+{
+	char key[64];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *at = strstr(text, key);
+	cr_assert(at, "mova_stats_print has no '%s' line:\n%s", name, text);
+	return strtoul(at + strlen(key), NULL, 10);
+}
+
+static char *stats_text(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert(f);
+	mova_stats_print(mova_default_arena(), f);
+	fclose(f);
+	return buf;
+}
+
+/* Only the first bad free is printed: the rest must still be visible
+ * somewhere, or a program that frees garbage in a loop looks healthy. With
+ * -Dstat=1 the fast-path counters follow and must count what ran. */
+Test(badinput, bad_frees_after_the_first_are_counted_in_stats)
+{
+	char junk[64];
+	void *keep[100];
+	for (int i = 0; i < 100; i++)
+		keep[i] = mova_malloc(48);
+	char *before = stats_text();
+	unsigned long n0 = stat_value(before, "invalid_frees");
+	struct capture c;
+	capture_begin(&c);
+	for (int i = 0; i < 3; i++)
+		mova_free(junk + 16 * i);
+	char msg[512];
+	capture_end(&c, msg, sizeof msg);
+	char *after = stats_text();
+	cr_assert_eq(stat_value(after, "invalid_frees"), n0 + 3, "%s", after);
+	if (strstr(after, "fast paths (MV_STAT)")) {
+		cr_assert_geq(stat_value(after, "malloc_fast") + stat_value(after, "malloc_slow"),
+			      100);
+		cr_assert_geq(stat_value(after, "free_slow"), 3);
+	}
+	for (int i = 0; i < 100; i++)
+		mova_free(keep[i]);
+	free(before);
+	free(after);
+}
