@@ -160,6 +160,28 @@ for ((r = 1; r <= macro_rounds; r++)); do
 	done
 done
 
+# ------------------------------------------------------------------ whole programs
+# smoke: each workload of wp.c once, tiny, under the preload library (they
+# must not rot, and mova must survive them); otherwise bench/wp.sh runs them
+# under every allocator and its table joins the report below
+wp_md=""
+if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
+	if [ $mode = smoke ]; then
+		for w in tight mixed larson prodcons lifetimes falseshare largechurn randstep; do
+			log "whole program (smoke): $w under mova-preload"
+			if ! LD_PRELOAD=${preload[mova-preload]} timeout $limit "$bindir/bench-wp" $w 2 0.01 \
+				>"$res/wp-$w.log" 2>&1; then
+				echo "bench-wp $w (mova-preload): failed, $res/wp-$w.log" >>"$res/failures.txt"
+			fi
+		done
+	else
+		wp_md=$res/wp.md
+		log "whole programs: bench/wp.sh -n $macro_rounds"
+		BENCH_WP_BIN=$bindir/bench-wp BENCH_WP_LIB=${preload[mova-preload]} \
+			"$repo/bench/wp.sh" -n "$macro_rounds" --out "$wp_md" >/dev/null || wp_md=""
+	fi
+fi
+
 # ------------------------------------------------------------------ report
 if [ $mode = smoke ]; then
 	md=$res/BENCHMARKS.md
@@ -175,6 +197,15 @@ log "report: $md"
 "$bindir/bench-report" --results "$res" --out "$md" --data "$data" --mode "$mode" \
 	--command "$cmd" --versions "$res/versions.txt" --failures "$res/failures.txt"
 cp "$res"/series/*.dat "$data/series/" 2>/dev/null || true
+if [ -n "$wp_md" ] && [ -f "$wp_md" ]; then
+	{
+		printf '\n## Whole programs\n\n'
+		printf 'bench/wp.c, run by bench/wp.sh under each allocator through LD_PRELOAD\n'
+		printf '(GNU time: wall seconds and peak RSS of the whole process).\n\n'
+		cat "$wp_md"
+	} >>"$md"
+	cp "$wp_md" "$data/wp.md"
+fi
 
 if command -v gnuplot >/dev/null; then
 	files="" titles=""
