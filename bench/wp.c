@@ -335,6 +335,8 @@ static void *largechurn_thread(void *arg)
 	enum { LIVE = 4 };
 	char *live[LIVE] = {0};
 	long iters = (long)(120 * scale / nthreads);
+	if (iters < 8)
+		iters = 8; /* a smoke run still churns */
 	uint64_t sum = 0;
 	for (long i = 0; i < iters; i++) {
 		unsigned k = (unsigned)i % LIVE;
