@@ -11,7 +11,8 @@
  *    section destroys nothing (item 10);
  *  - dead_arena_handles_never_reach_a_new_one: a handle of a destroyed
  *    arena is refused by every arena created after it, even when arena
- *    tags wrap (item 9).
+ *    tags wrap (item 9; a tag made to come back at once through
+ *    arena.c's test hook is ../unit/test_arena.c).
  * Only mova.h: these are the contract's behaviours.
  */
 #ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see ../common/cr_standalone.c */
@@ -161,48 +162,6 @@ Test(lifecycle, destroy_in_read_section_refuses)
 }
 
 /* ------------------------------------------------------------ item 9 */
-
-/* Arena tags are 17 bits, so after 2^17 creations a tag comes back. A
- * handle of a destroyed arena, presented to the next arena with the same
- * tag, must be refused: never another object's memory. (lib/arena.c's
- * test hook makes the tag come back at once; the loop below checks the
- * same over ordinary creations.) */
-void mv_arena_test_next_tag(uint32_t tag);
-
-Test(lifecycle, reused_tag_refuses_dead_arena_handles)
-{
-	for (int round = 0; round < 50; round++) {
-		mova_arena *a = small_arena();
-		cr_assert_not_null(a);
-		mova_handle stale[40];
-		for (int i = 0; i < 40; i++)
-			stale[i] = mova_halloc(a, 64);
-		/* some freed: their entries' generations moved on */
-		for (int i = 0; i < 40; i += 3)
-			mova_hfree(a, stale[i]);
-		uint32_t tag = (uint32_t)(stale[1] >> 47);
-		mova_arena_destroy(a);
-
-		mv_arena_test_next_tag(tag);
-		mova_arena *b = small_arena();
-		cr_assert_not_null(b);
-		mova_handle fresh[80];
-		for (int i = 0; i < 80; i++)
-			fresh[i] = mova_halloc(b, 64);
-		cr_assert_eq((uint32_t)(fresh[0] >> 47), tag, "the tag came back");
-		for (int i = 0; i < 40; i++) {
-			cr_assert_null(mova_pin(b, stale[i]), "a dead arena's handle pinned");
-			cr_assert_eq(errno, EINVAL);
-			cr_assert_eq(mova_hsize(b, stale[i]), 0);
-			cr_assert_null(mova_deref(b, stale[i]));
-			cr_assert_eq(mova_hfree(b, stale[i]), EINVAL);
-			cr_assert_eq(mova_unpin(b, stale[i]), EINVAL);
-		}
-		for (int i = 0; i < 80; i++)
-			cr_assert_eq(mova_hfree(b, fresh[i]), 0);
-		mova_arena_destroy(b);
-	}
-}
 
 Test(lifecycle, dead_arena_handles_never_reach_a_new_one)
 {

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_large.c: large objects (lib/large.h), runs of whole pages, on a
+ * heap made by hand (unit_heap.h). Without a thread cache (tc NULL) every
+ * page comes from and goes back to the zone itself, so the pages in use
+ * (populated less free) count exactly what a run holds.
+ *  - a run is the size rounded up to pages, no more: whatever order or
+ *    run of pageblocks it was carved from, the rest went back;
+ *  - the head descriptor says PG_LARGE with the run's length, the size
+ *    asked for and the migratetype; pageblock starts inside say PG_TAIL;
+ *  - alignment is of the address, up to and beyond a max-order block;
+ *  - free gives every page back, and the zone's invariants hold;
+ *  - zeroing; resize shrinks in place, grows in place when the pages
+ *    beyond are free and refuses (changing nothing) when they are not;
+ *  - absurd sizes fail with ENOMEM.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "large.h"
+#include "unit_heap.h"
+
+TestSuite(large, .timeout = 60);
+
+#define PBO 6u /* 64-page (256 KiB) pageblocks: runs past a max-order block stay small */
+
+static struct mv_heap *h;
+
+static void setup(void)
+{
+	h = uh_create(64 * MiB, PBO);
+}
+
+static void teardown(void)
+{
+	uh_destroy(h);
+}
+
+static size_t in_use(void)
+{
+	return uh_populated(h) - uh_free(h);
+}
+
+static size_t pages_for(size_t size)
+{
+	return size ? (size + MV_PAGE_SIZE - 1) / MV_PAGE_SIZE : 1;
+}
+
+static const struct mv_page *head_of(const void *p)
+{
+	return mv_pfn_to_page(&h->zone, mv_zone_pfn(&h->zone, p));
+}
+
+/* the descriptors of a live run of nr pages at p */
+static void check_run(const void *p, size_t size, size_t nr, int mt)
+{
+	size_t pfn = mv_zone_pfn(&h->zone, p);
+	const struct mv_page *hd = head_of(p);
+	cr_assert_eq(hd->type, PG_LARGE);
+	cr_assert_eq(mv_large_pages(hd), nr, "run of %zu pages for %zu bytes", mv_large_pages(hd),
+		     size);
+	cr_assert_eq(mv_large_size(hd), size);
+	cr_assert_eq(hd->mt, mt);
+	size_t pbn = h->zone.pageblock_nr_pages;
+	for (size_t q = mv_align_up(pfn + 1, pbn); q < pfn + nr; q += pbn) {
+		const struct mv_page *pg = mv_pfn_to_page(&h->zone, q);
+		cr_assert_eq(pg->type, PG_TAIL, "pageblock start %zu inside the run", q);
+		cr_assert_eq(pg->x, pfn, "a tail names its head");
+	}
+}
+
+static void check_gone(size_t pfn, size_t nr)
+{
+	cr_assert_neq(mv_pfn_to_page(&h->zone, pfn)->type, PG_LARGE);
+	for (size_t q = pfn + 1; q < pfn + nr; q++)
+		cr_assert_neq(mv_pfn_to_page(&h->zone, q)->type, PG_TAIL, "pfn %zu", q);
+}
+
+Test(large, run_is_size_rounded_to_pages, .init = setup, .fini = teardown)
+{
+	const size_t sizes[] = {
+	    16385,
+	    20000,
+	    32768,
+	    65536,
+	    100000,
+	    1 << 20,
+	    (4 << 20) - 1,
+	    /* past a max-order block (4 MiB): whole pageblocks, tail given back */
+	    (4 << 20) + 1,
+	    (5 << 20) + 12345,
+	    9 << 20,
+	};
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		size_t size = sizes[i], nr = pages_for(size), before = in_use();
+		char *p = mv_large_alloc(h, NULL, size, 0, MIGRATE_UNMOVABLE, false);
+		cr_assert_not_null(p, "%zu bytes", size);
+		cr_assert_eq(((uintptr_t)p) % MV_PAGE_SIZE, 0);
+		cr_assert(mv_heap_owns(h, p) && mv_heap_owns(h, p + nr * MV_PAGE_SIZE - 1));
+		cr_assert_eq(in_use(), before + nr, "%zu bytes hold %zu pages, not %zu", size,
+			     in_use() - before, nr);
+		check_run(p, size, nr, MIGRATE_UNMOVABLE);
+		memset(p, 0x5a, size); /* all of it is ours */
+		uh_verify(h);
+		size_t pfn = mv_zone_pfn(&h->zone, p);
+		mv_large_free(h, NULL, p);
+		cr_assert_eq(in_use(), before, "free gives back all %zu pages", nr);
+		check_gone(pfn, nr);
+		uh_verify(h);
+	}
+	cr_assert_eq(uh_free(h), uh_populated(h));
+}
+
+Test(large, alignment_honoured_without_waste, .init = setup, .fini = teardown)
+{
+	const size_t aligns[] = {8192, 65536, 1 << 20, 4 << 20, 8 << 20};
+	const size_t sizes[] = {4096, 20000, 300000, (5 << 20) + 1};
+	char *keep = mv_large_alloc(h, NULL, 3 * 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(keep); /* so that the zone's first page is taken */
+	for (size_t a = 0; a < sizeof aligns / sizeof aligns[0]; a++) {
+		for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+			size_t size = sizes[s], align = aligns[a], nr = pages_for(size);
+			size_t before = in_use();
+			char *p = mv_large_alloc(h, NULL, size, align, MIGRATE_UNMOVABLE, false);
+			cr_assert_not_null(p, "%zu bytes aligned to %zu", size, align);
+			cr_assert_eq((uintptr_t)p % align, 0, "%p: %zu bytes aligned to %zu",
+				     (void *)p, size, align);
+			cr_assert_eq(in_use(), before + nr,
+				     "%zu bytes aligned to %zu: %zu pages held, %zu wanted", size,
+				     align, in_use() - before, nr);
+			check_run(p, size, nr, MIGRATE_UNMOVABLE);
+			mv_large_free(h, NULL, p);
+			cr_assert_eq(in_use(), before);
+			uh_verify(h);
+		}
+	}
+	mv_large_free(h, NULL, keep);
+	cr_assert_eq(uh_free(h), uh_populated(h));
+}
+
+Test(large, movable_and_through_page_lists, .init = setup, .fini = teardown)
+{
+	struct mv_tcache *tc = mv_tcache_transient(h);
+	cr_assert_not_null(tc);
+	void *p = mv_large_alloc(h, tc, 5 * 4096, 0, MIGRATE_MOVABLE, false);
+	cr_assert_not_null(p);
+	check_run(p, 5 * 4096, 5, MIGRATE_MOVABLE);
+	cr_assert_eq(mv_get_pfnblock_migratetype(&h->zone, mv_zone_pfn(&h->zone, p)),
+		     MIGRATE_MOVABLE, "a movable run sits in a movable pageblock");
+	cr_assert_eq(in_use() - tc->pcp.count, 5, "the tail of the order went to the page lists");
+	mv_large_free(h, tc, p);
+	cr_assert_eq(in_use(), tc->pcp.count, "freed to the page lists");
+	mv_pcp_drain(&h->zone, &tc->pcp);
+	cr_assert_eq(uh_free(h), uh_populated(h));
+	mv_tcache_destroy(h, tc);
+}
+
+Test(large, zeroed_when_asked, .init = setup, .fini = teardown)
+{
+	size_t size = 10 * 4096 + 100;
+	for (int round = 0; round < 3; round++) {
+		unsigned char *p = mv_large_alloc(h, NULL, size, 0, MIGRATE_UNMOVABLE, true);
+		cr_assert_not_null(p);
+		for (size_t i = 0; i < size; i++)
+			cr_assert_eq(p[i], 0, "round %d: byte %zu not zero", round, i);
+		memset(p, 0xff, pages_for(size) * MV_PAGE_SIZE); /* dirty, for the next round */
+		mv_large_free(h, NULL, p);
+	}
+}
+
+Test(large, resize_in_place, .init = setup, .fini = teardown)
+{
+	struct mv_zone *z = &h->zone;
+	size_t before = in_use();
+	char *p = mv_large_alloc(h, NULL, 4 * 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(p);
+	size_t pfn = mv_zone_pfn(z, p);
+	memset(p, 7, 4 * 4096);
+	/* shrink: the tail goes back */
+	cr_assert(mv_large_resize(h, NULL, p, 2 * 4096 - 5));
+	cr_assert_eq(in_use(), before + 2);
+	check_run(p, 2 * 4096 - 5, 2, MIGRATE_UNMOVABLE);
+	/* grow into the free pages beyond */
+	cr_assert(mv_large_resize(h, NULL, p, 6 * 4096));
+	cr_assert_eq(in_use(), before + 6);
+	check_run(p, 6 * 4096, 6, MIGRATE_UNMOVABLE);
+	for (size_t i = 0; i < 2 * 4096 - 5; i++)
+		cr_assert_eq(p[i], 7, "resizing kept the bytes");
+	/* a page beyond taken by someone else: growing fails and changes nothing */
+	cr_assert(mv_buddy_claim_range(z, pfn + 6, 1, false));
+	size_t mid = in_use();
+	cr_assert_not(mv_large_resize(h, NULL, p, 8 * 4096));
+	cr_assert_eq(in_use(), mid);
+	check_run(p, 6 * 4096, 6, MIGRATE_UNMOVABLE);
+	/* same page count: only the size changes */
+	cr_assert(mv_large_resize(h, NULL, p, 6 * 4096 - 100));
+	check_run(p, 6 * 4096 - 100, 6, MIGRATE_UNMOVABLE);
+	/* the page back: growing works */
+	mv_buddy_free_range(z, pfn + 6, 1);
+	cr_assert(mv_large_resize(h, NULL, p, 8 * 4096));
+	check_run(p, 8 * 4096, 8, MIGRATE_UNMOVABLE);
+	cr_assert_eq(in_use(), before + 8);
+	/* absurd sizes refused */
+	cr_assert_not(mv_large_resize(h, NULL, p, SIZE_MAX));
+	cr_assert_not(mv_large_resize(h, NULL, p, z->reserve_bytes + 1));
+	check_run(p, 8 * 4096, 8, MIGRATE_UNMOVABLE);
+	mv_large_free(h, NULL, p);
+	cr_assert_eq(in_use(), before);
+	uh_verify(h);
+}
+
+Test(large, shrink_across_pageblocks_clears_tails, .init = setup, .fini = teardown)
+{
+	size_t pbn = h->zone.pageblock_nr_pages, before = in_use();
+	size_t size = 3 * pbn * MV_PAGE_SIZE;
+	char *p = mv_large_alloc(h, NULL, size, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(p);
+	size_t pfn = mv_zone_pfn(&h->zone, p);
+	check_run(p, size, 3 * pbn, MIGRATE_UNMOVABLE);
+	size_t smaller = (pbn + 5) * MV_PAGE_SIZE;
+	cr_assert(mv_large_resize(h, NULL, p, smaller));
+	check_run(p, smaller, pbn + 5, MIGRATE_UNMOVABLE);
+	for (size_t q = mv_align_up(pfn + pbn + 5, pbn); q < pfn + 3 * pbn; q += pbn)
+		cr_assert_neq(mv_pfn_to_page(&h->zone, q)->type, PG_TAIL,
+			      "pfn %zu: past the run, no longer a tail", q);
+	cr_assert_eq(in_use(), before + pbn + 5);
+	uh_verify(h);
+	mv_large_free(h, NULL, p);
+	cr_assert_eq(in_use(), before);
+}
+
+Test(large, absurd_sizes_fail_with_enomem, .init = setup, .fini = teardown)
+{
+	size_t before = in_use();
+	errno = 0;
+	cr_assert_null(mv_large_alloc(h, NULL, SIZE_MAX, 0, MIGRATE_UNMOVABLE, false));
+	cr_assert_eq(errno, ENOMEM);
+	errno = 0;
+	cr_assert_null(
+	    mv_large_alloc(h, NULL, h->zone.reserve_bytes + 1, 0, MIGRATE_UNMOVABLE, false));
+	cr_assert_eq(errno, ENOMEM);
+	errno = 0;
+	cr_assert_null(mv_large_alloc(h, NULL, 4096, (size_t)1 << 40, MIGRATE_UNMOVABLE, false));
+	cr_assert_eq(errno, ENOMEM);
+	/* with a page taken, the whole reservation cannot be had: nothing
+	 * leaks trying */
+	void *one = mv_large_alloc(h, NULL, 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(one);
+	errno = 0;
+	cr_assert_null(mv_large_alloc(h, NULL, h->zone.reserve_bytes, 0, MIGRATE_UNMOVABLE, false));
+	cr_assert_eq(errno, ENOMEM);
+	cr_assert_eq(in_use(), before + 1);
+	mv_large_free(h, NULL, one);
+	cr_assert_eq(in_use(), before);
+	uh_verify(h);
+}
