@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * compaction.c: see compaction.h. The kernel functions each part follows
- * are named where they start. Slabs are taken and
+ * are named where they start. Packing is pack.c's, kcompactd's work
+ * kcompactd.c's; both use what this file exports. Slabs are taken and
  * given back through slab.h's movable operations (mv_slab_isolate,
  * mv_slab_putback, mv_slab_new_isolated): nothing here writes a slab's
  * fields. What may run at once:
@@ -25,6 +26,7 @@
 #include "arena.h"
 #include "large.h"
 #include "os.h"
+#include "pack.h"
 
 /* after a full compaction, free blocks from this order up go back to the
  * OS: all of them (slabs of any page count leave small tails) */
@@ -661,74 +663,6 @@ void mv_compact_prepare(struct compact_control *cc, int order, enum compact_prio
 	}
 }
 
-/* ------------------------------------------------------------ packing (zs_compact) */
-
-struct pack_control {
-	struct mova_arena *a;
-	struct mv_tcache *ctc; /* owner of the slabs isolated */
-	enum migrate_mode mode;
-	struct mv_migrate_old old;
-};
-
-/* the destination of every object of a pair: its fullest slab */
-static void *pack_alloc(struct mv_heap *h, unsigned cls, size_t size, void *priv)
-{
-	(void)h;
-	(void)size;
-	return mv_slab_alloc_isolated(priv, cls);
-}
-
-static void pack_class(struct pack_control *pc, unsigned cls)
-{
-	struct mv_heap *h = &pc->a->heap;
-	for (unsigned rounds = 0; rounds < 4096; rounds++) {
-		struct mv_slab *src, *dst;
-		if (!mv_slab_isolate_pair(h, cls, pc->ctc, &src, &dst))
-			break;
-		int r = mv_migrate_slab(h, src, pack_alloc, dst, &pc->old, pc->mode, MR_COMPACTION);
-		/* the destination holds only new copies: back at once; the source
-		 * after the grace period, when it is found empty */
-		mv_slab_putback(h, dst);
-		mv_migrate_old_add_slab(&pc->old, src);
-		if (!mv_rcu_readers_ever())
-			mv_migrate_old_flush(&pc->old);
-		if (r > 0)
-			break; /* pinned objects: leave this class for now */
-	}
-}
-
-size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
-{
-	struct pack_control pc = {.a = a, .ctc = a->compact.ctc, .mode = mode};
-	if (!pc.ctc || !mv_migrate_old_init(&pc.old, &a->heap))
-		return 0;
-	mv_lock(&a->compact.lock);
-	uint64_t before = mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]);
-	/* zs_compact goes from the largest class to the smallest */
-	for (int cls = MV_NR_CLASSES - 1; cls >= MV_MOV_CLASS0; cls--)
-		if (mv_bin_can_pack(&a->heap, (unsigned)cls))
-			pack_class(&pc, (unsigned)cls);
-	mv_migrate_old_flush(&pc.old);
-	size_t emptied = (size_t)(mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]) - before);
-	mv_unlock(&a->compact.lock);
-	mv_migrate_old_destroy(&pc.old);
-	return emptied;
-}
-
-unsigned mv_pack_waste_percent(struct mova_arena *a)
-{
-	uint64_t waste = 0, total = 0;
-	for (unsigned cls = MV_MOV_CLASS0; cls < MV_NR_CLASSES; cls++) {
-		const struct mv_class *c = &mv_classes[cls];
-		uint64_t slabs = mv_relaxed_load(&a->heap.bins[cls].nr_slabs);
-		if (!slabs)
-			continue;
-		total += slabs * c->npages * MV_PAGE_SIZE;
-		waste += (uint64_t)mv_rload(a->heap.bins[cls].nr_partial_free) * c->size;
-	}
-	return total ? (unsigned)(waste * 100 / total) : 0;
-}
-
 /* ------------------------------------------------------------ entry points */
 
 static int result_code(enum compact_result r)
@@ -813,102 +747,6 @@ int mova_compact(mova_arena *a, int order)
 	}
 	mv_count(&a->heap.vm, r == COMPACT_SUCCESS ? MV_VM_compact_success : MV_VM_compact_fail, 1);
 	return result_code(r);
-}
-
-/* kcompactd_do_work */
-void mv_kcompactd_do_work(struct mova_arena *a, int order)
-{
-	mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-	mv_lock(&a->compact.lock);
-	bool skip = mv_compaction_deferred(a, order);
-	mv_unlock(&a->compact.lock);
-	if (skip || !mv_compaction_suitable(a, order))
-		return;
-	struct compact_control *cc = mv_cc_new(a);
-	if (!cc)
-		return;
-	cc->order = order;
-	cc->mode = MIGRATE_SYNC_LIGHT;
-	mv_lock(&a->compact.lock);
-	enum compact_result r = mv_compact_zone(cc);
-	if (r == COMPACT_SUCCESS)
-		mv_compaction_defer_reset(a, order, false);
-	else if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
-		mv_defer_compaction(a, order);
-	mv_unlock(&a->compact.lock);
-	if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
-		mv_heap_drain_all_pcp(&a->heap);
-	mv_compact_count_scans(cc, true);
-	mv_cc_free(cc);
-}
-
-/* proactive compaction (should_proactive_compact_node, compact_node(pgdat, true)),
- * and mova's second proactive goal: packing sparse movable slabs when more
- * than max(5, (100 - proactiveness) / 4) percent of movable slab memory is
- * empty slots. */
-int mv_kcompactd_proactive(struct mova_arena *a)
-{
-	unsigned p = a->cfg.proactiveness;
-	if (!p)
-		return -1;
-	bool tried = false, gained = false;
-	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
-	if (mv_pack_waste_percent(a) > pack_wmark) {
-		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-		tried = true;
-		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
-	}
-	mv_lock(&a->heap.zone.lock);
-	unsigned before = mv_fragmentation_score(&a->heap.zone);
-	mv_unlock(&a->heap.zone.lock);
-	/* an arena grows on demand: a score over a sliver of free memory means
-	 * nothing, so proactive compaction wants two pageblocks free */
-	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) >= 2 * a->heap.zone.pageblock_nr_pages &&
-	    before > mv_fragmentation_score_wmark(p, false)) {
-		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-		tried = true;
-		struct compact_control *cc = mv_cc_new(a);
-		if (cc) {
-			mv_compact_prepare(cc, -1, COMPACT_PRIO_SYNC_LIGHT);
-			cc->proactive_compaction = true;
-			cc->whole_zone = true;
-			cc->ignore_skip_hint = true;
-			mv_lock(&a->compact.lock);
-			mv_compact_zone(cc);
-			mv_unlock(&a->compact.lock);
-			mv_compact_count_scans(cc, true);
-			mv_cc_free(cc);
-		}
-		mv_lock(&a->heap.zone.lock);
-		unsigned after = mv_fragmentation_score(&a->heap.zone);
-		mv_unlock(&a->heap.zone.lock);
-		gained |= after < before;
-	}
-	return !tried ? -1 : gained;
-}
-
-/* Would mv_kcompactd_proactive find work? (the same two goals, read
- * without doing anything: the arena's housekeeping asks it before it
- * starts the thread) */
-bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
-{
-	unsigned p = a->cfg.proactiveness;
-	if (!p)
-		return false;
-	/* only movable and reclaimable objects move: an arena of raw memory
-	 * alone (every program under the preload library) has nothing a pass
-	 * could do, however scattered its free pages */
-	if (!mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
-	    !mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
-		return false;
-	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
-		return true;
-	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) < 2 * a->heap.zone.pageblock_nr_pages)
-		return false;
-	mv_lock(&a->heap.zone.lock);
-	unsigned score = mv_fragmentation_score(&a->heap.zone);
-	mv_unlock(&a->heap.zone.lock);
-	return score > mv_fragmentation_score_wmark(p, false);
 }
 
 /* ------------------------------------------------------------ ranges (alloc_contig) */

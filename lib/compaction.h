@@ -11,7 +11,8 @@
  *    pages to build destination slabs; done when they meet or when the
  *    requested order is free. Emptied pageblocks merge and go to the OS.
  * Deferral, skip bits, ASYNC / SYNC_LIGHT / SYNC, result codes and the
- * compact_* counters follow the kernel.
+ * compact_* counters follow the kernel. Packing is pack.h's; kcompactd's
+ * work (kcompactd_do_work, proactive compaction) is kcompactd.c's.
  *
  * Locks: compact->lock (rank COMPACT) for the whole of a compaction, so
  * one compactor runs per arena; bins, zone and pcp locks inside, in short
@@ -56,18 +57,6 @@ bool mv_compaction_restarting(struct mova_arena *a, int order);
 /* compaction_suitable: enough free memory, and fragmentation (not lack of
  * memory) is the problem (extfrag index above extfrag_threshold). */
 bool mv_compaction_suitable(struct mova_arena *a, int order);
-
-/* Packing pass over every movable class; returns slabs emptied. */
-size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode);
-/* Fraction (0..100) of movable slab memory that holds no object. */
-unsigned mv_pack_waste_percent(struct mova_arena *a);
-
-/* kcompactd's work */
-void mv_kcompactd_do_work(struct mova_arena *a, int order);
-/* -1: nothing called for; 0: tried and gained nothing (back off); 1: gained */
-int mv_kcompactd_proactive(struct mova_arena *a);
-/* would it find work now? (cheap, no compaction) */
-bool mv_kcompactd_proactive_wanted(struct mova_arena *a);
 
 /* Migrate every movable (and reclaimable) object out of the pfn range
  * [start_pfn, end_pfn), with the scanners of compaction (targets outside
