@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * compaction.c: see compaction.h. The kernel functions each part follows
- * are named where they start. What may run at once:
+ * are named where they start. Packing is pack.c's, kcompactd's work
+ * kcompactd.c's; both use what this file exports. Slabs are taken and
+ * given back through slab.h's movable operations (mv_slab_isolate,
+ * mv_slab_putback, mv_slab_new_isolated): nothing here writes a slab's
+ * fields. What may run at once:
  *
  *   compaction vs allocation   a thread allocates only from its frozen
  *                              slab; compaction takes only shared slabs
@@ -19,50 +23,14 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kcompactd.h"
+#include "arena.h"
 #include "large.h"
 #include "os.h"
+#include "pack.h"
 
-#define CC_OLD_MAX 8000
-#define CC_SRC_MAX 512
-#define CC_DONE_MAX 4096
 /* after a full compaction, free blocks from this order up go back to the
  * OS: all of them (slabs of any page count leave small tails) */
 #define MV_RETURN_MIN_ORDER 0
-
-struct compact_control {
-	struct mova_arena *a;
-	struct mv_tcache *ctc; /* owner of isolated and destination slabs */
-	int order;
-	int migratetype;
-	enum migrate_mode mode;
-	enum migrate_reason reason;
-	size_t migrate_pfn, free_pfn;
-	size_t range_start,
-	    range_end; /* alloc_contig: only this range is a source, never a target */
-	bool whole_zone, ignore_skip_hint, no_set_skip_hint, direct_compaction,
-	    proactive_compaction, alloc_contig, finish_pageblock, contended, free_exhausted;
-	size_t total_migrate_scanned, total_free_scanned;
-	/* free pages isolated by the free scanner: freepages[order], linked
-	 * through the descriptors' lru.next as the kernel's cc->freepages[] */
-	uint32_t freepages[MV_NR_PAGE_ORDERS];
-	size_t nr_freepages;
-	/* sources isolated by the migrate scanner */
-	struct mv_slab *src_slabs[CC_SRC_MAX];
-	unsigned nr_src_slabs;
-	void *src_large[CC_SRC_MAX];
-	unsigned nr_src_large;
-	int large_mt; /* the migratetype of the large object being migrated */
-	size_t nr_migratepages;
-	/* destinations */
-	struct mv_slab *dst[MV_NR_MOV_CLASSES];
-	/* old copies, freed after a grace period, and the source slabs that
-	 * held them, put back after it: one grace period for many batches */
-	void **old;
-	unsigned nr_old;
-	struct mv_slab **done;
-	unsigned nr_done;
-};
 
 /* ------------------------------------------------------------ state */
 
@@ -202,88 +170,14 @@ static bool free_block_available(struct mova_arena *a, int order, int mt)
 
 /* ------------------------------------------------------------ isolation */
 
-/* Take a shared movable slab for compaction; false if it is frozen, gone
- * or (ASYNC) its bin is contended. Re-checks the descriptor under the bin
- * lock: movable slabs die only under it. */
+/* Take a shared movable slab for compaction (mv_slab_isolate); false if
+ * it is frozen, gone or (ASYNC) its bin is contended. */
 static bool isolate_slab(struct compact_control *cc, size_t pfn, uint8_t cls, struct mv_slab *s)
 {
-	struct mova_arena *a = cc->a;
-	if (!mv_is_handle_class(cls))
-		return false;
-	struct mv_bin *bin = &a->heap.bins[cls];
-	if (cc->mode == MIGRATE_ASYNC) {
-		if (!mv_trylock(&bin->lock)) {
-			cc->contended = true;
-			return false;
-		}
-	} else {
-		mv_lock(&bin->lock);
-	}
-	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, pfn);
-	bool ok = mv_pg_load(pg->type) == PG_SLAB && mv_pg_load(pg->slab) == s && s->pfn == pfn &&
-		  s->cls == cls &&
-		  (s->list == MV_SL_PARTIAL || s->list == MV_SL_FULL || s->list == MV_SL_EMPTY);
-	if (ok) {
-		mv_bin_del(bin, s);
-		s->list = MV_SL_ISOLATED;
-		atomic_store_explicit(&s->owner, cc->ctc, memory_order_relaxed);
-	}
-	mv_unlock(&bin->lock);
-	return ok;
-}
-
-/* Return an isolated slab to its bin, taking the frees that arrived
- * meanwhile; an empty one goes back to the buddy allocator. */
-static void putback_slab(struct mova_arena *a, struct mv_slab *s)
-{
-	struct mv_bin *bin = &a->heap.bins[s->cls];
-	mv_lock(&bin->lock);
-	if (s->xlist) {
-		mv_slab_splice(s, s->xlist, "remote free list");
-		s->used -= s->nxlist;
-		s->xlist = NULL;
-		s->nxlist = 0;
-	}
-	atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
-	if (s->used == 0) {
-		s->list = MV_SL_NONE;
-		mv_slab_destroy(&a->heap, NULL, s);
-	} else {
-		mv_bin_add_shared(bin, s);
-	}
-	mv_unlock(&bin->lock);
-}
-
-/* Free the old copies, after a grace period when readers exist, and put
- * their source slabs back (those now empty go to the buddy allocator). A
- * grace period can cost 10 ms while a reader is inside a section
- * (liburcu-bp sleeps between polls), so compaction waits for one only when
- * its arrays fill, at its end, or when it needs the freed pages at once. */
-static void flush_old(struct compact_control *cc)
-{
-	if (!cc->nr_old && !cc->nr_done)
-		return;
-	if (cc->nr_old && mv_rcu_readers_ever())
-		mv_rcu_synchronize();
-	mv_mov_free_slots(&cc->a->heap, NULL, cc->old, cc->nr_old);
-	cc->nr_old = 0;
-	for (unsigned i = 0; i < cc->nr_done; i++)
-		putback_slab(cc->a, cc->done[i]);
-	cc->nr_done = 0;
-}
-
-static void add_old(struct compact_control *cc, void *p)
-{
-	if (cc->nr_old == CC_OLD_MAX)
-		flush_old(cc);
-	cc->old[cc->nr_old++] = p;
-}
-
-static void add_done(struct compact_control *cc, struct mv_slab *s)
-{
-	if (cc->nr_done == CC_DONE_MAX)
-		flush_old(cc);
-	cc->done[cc->nr_done++] = s;
+	int r = mv_slab_isolate(&cc->a->heap, s, pfn, cls, cc->ctc, cc->mode == MIGRATE_ASYNC);
+	if (r == -EAGAIN)
+		cc->contended = true;
+	return r == 0;
 }
 
 /* does this compaction need the pages it frees right away? */
@@ -421,12 +315,13 @@ static void *compaction_alloc(struct mv_heap *h, unsigned cls, size_t size, void
 	if (cls < MV_NR_CLASSES) {
 		unsigned mi = cls - MV_MOV_CLASS0;
 		struct mv_slab *s = cc->dst[mi];
-		if (s && (s->free || mv_slab_extend(s)))
-			goto pop;
+		void *p = s ? mv_slab_alloc_isolated(s, cls) : NULL;
+		if (p)
+			return p;
 		if (s) {
 			/* full: back to its bin at once */
 			cc->dst[mi] = NULL;
-			putback_slab(a, s);
+			mv_slab_putback(&a->heap, s);
 		}
 		/* reclaimable objects stay in reclaimable pageblocks: not on the
 		 * free scanner's (movable) pages */
@@ -438,17 +333,13 @@ static void *compaction_alloc(struct mv_heap *h, unsigned cls, size_t size, void
 						   NULL);
 		if (pfn == MV_PFN_NONE)
 			return NULL;
-		s = mv_slab_init_at(&a->heap, cls, pfn);
+		s = mv_slab_new_isolated(&a->heap, cls, pfn, cc->ctc);
 		if (!s) {
 			mv_buddy_free_range(&a->heap.zone, pfn, mv_classes[cls].npages);
 			return NULL;
 		}
-		s->list = MV_SL_ISOLATED;
-		atomic_store_explicit(&s->owner, cc->ctc, memory_order_relaxed);
 		cc->dst[mi] = s;
-		mv_slab_extend(s);
-	pop:
-		return mv_slab_pop(s);
+		return mv_slab_alloc_isolated(s, cls);
 	}
 	size_t nr = (size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT;
 	/* a reclaimable large object stays reclaimable, in a reclaimable pageblock */
@@ -584,58 +475,37 @@ static enum isolate_result isolate_migratepages(struct compact_control *cc)
 	return ISOLATE_NONE;
 }
 
-static void compaction_put_old(struct mv_heap *h, void *old, void *priv)
-{
-	struct mova_arena *a = mv_arena_of(h);
-	(void)a;
-	add_old(priv, old);
-}
-
 /* Migrate the live objects of everything isolated; old copies wait for a
- * grace period in cc->old; the sources go back to their bins, and those
- * now empty to the buddy allocator. migrate_pages with compaction_alloc. */
+ * grace period in cc->old, and so do the source slabs, which then go back
+ * to their bins (those now empty to the buddy allocator). migrate_pages
+ * with compaction_alloc. */
 static int migrate_isolated(struct compact_control *cc)
 {
 	struct mova_arena *a = cc->a;
 	int err = 0;
-	void *batch[256];
 	for (unsigned i = 0; i < cc->nr_src_slabs && !err; i++) {
-		struct mv_slab *s = cc->src_slabs[i];
-		uint32_t nbump = s->nbump;
-		for (uint32_t first = 0; first < nbump && !err; first += 256) {
-			unsigned n = 0;
-			for (uint32_t k = first; k < nbump && k < first + 256; k++) {
-				void *slot = s->addr + (size_t)k * s->usize;
-				uint32_t idx;
-				size_t size;
-				unsigned cls;
-				if (mv_object_entry(&a->heap, slot, &idx, &size, &cls))
-					batch[n++] = slot;
-			}
-			if (!n)
-				continue;
-			int r =
-			    mv_migrate_pages(&a->heap, batch, n, compaction_alloc,
-					     compaction_put_old, cc, cc->mode, cc->reason, NULL);
-			if (r < 0)
-				err = r;
-		}
+		int r = mv_migrate_slab(&a->heap, cc->src_slabs[i], compaction_alloc, cc, &cc->old,
+					cc->mode, cc->reason);
+		if (r < 0)
+			err = r;
 	}
 	for (unsigned i = 0; i < cc->nr_src_large && !err; i++) {
-		void *src = cc->src_large[i];
-		cc->large_mt =
-		    mv_pg_load(mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, src))->mt);
-		int r = mv_migrate_pages(&a->heap, &src, 1, compaction_alloc, compaction_put_old,
-					 cc, cc->mode, cc->reason, NULL);
+		struct mv_migrate_obj o;
+		if (!mv_object_entry(&a->heap, cc->src_large[i], &o))
+			continue; /* freed meanwhile: nothing to move */
+		struct mv_zone *z = &a->heap.zone;
+		cc->large_mt = mv_large_mt(mv_pfn_to_page(z, mv_zone_pfn(z, o.src)));
+		int r = mv_migrate_pages(&a->heap, &o, 1, compaction_alloc, cc, &cc->old, cc->mode,
+					 cc->reason, NULL);
 		if (r < 0)
 			err = r;
 	}
 	cc->nr_src_large = 0;
 	for (unsigned i = 0; i < cc->nr_src_slabs; i++)
-		add_done(cc, cc->src_slabs[i]);
+		mv_migrate_old_add_slab(&cc->old, cc->src_slabs[i]);
 	cc->nr_src_slabs = 0;
 	if (flush_each_batch(cc))
-		flush_old(cc);
+		mv_migrate_old_flush(&cc->old);
 	return err;
 }
 
@@ -643,7 +513,7 @@ static void putback_destinations(struct compact_control *cc)
 {
 	for (unsigned mi = 0; mi < MV_NR_MOV_CLASSES; mi++) {
 		if (cc->dst[mi])
-			putback_slab(cc->a, cc->dst[mi]);
+			mv_slab_putback(&cc->a->heap, cc->dst[mi]);
 		cc->dst[mi] = NULL;
 	}
 }
@@ -678,20 +548,14 @@ static enum compact_result compact_finished(struct compact_control *cc)
 	return COMPACT_CONTINUE; /* COMPACT_NO_SUITABLE_PAGE */
 }
 
-static struct compact_control *cc_new(struct mova_arena *a)
+struct compact_control *mv_cc_new(struct mova_arena *a)
 {
+	if (!a->compact.ctc)
+		return NULL;
 	struct compact_control *cc = mv_meta_alloc(&a->heap.meta, sizeof *cc);
 	if (!cc)
 		return NULL;
-	if (!a->compact.ctc) {
-		mv_meta_free(&a->heap.meta, cc, sizeof *cc);
-		return NULL;
-	}
-	cc->old = mv_meta_alloc(&a->heap.meta, CC_OLD_MAX * sizeof(void *));
-	cc->done = mv_meta_alloc(&a->heap.meta, CC_DONE_MAX * sizeof(void *));
-	if (!cc->old || !cc->done) {
-		mv_meta_free(&a->heap.meta, cc->old, CC_OLD_MAX * sizeof(void *));
-		mv_meta_free(&a->heap.meta, cc->done, CC_DONE_MAX * sizeof(void *));
+	if (!mv_migrate_old_init(&cc->old, &a->heap)) {
 		mv_meta_free(&a->heap.meta, cc, sizeof *cc);
 		return NULL;
 	}
@@ -704,16 +568,13 @@ static struct compact_control *cc_new(struct mova_arena *a)
 	return cc;
 }
 
-static void cc_free(struct compact_control *cc)
+void mv_cc_free(struct compact_control *cc)
 {
-	struct mova_arena *a = cc->a;
-	flush_old(cc);
-	mv_meta_free(&a->heap.meta, cc->done, CC_DONE_MAX * sizeof(void *));
-	mv_meta_free(&a->heap.meta, cc->old, CC_OLD_MAX * sizeof(void *));
-	mv_meta_free(&a->heap.meta, cc, sizeof *cc);
+	mv_migrate_old_destroy(&cc->old);
+	mv_meta_free(&cc->a->heap.meta, cc, sizeof *cc);
 }
 
-static void count_scans(struct compact_control *cc, bool daemon)
+void mv_compact_count_scans(struct compact_control *cc, bool daemon)
 {
 	struct mova_arena *a = cc->a;
 	mv_count(&a->heap.vm, MV_VM_compact_migrate_scanned, cc->total_migrate_scanned);
@@ -726,7 +587,7 @@ static void count_scans(struct compact_control *cc, bool daemon)
 }
 
 /* compact_zone; caller holds compact->lock */
-static enum compact_result compact_zone(struct compact_control *cc)
+enum compact_result mv_compact_zone(struct compact_control *cc)
 {
 	struct mova_arena *a = cc->a;
 	struct mv_zone *z = &a->heap.zone;
@@ -780,7 +641,7 @@ static enum compact_result compact_zone(struct compact_control *cc)
 		if (err == -ENOMEM)
 			break;
 	}
-	flush_old(cc);
+	mv_migrate_old_flush(&cc->old);
 	putback_destinations(cc);
 	release_freepages(cc);
 	if (!cc->whole_zone || cc->order >= 0) {
@@ -792,7 +653,7 @@ static enum compact_result compact_zone(struct compact_control *cc)
 	return ret;
 }
 
-static void compact_prepare(struct compact_control *cc, int order, enum compact_priority prio)
+void mv_compact_prepare(struct compact_control *cc, int order, enum compact_priority prio)
 {
 	cc->order = order;
 	cc->mode = prio == COMPACT_PRIO_ASYNC ? MIGRATE_ASYNC : MIGRATE_SYNC_LIGHT;
@@ -800,166 +661,6 @@ static void compact_prepare(struct compact_control *cc, int order, enum compact_
 		cc->whole_zone = true;
 		cc->ignore_skip_hint = true;
 	}
-}
-
-enum compact_result mv_compact_zone_order(struct mova_arena *a, int order,
-					  enum compact_priority prio, bool proactive)
-{
-	struct compact_control *cc = cc_new(a);
-	if (!cc)
-		return COMPACT_SKIPPED;
-	compact_prepare(cc, proactive ? -1 : order, prio);
-	if (proactive) {
-		cc->proactive_compaction = true;
-		cc->whole_zone = true;
-		cc->ignore_skip_hint = true;
-	}
-	mv_lock(&a->compact.lock);
-	enum compact_result r = compact_zone(cc);
-	mv_unlock(&a->compact.lock);
-	count_scans(cc, false);
-	cc_free(cc);
-	return r;
-}
-
-/* ------------------------------------------------------------ packing (zs_compact) */
-
-static void pack_free_old(struct mv_heap *h, void *old, void *priv)
-{
-	(void)h;
-	add_old(priv, old);
-}
-
-struct pack_dst {
-	struct compact_control *cc;
-	struct mv_slab *dst;
-};
-
-static void *pack_alloc(struct mv_heap *h, unsigned cls, size_t size, void *priv)
-{
-	(void)h;
-	(void)size;
-	struct pack_dst *pd = priv;
-	struct mv_slab *s = pd->dst;
-	if (s->cls != cls || (!s->free && !mv_slab_extend(s)))
-		return NULL;
-	return mv_slab_pop(s);
-}
-
-static void pack_put_old(struct mv_heap *h, void *old, void *priv)
-{
-	struct pack_dst *pd = priv;
-	pack_free_old(h, old, pd->cc);
-}
-
-/* zs_can_compact: could a whole slab be emptied into the others? */
-static bool bin_can_compact(struct mv_bin *bin, const struct mv_class *c)
-{
-	return mv_rload(bin->nr_partial_free) >= c->nregs;
-}
-
-static void pack_class(struct compact_control *cc, unsigned cls)
-{
-	struct mova_arena *a = cc->a;
-	struct mv_bin *bin = &a->heap.bins[cls];
-	const struct mv_class *c = &mv_classes[cls];
-	for (unsigned rounds = 0; rounds < 4096; rounds++) {
-		mv_lock(&bin->lock);
-		struct mv_slab *src = NULL, *dst = NULL;
-		if (bin_can_compact(bin, c)) {
-			/* isolate_src_zspage: the emptiest; isolate_dst_zspage: the fullest
-			 * (looking a little way into each fullness group) */
-			for (int f = 0; f < MV_NR_FULLNESS && !src; f++) {
-				unsigned k = 0;
-				for (struct mv_slab *t = bin->partial[f]; t && k < 64;
-				     t = t->next, k++)
-					if (!src || t->used < src->used)
-						src = t;
-			}
-			for (int f = MV_NR_FULLNESS - 1; f >= 0 && !dst; f--) {
-				unsigned k = 0;
-				for (struct mv_slab *t = bin->partial[f]; t && k < 64;
-				     t = t->next, k++)
-					if (t != src && (!dst || t->used > dst->used))
-						dst = t;
-			}
-			if (src && dst && src->used > dst->used) {
-				struct mv_slab *t = src;
-				src = dst;
-				dst = t;
-			}
-		}
-		if (!src || !dst) {
-			mv_unlock(&bin->lock);
-			break;
-		}
-		mv_bin_del(bin, src);
-		mv_bin_del(bin, dst);
-		src->list = dst->list = MV_SL_ISOLATED;
-		atomic_store_explicit(&src->owner, cc->ctc, memory_order_relaxed);
-		atomic_store_explicit(&dst->owner, cc->ctc, memory_order_relaxed);
-		mv_unlock(&bin->lock);
-
-		struct pack_dst pd = {cc, dst};
-		void *batch[256];
-		int r = 0;
-		for (uint32_t first = 0; first < src->nbump && r >= 0; first += 256) {
-			unsigned n = 0;
-			for (uint32_t k = first; k < src->nbump && k < first + 256; k++) {
-				void *slot = src->addr + (size_t)k * src->usize;
-				uint32_t idx;
-				size_t size;
-				unsigned ocls;
-				if (mv_object_entry(&a->heap, slot, &idx, &size, &ocls))
-					batch[n++] = slot;
-			}
-			if (n)
-				r = mv_migrate_pages(&a->heap, batch, n, pack_alloc, pack_put_old,
-						     &pd, cc->mode, MR_COMPACTION, NULL);
-		}
-		/* the destination holds only new copies: back at once; the source
-		 * after the grace period, when it is found empty */
-		putback_slab(a, dst);
-		add_done(cc, src);
-		if (flush_each_batch(cc))
-			flush_old(cc);
-		if (r > 0)
-			break; /* pinned objects: leave this class for now */
-	}
-}
-
-size_t mv_compact_pack(struct mova_arena *a, enum migrate_mode mode)
-{
-	struct compact_control *cc = cc_new(a);
-	if (!cc)
-		return 0;
-	cc->mode = mode;
-	cc->order = -1;
-	mv_lock(&a->compact.lock);
-	uint64_t before = mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]);
-	/* zs_compact goes from the largest class to the smallest */
-	for (int cls = MV_NR_CLASSES - 1; cls >= MV_MOV_CLASS0; cls--)
-		if (bin_can_compact(&a->heap.bins[cls], &mv_classes[cls]))
-			pack_class(cc, (unsigned)cls);
-	flush_old(cc);
-	size_t emptied = (size_t)(mv_relaxed_load(&a->heap.vm.ev[MV_VM_slab_free]) - before);
-	mv_unlock(&a->compact.lock);
-	cc_free(cc);
-	return emptied;
-}
-
-unsigned mv_pack_waste_percent(struct mova_arena *a)
-{
-	uint64_t waste = 0, total = 0;
-	for (unsigned cls = MV_MOV_CLASS0; cls < MV_NR_CLASSES; cls++) {
-		const struct mv_class *c = &mv_classes[cls];
-		uint64_t slabs = mv_relaxed_load(&a->heap.bins[cls].nr_slabs);
-		if (!slabs)
-			continue;
-		total += slabs * c->npages * MV_PAGE_SIZE;
-		waste += (uint64_t)mv_rload(a->heap.bins[cls].nr_partial_free) * c->size;
-	}
-	return total ? (unsigned)(waste * 100 / total) : 0;
 }
 
 /* ------------------------------------------------------------ entry points */
@@ -980,17 +681,17 @@ static int result_code(enum compact_result r)
 static void compact_node(struct mova_arena *a)
 {
 	mv_compact_pack(a, MIGRATE_SYNC);
-	struct compact_control *cc = cc_new(a);
+	struct compact_control *cc = mv_cc_new(a);
 	if (cc) {
 		cc->order = -1;
 		cc->mode = MIGRATE_SYNC;
 		cc->whole_zone = true;
 		cc->ignore_skip_hint = true;
 		mv_lock(&a->compact.lock);
-		compact_zone(cc);
+		mv_compact_zone(cc);
 		mv_unlock(&a->compact.lock);
-		count_scans(cc, false);
-		cc_free(cc);
+		mv_compact_count_scans(cc, false);
+		mv_cc_free(cc);
 	}
 }
 
@@ -1026,21 +727,21 @@ int mova_compact(mova_arena *a, int order)
 	enum compact_result r = COMPACT_SKIPPED;
 	enum compact_priority prios[] = {COMPACT_PRIO_ASYNC, DEF_COMPACT_PRIORITY};
 	for (unsigned i = 0; i < MV_ARRAY_SIZE(prios); i++) {
-		struct compact_control *cc = cc_new(a);
+		struct compact_control *cc = mv_cc_new(a);
 		if (!cc)
 			break;
-		compact_prepare(cc, order, prios[i]);
+		mv_compact_prepare(cc, order, prios[i]);
 		cc->direct_compaction = true;
 		mv_lock(&a->compact.lock);
-		r = compact_zone(cc);
+		r = mv_compact_zone(cc);
 		if (r == COMPACT_SUCCESS)
 			mv_compaction_defer_reset(a, order, true);
 		else if (prios[i] != COMPACT_PRIO_ASYNC &&
 			 (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED))
 			mv_defer_compaction(a, order);
 		mv_unlock(&a->compact.lock);
-		count_scans(cc, false);
-		cc_free(cc);
+		mv_compact_count_scans(cc, false);
+		mv_cc_free(cc);
 		if (r == COMPACT_SUCCESS || r == COMPACT_SKIPPED)
 			break;
 	}
@@ -1048,108 +749,12 @@ int mova_compact(mova_arena *a, int order)
 	return result_code(r);
 }
 
-/* kcompactd_do_work */
-void mv_kcompactd_do_work(struct mova_arena *a, int order)
-{
-	mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-	mv_lock(&a->compact.lock);
-	bool skip = mv_compaction_deferred(a, order);
-	mv_unlock(&a->compact.lock);
-	if (skip || !mv_compaction_suitable(a, order))
-		return;
-	struct compact_control *cc = cc_new(a);
-	if (!cc)
-		return;
-	cc->order = order;
-	cc->mode = MIGRATE_SYNC_LIGHT;
-	mv_lock(&a->compact.lock);
-	enum compact_result r = compact_zone(cc);
-	if (r == COMPACT_SUCCESS)
-		mv_compaction_defer_reset(a, order, false);
-	else if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
-		mv_defer_compaction(a, order);
-	mv_unlock(&a->compact.lock);
-	if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
-		mv_heap_drain_all_pcp(&a->heap);
-	count_scans(cc, true);
-	cc_free(cc);
-}
-
-/* proactive compaction (should_proactive_compact_node, compact_node(pgdat, true)),
- * and mova's second proactive goal: packing sparse movable slabs when more
- * than max(5, (100 - proactiveness) / 4) percent of movable slab memory is
- * empty slots. */
-int mv_kcompactd_proactive(struct mova_arena *a)
-{
-	unsigned p = a->cfg.proactiveness;
-	if (!p)
-		return -1;
-	bool tried = false, gained = false;
-	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
-	if (mv_pack_waste_percent(a) > pack_wmark) {
-		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-		tried = true;
-		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
-	}
-	mv_lock(&a->heap.zone.lock);
-	unsigned before = mv_fragmentation_score(&a->heap.zone);
-	mv_unlock(&a->heap.zone.lock);
-	/* an arena grows on demand: a score over a sliver of free memory means
-	 * nothing, so proactive compaction wants two pageblocks free */
-	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) >= 2 * a->heap.zone.pageblock_nr_pages &&
-	    before > mv_fragmentation_score_wmark(p, false)) {
-		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
-		tried = true;
-		struct compact_control *cc = cc_new(a);
-		if (cc) {
-			compact_prepare(cc, -1, COMPACT_PRIO_SYNC_LIGHT);
-			cc->proactive_compaction = true;
-			cc->whole_zone = true;
-			cc->ignore_skip_hint = true;
-			mv_lock(&a->compact.lock);
-			compact_zone(cc);
-			mv_unlock(&a->compact.lock);
-			count_scans(cc, true);
-			cc_free(cc);
-		}
-		mv_lock(&a->heap.zone.lock);
-		unsigned after = mv_fragmentation_score(&a->heap.zone);
-		mv_unlock(&a->heap.zone.lock);
-		gained |= after < before;
-	}
-	return !tried ? -1 : gained;
-}
-
-/* Would mv_kcompactd_proactive find work? (the same two goals, read
- * without doing anything: the arena's housekeeping asks it before it
- * starts the thread) */
-bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
-{
-	unsigned p = a->cfg.proactiveness;
-	if (!p)
-		return false;
-	/* only movable and reclaimable objects move: an arena of raw memory
-	 * alone (every program under the preload library) has nothing a pass
-	 * could do, however scattered its free pages */
-	if (!mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
-	    !mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
-		return false;
-	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
-		return true;
-	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) < 2 * a->heap.zone.pageblock_nr_pages)
-		return false;
-	mv_lock(&a->heap.zone.lock);
-	unsigned score = mv_fragmentation_score(&a->heap.zone);
-	mv_unlock(&a->heap.zone.lock);
-	return score > mv_fragmentation_score_wmark(p, false);
-}
-
 /* ------------------------------------------------------------ ranges (alloc_contig) */
 
 int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
 		     enum migrate_reason reason)
 {
-	struct compact_control *cc = cc_new(a);
+	struct compact_control *cc = mv_cc_new(a);
 	if (!cc)
 		return ENOMEM;
 	cc->order = -1;
@@ -1175,11 +780,11 @@ int mv_migrate_range(struct mova_arena *a, size_t start_pfn, size_t end_pfn,
 			break;
 		}
 	}
-	flush_old(cc);
+	mv_migrate_old_flush(&cc->old);
 	putback_destinations(cc);
 	release_freepages(cc);
 	mv_unlock(&a->compact.lock);
-	count_scans(cc, false);
-	cc_free(cc);
+	mv_compact_count_scans(cc, false);
+	mv_cc_free(cc);
 	return err;
 }

@@ -64,13 +64,6 @@ static inline void hidx_put(struct mova_arena *a, struct mv_tcache *tc, uint32_t
 	mv_rstore(tc->nhidx, tc->nhidx + 1); /* read by mv_htable_live */
 }
 
-/* slot p of slab s now holds the object of entry idx, of size bytes */
-static inline void backref_set(struct mv_slab *s, void *p, uint32_t idx, size_t size)
-{
-	uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
-	mv_rstore(mv_slab_backrefs(s)[slot], (uint64_t)idx | ((uint64_t)size << 32));
-}
-
 /* the object at p is entry idx's: make the entry LIVE and count it */
 static inline mova_handle entry_publish(struct mova_arena *a, struct mv_tcache *tc, uint32_t idx,
 					void *p, size_t size)
@@ -134,7 +127,7 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 			}
 			s = tc->mov_cur[cls - MV_MOV_CLASS0];
 		}
-		backref_set(s, p, idx, size);
+		mv_slab_set_backref(s, p, idx, size);
 		if (zero)
 			memset(p, 0, size);
 	} else {
@@ -144,8 +137,7 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 			hidx_put(a, tc, idx);
 			return MOVA_NULL;
 		}
-		mv_pg_store(mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p) + 1)->priv,
-			    (uint64_t)idx);
+		mv_large_set_backref(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p), idx);
 	}
 	return entry_publish(a, tc, idx, p, size);
 }
@@ -166,7 +158,7 @@ mova_handle mova_halloc(mova_arena *a, size_t size)
 			mv_rstore(tc->nhidx, n - 1); /* read by mv_htable_live */
 			s->free = mv_fl_next(s, p);
 			s->used++;
-			backref_set(s, p, idx, size);
+			mv_slab_set_backref(s, p, idx, size);
 			mv_fstat(tc, halloc_fast);
 			return entry_publish(a, tc, idx, p, size);
 		}
@@ -207,7 +199,7 @@ static size_t object_size(struct mova_arena *a, void *p)
 		uint32_t slot = mv_class_slot(&mv_classes[cls], (size_t)((char *)p - addr));
 		if (slot >= mv_classes[cls].nregs)
 			return 0;
-		return (size_t)(mv_rload(br[slot]) >> 32);
+		return mv_backref_size(mv_rload(br[slot]));
 	}
 	return type == PG_LARGE ? mv_large_size(pg) : 0;
 }
@@ -231,8 +223,7 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 	size_t size;
 	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
 		s = mv_pg_load(pg->slab);
-		uint32_t slot = (uint32_t)(((uint64_t)((char *)p - s->addr) * s->magic) >> 32);
-		size = (size_t)(mv_rload(mv_slab_backrefs(s)[slot]) >> 32);
+		size = mv_backref_size(mv_slab_backref(s, p));
 	} else {
 		size = object_size(a, p);
 	}
@@ -304,8 +295,7 @@ int mova_hfree(mova_arena *a, mova_handle h)
 		uint32_t n = tc->nhidx;
 		if (likely(n < MV_HCACHE && !mv_rcu_readers_ever() &&
 			   atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)) {
-			uint32_t slot = (uint32_t)(((uint64_t)(p - s->addr) * s->magic) >> 32);
-			size_t size = (size_t)(mv_rload(mv_slab_backrefs(s)[slot]) >> 32);
+			size_t size = mv_backref_size(mv_slab_backref(s, p));
 			tc->hidx[n] = mv_handle_index(h);
 			mv_rstore(tc->nhidx, n + 1); /* read by mv_htable_live */
 			mv_owner_add(&tc->live_bytes, -(int64_t)size);

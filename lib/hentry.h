@@ -16,6 +16,7 @@
  *   publish     mv_hentry_publish     MIGRATING (owned by the migrator)         loc := dst, ~MIGRATING     seq_cst
  *   abort       mv_hentry_publish     MIGRATING (owned)                         ~MIGRATING, loc kept       seq_cst
  *   deref       mv_hentry_matches     (a load: LIVE and gen; MIGRATING too)     -                          acquire
+ *   lookup      mv_hentry_at          (a load: LIVE and loc, for scanners)      -                          acquire
  *
  * Which may run at once on one entry: any number of pins, unpins and
  * derefs; hfree against freeze: one wins (hfree that finds MIGRATING waits
@@ -49,6 +50,18 @@ static inline void *mv_hentry_addr(const struct mv_heap *hp, uint64_t w)
 static inline uint64_t mv_hentry_loc(const struct mv_heap *hp, const void *p)
 {
 	return (uint64_t)((const char *)p - hp->zone.base) >> 4;
+}
+
+/* Does entry idx hold the object at p? (LIVE, its loc p; MIGRATING or not.)
+ * For scanners that found idx in a back-reference, racily: idx may name no
+ * entry at all, or one that has moved on. */
+static inline bool mv_hentry_at(const struct mv_heap *hp, uint32_t idx, const void *p)
+{
+	_Atomic uint64_t *e = mv_htable_entry(&hp->htab, idx);
+	if (!e)
+		return false;
+	uint64_t w = atomic_load_explicit(e, memory_order_acquire);
+	return (w & MV_H_LIVE) && MV_H_LOC(w) == mv_hentry_loc(hp, p);
 }
 
 /* halloc: the free entry e, owned by the caller, now holds the object at p

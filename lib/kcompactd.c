@@ -5,7 +5,8 @@
  * kcompactd_work_requested(), demand work at kcompactd_max_order
  * (kcompactd_do_work), proactive work when the fragmentation score passes
  * wmark_high, with back-off when a pass gains nothing. Between passes it
- * gives free memory back to the OS as it decays (decay_step).
+ * gives free memory back to the OS as it decays (decay_step). The work
+ * itself runs compaction.c's compact_zone and pack.c's packing.
  *
  * The thread is started lazily, by mv_kcompactd_ensure, the first time an
  * arena has work for it (the kernel wakes kcompactd, it does not poll from
@@ -25,6 +26,7 @@
 
 #include "compaction.h"
 #include "os.h"
+#include "pack.h"
 
 /* a failed start (EAGAIN under RLIMIT_NPROC, a sandbox without clone) is
  * tried again no sooner than this */
@@ -187,6 +189,104 @@ static bool decay_step(struct mova_arena *a, uint64_t now)
 	return mv_relaxed_load(&z->free_backed_pages) > floor;
 }
 
+/* ------------------------------------------------------------ the work */
+
+/* kcompactd_do_work */
+static void kcompactd_do_work(struct mova_arena *a, int order)
+{
+	mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
+	mv_lock(&a->compact.lock);
+	bool skip = mv_compaction_deferred(a, order);
+	mv_unlock(&a->compact.lock);
+	if (skip || !mv_compaction_suitable(a, order))
+		return;
+	struct compact_control *cc = mv_cc_new(a);
+	if (!cc)
+		return;
+	cc->order = order;
+	cc->mode = MIGRATE_SYNC_LIGHT;
+	mv_lock(&a->compact.lock);
+	enum compact_result r = mv_compact_zone(cc);
+	if (r == COMPACT_SUCCESS)
+		mv_compaction_defer_reset(a, order, false);
+	else if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
+		mv_defer_compaction(a, order);
+	mv_unlock(&a->compact.lock);
+	if (r == COMPACT_COMPLETE || r == COMPACT_PARTIAL_SKIPPED)
+		mv_heap_drain_all_pcp(&a->heap);
+	mv_compact_count_scans(cc, true);
+	mv_cc_free(cc);
+}
+
+/* proactive compaction (should_proactive_compact_node, compact_node(pgdat, true)),
+ * and mova's second proactive goal: packing sparse movable slabs when more
+ * than max(5, (100 - proactiveness) / 4) percent of movable slab memory is
+ * empty slots. */
+static int kcompactd_proactive(struct mova_arena *a)
+{
+	unsigned p = a->cfg.proactiveness;
+	if (!p)
+		return -1;
+	bool tried = false, gained = false;
+	unsigned pack_wmark = MV_MAX(5u, (100 - p) / 4);
+	if (mv_pack_waste_percent(a) > pack_wmark) {
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
+		tried = true;
+		gained |= mv_compact_pack(a, MIGRATE_SYNC_LIGHT) > 0;
+	}
+	mv_lock(&a->heap.zone.lock);
+	unsigned before = mv_fragmentation_score(&a->heap.zone);
+	mv_unlock(&a->heap.zone.lock);
+	/* an arena grows on demand: a score over a sliver of free memory means
+	 * nothing, so proactive compaction wants two pageblocks free */
+	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) >= 2 * a->heap.zone.pageblock_nr_pages &&
+	    before > mv_fragmentation_score_wmark(p, false)) {
+		mv_count(&a->heap.vm, MV_VM_compact_daemon_wake, 1);
+		tried = true;
+		struct compact_control *cc = mv_cc_new(a);
+		if (cc) {
+			mv_compact_prepare(cc, -1, COMPACT_PRIO_SYNC_LIGHT);
+			cc->proactive_compaction = true;
+			cc->whole_zone = true;
+			cc->ignore_skip_hint = true;
+			mv_lock(&a->compact.lock);
+			mv_compact_zone(cc);
+			mv_unlock(&a->compact.lock);
+			mv_compact_count_scans(cc, true);
+			mv_cc_free(cc);
+		}
+		mv_lock(&a->heap.zone.lock);
+		unsigned after = mv_fragmentation_score(&a->heap.zone);
+		mv_unlock(&a->heap.zone.lock);
+		gained |= after < before;
+	}
+	return !tried ? -1 : gained;
+}
+
+/* Would kcompactd_proactive find work? (the same two goals, read
+ * without doing anything: the arena's housekeeping asks it before it
+ * starts the thread) */
+bool mv_kcompactd_proactive_wanted(struct mova_arena *a)
+{
+	unsigned p = a->cfg.proactiveness;
+	if (!p)
+		return false;
+	/* only movable and reclaimable objects move: an arena of raw memory
+	 * alone (every program under the preload library) has nothing a pass
+	 * could do, however scattered its free pages */
+	if (!mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_MOVABLE]) &&
+	    !mv_relaxed_load(&a->heap.zone.nr_pageblocks_mt[MIGRATE_RECLAIMABLE]))
+		return false;
+	if (mv_pack_waste_percent(a) > MV_MAX(5u, (100 - p) / 4))
+		return true;
+	if (mv_relaxed_load(&a->heap.zone.nr_free_pages) < 2 * a->heap.zone.pageblock_nr_pages)
+		return false;
+	mv_lock(&a->heap.zone.lock);
+	unsigned score = mv_fragmentation_score(&a->heap.zone);
+	mv_unlock(&a->heap.zone.lock);
+	return score > mv_fragmentation_score_wmark(p, false);
+}
+
 /* ------------------------------------------------------------ the thread */
 
 static void *kcompactd(void *arg)
@@ -225,7 +325,7 @@ static void *kcompactd(void *arg)
 			break;
 		uint64_t c0 = mv_os_thread_cpu_ns(), t0 = mv_os_now_ns();
 		if (order > 0) {
-			mv_kcompactd_do_work(a, order);
+			kcompactd_do_work(a, order);
 		} else if (forced || t0 >= next_proactive) {
 			next_proactive = t0 + interval_ns;
 			/* the timeout: proactive compaction (kcompactd's else branch).
@@ -239,7 +339,7 @@ static void *kcompactd(void *arg)
 					   ? free_pages - k->backoff_free_pages
 					   : k->backoff_free_pages - free_pages;
 			if (t0 >= k->backoff_until_ns || delta > populated / 16) {
-				int r = mv_kcompactd_proactive(a);
+				int r = kcompactd_proactive(a);
 				k->backoff_until_ns =
 				    r == 0 ? t0 + (interval_ns << COMPACT_MAX_DEFER_SHIFT) : 0;
 				k->backoff_free_pages =

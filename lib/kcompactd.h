@@ -31,6 +31,9 @@ void mv_kcompactd_stop(struct mova_arena *a);
 /* fork: the child has no kcompactd thread; forget it (fork.c); the child's
  * own work starts a new one */
 void mv_kcompactd_forget(struct mova_arena *a);
+/* would a proactive pass find work now? (cheap, no compaction: the slow
+ * path asks before it starts the thread) */
+bool mv_kcompactd_proactive_wanted(struct mova_arena *a);
 /* free backed pages the decay leaves alone (retain_bytes) */
 size_t mv_kcompactd_floor_pages(const struct mova_arena *a);
 

@@ -30,5 +30,21 @@ static inline size_t mv_large_size(const struct mv_page *head)
 {
 	return mv_pg_load(head->priv);
 }
+static inline int mv_large_mt(const struct mv_page *head)
+{
+	return mv_pg_load(head->mt);
+}
+
+/* The back-reference of a movable run at pfn (its handle entry index), in
+ * its second page's descriptor: written when an object is placed there
+ * (halloc, migration), read racily by scanners, which check the entry. */
+static inline uint32_t mv_large_backref(const struct mv_zone *z, size_t pfn)
+{
+	return (uint32_t)mv_pg_load(mv_pfn_to_page(z, pfn + 1)->priv);
+}
+static inline void mv_large_set_backref(struct mv_zone *z, size_t pfn, uint32_t idx)
+{
+	mv_pg_store(mv_pfn_to_page(z, pfn + 1)->priv, (uint64_t)idx);
+}
 
 #endif

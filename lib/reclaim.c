@@ -7,7 +7,7 @@
 #include <limits.h>
 
 #include "arena.h"
-#include "compaction.h"
+#include "pack.h"
 #include "os.h"
 #include "rcu.h"
 

@@ -140,14 +140,6 @@ struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cl
 	return s;
 }
 
-struct mv_slab *mv_slab_init_at(struct mv_heap *h, unsigned cls, size_t pfn)
-{
-	struct mv_slab *s = slab_header(h, cls);
-	if (s)
-		slab_setup(h, s, cls, pfn);
-	return s;
-}
-
 void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	const struct mv_class *c = &mv_classes[s->cls];
@@ -669,7 +661,7 @@ static void bin_link(struct mv_slab **head, struct mv_slab *s)
 	mv_rstore(*head, s);
 }
 
-void mv_bin_del(struct mv_bin *bin, struct mv_slab *s)
+static void bin_del(struct mv_bin *bin, struct mv_slab *s)
 {
 	switch (s->list) {
 	case MV_SL_PARTIAL:
@@ -687,7 +679,7 @@ void mv_bin_del(struct mv_bin *bin, struct mv_slab *s)
 	s->list = MV_SL_NONE;
 }
 
-void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
+static void bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
 {
 	if (s->used == 0) {
 		s->list = MV_SL_EMPTY;
@@ -731,7 +723,7 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 		}
 		/* full: give it back to the bin */
 		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
-		mv_bin_add_shared(bin, s);
+		bin_add_shared(bin, s);
 		tc->mov_cur[mi] = &mv_slab_empty;
 	} else {
 		mv_lock(&bin->lock);
@@ -745,7 +737,7 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 	if (s) {
 		/* frozen under the lock: a free that takes the lock next must see
 		 * the owner, or it would put the slab back on a list */
-		mv_bin_del(bin, s);
+		bin_del(bin, s);
 		s->list = MV_SL_OWNED;
 		atomic_store_explicit(&s->owner, tc, memory_order_relaxed);
 	}
@@ -790,7 +782,7 @@ void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slo
 			s->nxlist++;
 			continue;
 		}
-		mv_bin_del(bin, s);
+		bin_del(bin, s);
 		mv_slab_push(s, p);
 		s->used--;
 		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
@@ -798,7 +790,7 @@ void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slo
 			mv_slab_destroy(h, tc, s);
 			continue;
 		}
-		mv_bin_add_shared(bin, s);
+		bin_add_shared(bin, s);
 	}
 	if (locked)
 		mv_unlock(&locked->lock);
@@ -823,11 +815,112 @@ void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc)
 			s->list = MV_SL_NONE;
 			mv_slab_destroy(h, tc, s);
 		} else {
-			mv_bin_add_shared(bin, s);
+			bin_add_shared(bin, s);
 		}
 		mv_unlock(&bin->lock);
 		tc->mov_cur[mi] = &mv_slab_empty;
 	}
+}
+
+/* ------------------------------------------------------------ movable slabs under migration */
+
+int mv_slab_isolate(struct mv_heap *h, struct mv_slab *s, size_t pfn, unsigned cls,
+		    struct mv_tcache *owner, bool trylock)
+{
+	if (!mv_is_handle_class(cls))
+		return -EBUSY;
+	struct mv_bin *bin = &h->bins[cls];
+	if (trylock) {
+		if (!mv_trylock(&bin->lock))
+			return -EAGAIN;
+	} else {
+		mv_lock(&bin->lock);
+	}
+	/* re-checked under the bin lock: movable slabs die only under it */
+	struct mv_page *pg = mv_pfn_to_page(&h->zone, pfn);
+	bool ok = mv_pg_load(pg->type) == PG_SLAB && mv_pg_load(pg->slab) == s && s->pfn == pfn &&
+		  s->cls == cls &&
+		  (s->list == MV_SL_PARTIAL || s->list == MV_SL_FULL || s->list == MV_SL_EMPTY);
+	if (ok) {
+		bin_del(bin, s);
+		s->list = MV_SL_ISOLATED;
+		atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
+	}
+	mv_unlock(&bin->lock);
+	return ok ? 0 : -EBUSY;
+}
+
+bool mv_slab_isolate_pair(struct mv_heap *h, unsigned cls, struct mv_tcache *owner,
+			  struct mv_slab **srcp, struct mv_slab **dstp)
+{
+	struct mv_bin *bin = &h->bins[cls];
+	mv_lock(&bin->lock);
+	struct mv_slab *src = NULL, *dst = NULL;
+	if (mv_bin_can_pack(h, cls)) {
+		for (int f = 0; f < MV_NR_FULLNESS && !src; f++) {
+			unsigned k = 0;
+			for (struct mv_slab *t = bin->partial[f]; t && k < 64; t = t->next, k++)
+				if (!src || t->used < src->used)
+					src = t;
+		}
+		for (int f = MV_NR_FULLNESS - 1; f >= 0 && !dst; f--) {
+			unsigned k = 0;
+			for (struct mv_slab *t = bin->partial[f]; t && k < 64; t = t->next, k++)
+				if (t != src && (!dst || t->used > dst->used))
+					dst = t;
+		}
+		if (src && dst && src->used > dst->used) {
+			struct mv_slab *t = src;
+			src = dst;
+			dst = t;
+		}
+	}
+	if (!src || !dst) {
+		mv_unlock(&bin->lock);
+		return false;
+	}
+	bin_del(bin, src);
+	bin_del(bin, dst);
+	src->list = dst->list = MV_SL_ISOLATED;
+	atomic_store_explicit(&src->owner, owner, memory_order_relaxed);
+	atomic_store_explicit(&dst->owner, owner, memory_order_relaxed);
+	mv_unlock(&bin->lock);
+	*srcp = src;
+	*dstp = dst;
+	return true;
+}
+
+void mv_slab_putback(struct mv_heap *h, struct mv_slab *s)
+{
+	struct mv_bin *bin = &h->bins[s->cls];
+	mv_lock(&bin->lock);
+	if (s->xlist) {
+		mv_slab_splice(s, s->xlist, "remote free list");
+		s->used -= s->nxlist;
+		s->xlist = NULL;
+		s->nxlist = 0;
+	}
+	atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
+	if (s->used == 0) {
+		s->list = MV_SL_NONE;
+		mv_slab_destroy(h, NULL, s);
+	} else {
+		bin_add_shared(bin, s);
+	}
+	mv_unlock(&bin->lock);
+}
+
+struct mv_slab *mv_slab_new_isolated(struct mv_heap *h, unsigned cls, size_t pfn,
+				     struct mv_tcache *owner)
+{
+	struct mv_slab *s = slab_header(h, cls);
+	if (!s)
+		return NULL;
+	/* isolated before the descriptors publish it, as mv_slab_new */
+	s->list = MV_SL_ISOLATED;
+	atomic_store_explicit(&s->owner, owner, memory_order_relaxed);
+	slab_setup(h, s, cls, pfn);
+	return s;
 }
 
 size_t mv_bins_trim(struct mv_heap *h)
@@ -841,7 +934,7 @@ size_t mv_bins_trim(struct mv_heap *h)
 		struct mv_slab *s = bin->empty, *next;
 		for (; s; s = next) {
 			next = s->next;
-			mv_bin_del(bin, s);
+			bin_del(bin, s);
 			mv_slab_destroy(h, NULL, s);
 			freed++;
 		}
@@ -856,7 +949,7 @@ size_t mv_bins_trim(struct mv_heap *h)
 				s->used -= MV_XF_COUNT(old);
 			}
 			if (s->used == 0) {
-				mv_bin_del(bin, s);
+				bin_del(bin, s);
 				mv_slab_destroy(h, NULL, s);
 				freed++;
 			}

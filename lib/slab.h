@@ -174,21 +174,46 @@ static inline struct mv_slab *mv_slab_of(const struct mv_zone *z, const void *p)
 {
 	return __atomic_load_n(&z->desc[mv_zone_pfn(z, p)].slab, __ATOMIC_RELAXED);
 }
-static inline uint64_t *mv_slab_backrefs(const struct mv_slab *s)
+/* the index of slot p in s (p is a slot of s) */
+MV_INLINE uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)
 {
-	return s->backref;
+	return (uint32_t)(((uint64_t)((const char *)p - s->addr) * s->magic) >> 32);
 }
-static inline uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)
+/* slot k of s */
+MV_INLINE void *mv_slab_slot_addr(const struct mv_slab *s, uint32_t k)
 {
-	return mv_class_slot(&mv_classes[s->cls], (size_t)((const char *)p - s->addr));
+	return s->addr + (size_t)k * s->usize;
+}
+
+/*
+ * Back-references (handle classes): each slot has a word at the slab's end,
+ * {handle entry index:32 | bytes asked for:32}, written when an object is
+ * placed in the slot (halloc, migration) and read racily by scanners (a
+ * stale word names an entry that no longer holds the slot: the caller
+ * checks the entry, mv_hentry_at). Only these functions know the layout.
+ */
+MV_INLINE uint64_t mv_slab_backref(const struct mv_slab *s, const void *p)
+{
+	return mv_rload(s->backref[mv_slab_slot(s, p)]);
+}
+MV_INLINE uint32_t mv_backref_idx(uint64_t br)
+{
+	return (uint32_t)br;
+}
+MV_INLINE size_t mv_backref_size(uint64_t br)
+{
+	return (size_t)(br >> 32);
+}
+/* slot p of s now holds the object of entry idx, of size bytes */
+MV_INLINE void mv_slab_set_backref(struct mv_slab *s, const void *p, uint32_t idx, size_t size)
+{
+	mv_rstore(s->backref[mv_slab_slot(s, p)], (uint64_t)idx | ((uint64_t)size << 32));
 }
 
 /* ---- creation and death (any thread; takes pcp/zone locks) ---- */
 /* a new slab, owned (frozen) by tc from the start */
 struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
 void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s);
-/* a slab of cls on pages [pfn, pfn + npages) the caller already holds */
-struct mv_slab *mv_slab_init_at(struct mv_heap *h, unsigned cls, size_t pfn);
 /* hand out never-used slots: build `free` from the bump region */
 bool mv_slab_extend(struct mv_slab *s);
 
@@ -223,9 +248,58 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
 void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slots, unsigned n);
 /* unfreeze every frozen slab of tc (thread exit, compaction's drain) */
 void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc);
-/* list helpers for compaction; caller holds bin->lock */
-void mv_bin_del(struct mv_bin *bin, struct mv_slab *s);
-void mv_bin_add_shared(struct mv_bin *bin, struct mv_slab *s);
+
+/*
+ * ---- movable slabs under migration (the kernel's movable_operations) ----
+ * Compaction and packing move objects out of shared movable slabs only.
+ * These take a slab off its bin for that (isolate_page), give it back
+ * (putback_page) and make the slabs objects move into (the destination
+ * compaction_alloc builds). An isolated slab (MV_SL_ISOLATED) is owned by
+ * the compactor's cache `owner`, so frees to it go to its xlist and no
+ * thread allocates from it; every list field is written here, under the
+ * bin lock. Objects in it are found by mv_slab_nbump, mv_slab_slot_addr
+ * and the back-references above.
+ */
+/* isolate_page: take s, found at pfn as a slab of handle class cls (read
+ * racily from the descriptor), off its bin's lists. 0; -EBUSY when it is
+ * not a shared slab of cls at pfn any more (frozen by a thread, isolated,
+ * gone); -EAGAIN when trylock and the bin lock is contended. */
+int mv_slab_isolate(struct mv_heap *h, struct mv_slab *s, size_t pfn, unsigned cls,
+		    struct mv_tcache *owner, bool trylock);
+/* zs_compact's isolate_src_zspage and isolate_dst_zspage: isolate the
+ * emptiest and the fullest partial slabs of handle class cls (looking a
+ * little way into each fullness group), src emptier than dst; false, and
+ * nothing isolated, when the class has no such pair */
+bool mv_slab_isolate_pair(struct mv_heap *h, unsigned cls, struct mv_tcache *owner,
+			  struct mv_slab **src, struct mv_slab **dst);
+/* zs_can_compact: could a whole slab of cls be emptied into the others? */
+static inline bool mv_bin_can_pack(const struct mv_heap *h, unsigned cls)
+{
+	return mv_rload(h->bins[cls].nr_partial_free) >= mv_classes[cls].nregs;
+}
+/* putback_page: an isolated slab back to its bin, with the frees that
+ * arrived meanwhile; an empty one goes back to the buddy allocator */
+void mv_slab_putback(struct mv_heap *h, struct mv_slab *s);
+/* the destination: a new isolated slab of cls, owned by owner, on pages
+ * [pfn, pfn + npages) the caller holds; NULL (the pages stay the
+ * caller's) when no header can be had */
+struct mv_slab *mv_slab_new_isolated(struct mv_heap *h, unsigned cls, size_t pfn,
+				     struct mv_tcache *owner);
+/* a free slot of the isolated slab s for an object of class cls, or NULL
+ * when s is of another class or full */
+MV_INLINE void *mv_slab_alloc_isolated(struct mv_slab *s, unsigned cls)
+{
+	if (s->cls != cls || (!s->free && !mv_slab_extend(s)))
+		return NULL;
+	return mv_slab_pop(s);
+}
+/* slots [0, nbump) of s have been handed out at some time: where its
+ * objects are (read under isolation: only the owner extends a slab) */
+MV_INLINE uint32_t mv_slab_nbump(const struct mv_slab *s)
+{
+	return s->nbump;
+}
+
 /* release empty slabs kept for reuse and abandoned empty raw slabs */
 size_t mv_bins_trim(struct mv_heap *h);
 

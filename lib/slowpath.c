@@ -12,7 +12,7 @@
  */
 #include "slowpath.h"
 
-#include "compaction.h"
+#include "pack.h"
 #include "kcompactd.h"
 #include "large.h"
 
