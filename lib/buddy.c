@@ -44,12 +44,6 @@ const int mv_fallbacks[MIGRATE_PCPTYPES][MIGRATE_PCPTYPES - 1] = {
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm)
 {
-	return mv_zone_init_at(z, NULL, reserve_bytes, pageblock_order, vm);
-}
-
-int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigned pageblock_order,
-		    struct mv_vmstat *vm)
-{
 	memset(z, 0, sizeof *z);
 	mv_mutex_init(&z->lock, MV_RANK_ZONE);
 	z->vm = vm;
@@ -60,8 +54,7 @@ int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigne
 	size_t nr_blocks = z->nr_pages_max >> pageblock_order;
 	/* aligned to the largest block, so buddy arithmetic never leaves it */
 	size_t align = MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << pageblock_order);
-	z->own_base = !base;
-	z->base = base ? base : mv_os_reserve(reserve_bytes, align);
+	z->base = mv_os_reserve(reserve_bytes, align);
 	if (!z->base)
 		goto fail;
 	z->desc_bytes =
@@ -99,8 +92,7 @@ fail:;
 
 void mv_zone_destroy(struct mv_zone *z)
 {
-	if (z->own_base)
-		mv_os_release(z->base, z->reserve_bytes);
+	mv_os_release(z->base, z->reserve_bytes);
 	if (z->desc_map)
 		mv_os_release(z->desc_map, z->desc_bytes);
 	z->desc_map = NULL;
@@ -1323,8 +1315,12 @@ void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 
 /* ------------------------------------------------------------ fragmentation */
 
-void mv_fill_contig_page_info(const struct mv_zone *z, unsigned order,
-			      struct mv_contig_page_info *info)
+struct mv_contig_page_info {
+	size_t free_pages, free_blocks_total, free_blocks_suitable;
+};
+
+static void fill_contig_page_info(const struct mv_zone *z, unsigned order,
+				  struct mv_contig_page_info *info)
 {
 	info->free_pages = info->free_blocks_total = info->free_blocks_suitable = 0;
 	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
@@ -1339,7 +1335,7 @@ void mv_fill_contig_page_info(const struct mv_zone *z, unsigned order,
 int mv_fragmentation_index(const struct mv_zone *z, unsigned order)
 {
 	struct mv_contig_page_info info;
-	mv_fill_contig_page_info(z, order, &info);
+	fill_contig_page_info(z, order, &info);
 	if (!info.free_blocks_total)
 		return 0;
 	if (info.free_blocks_suitable)
@@ -1348,10 +1344,10 @@ int mv_fragmentation_index(const struct mv_zone *z, unsigned order)
 				info.free_blocks_total);
 }
 
-unsigned mv_extfrag_for_order(const struct mv_zone *z, unsigned order)
+static unsigned extfrag_for_order(const struct mv_zone *z, unsigned order)
 {
 	struct mv_contig_page_info info;
-	mv_fill_contig_page_info(z, order, &info);
+	fill_contig_page_info(z, order, &info);
 	if (!info.free_pages)
 		return 0;
 	return (unsigned)((info.free_pages - (info.free_blocks_suitable << order)) * 100 /
@@ -1360,7 +1356,7 @@ unsigned mv_extfrag_for_order(const struct mv_zone *z, unsigned order)
 
 unsigned mv_fragmentation_score(const struct mv_zone *z)
 {
-	return mv_extfrag_for_order(z, z->pageblock_order);
+	return extfrag_for_order(z, z->pageblock_order);
 }
 
 /* ------------------------------------------------------------ verification */

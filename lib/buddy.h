@@ -72,7 +72,6 @@ struct mv_zone {
 	uint64_t *desc_released;
 	_Atomic size_t desc_released_pages;
 	bool page_group_by_mobility_disabled;
-	bool own_base; /* the zone reserved base itself (else its arena did) */
 
 	struct mv_free_area free_area[MV_NR_PAGE_ORDERS];
 	size_t nr_free_pages_mt[MIGRATE_TYPES]; /* free pages per list type */
@@ -103,10 +102,6 @@ struct mv_zone {
 /* Reserve the arena and its metadata. 0 or errno (ENOMEM). */
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm);
-/* The same on a reservation the caller made (aligned to a max-order block,
- * PROT_NONE), which the zone will not unmap. */
-int mv_zone_init_at(struct mv_zone *z, char *base, size_t reserve_bytes, unsigned pageblock_order,
-		    struct mv_vmstat *vm);
 void mv_zone_destroy(struct mv_zone *z);
 
 static inline size_t mv_zone_pfn(const struct mv_zone *z, const void *p)
@@ -238,14 +233,9 @@ size_t mv_zone_charged_pages(const struct mv_zone *z);
 bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn);
 
 /* Fragmentation (mm/vmstat.c): caller holds zone->lock or accepts a racy answer. */
-struct mv_contig_page_info {
-	size_t free_pages, free_blocks_total, free_blocks_suitable;
-};
-void mv_fill_contig_page_info(const struct mv_zone *z, unsigned order,
-			      struct mv_contig_page_info *info);
-int mv_fragmentation_index(const struct mv_zone *z, unsigned order);    /* -1000, or 0..1000 */
-unsigned mv_extfrag_for_order(const struct mv_zone *z, unsigned order); /* 0..100 */
-unsigned mv_fragmentation_score(const struct mv_zone *z);               /* 0..100 */
+int mv_fragmentation_index(const struct mv_zone *z, unsigned order); /* -1000, or 0..1000 */
+/* the unusable free index at pageblock_order (extfrag_for_order): 0..100 */
+unsigned mv_fragmentation_score(const struct mv_zone *z);
 
 /* Check every invariant above; NULL when they hold, else a description in
  * a static buffer. Takes zone->lock. For tests and debug builds. */
