@@ -47,6 +47,9 @@ static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, 
 {
 	struct mv_free_area *area = &z->free_area[order];
 	size_t pages = (size_t)1 << order;
+	MV_ASSERT(sign > 0 ||
+		  (area->nr_free && area->nr_free_mt[mt] && z->nr_free_pages_mt[mt] >= pages &&
+		   (!bp || area->nr_backed_mt[mt])));
 	area->nr_free += (uint64_t)sign;
 	area->nr_free_mt[mt] += (uint64_t)sign;
 	z->nr_free_pages_mt[mt] += (size_t)sign * pages;
@@ -70,6 +73,10 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 {
 	struct mv_page *pg = &z->desc[pfn];
 	uint32_t *head = &z->free_area[order].free_list[mt];
+	MV_ASSERT(order <= MV_MAX_PAGE_ORDER && !(pfn & (((size_t)1 << order) - 1)));
+	MV_ASSERT(pfn + ((size_t)1 << order) <= mv_relaxed_load(&z->populated_pfn));
+	MV_ASSERT(mt >= 0 && mt < MIGRATE_TYPES);
+	MV_ASSERT(mv_pg_load(pg->type) != PG_BUDDY); /* on no list yet */
 	size_t bp = ((size_t)1 << order) - mv_zone_count_unbacked(z, pfn, (size_t)1 << order);
 	/* a block with no backed page goes to the tail: allocations take
 	 * backed blocks from the head (no page fault, no new RSS), and giving
@@ -83,6 +90,7 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 	} else {
 		struct mv_page *h = &z->desc[*head];
 		uint32_t t = h->lru.prev;
+		MV_ASSERT(z->desc[t].lru.next == *head);
 		mv_pg_store(pg->lru.next, *head);
 		mv_pg_store(pg->lru.prev, t);
 		mv_pg_store(z->desc[t].lru.next, (uint32_t)pfn);
@@ -103,6 +111,9 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 	MV_BUG_ON(mv_pg_load(pg->type) != PG_BUDDY || mv_pg_load(pg->order) != order ||
 		      mv_pg_load(pg->mt) != mt,
 		  "buddy: pfn %zu is not a free block of order %u on list %d", pfn, order, mt);
+	/* linked into a list, and the only block of its list is the head */
+	MV_ASSERT(z->desc[pg->lru.prev].lru.next == pfn && z->desc[pg->lru.next].lru.prev == pfn);
+	MV_ASSERT(pg->lru.next != pfn || *head == pfn);
 	if (pg->lru.next == pfn) {
 		*head = NONE;
 	} else {
@@ -134,6 +145,7 @@ static void change_pageblock_range(struct mv_zone *z, size_t pfn, unsigned order
  * process's RSS, where a fresh one adds a page to it. */
 static size_t expand(struct mv_zone *z, size_t pfn, unsigned low, unsigned high, int mt)
 {
+	MV_ASSERT(low <= high && high <= MV_MAX_PAGE_ORDER);
 	size_t size = (size_t)1 << high;
 	size_t unbacked = high > low ? mv_zone_count_unbacked(z, pfn, size) : 0;
 	while (high > low) {
@@ -177,6 +189,11 @@ static size_t free_one_page_at(struct mv_zone *z, size_t pfn, unsigned order, in
 	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	size_t buddy_pfn = 0;
 	bool had_buddy = false;
+	MV_ASSERT(order <= MV_MAX_PAGE_ORDER && !(pfn & (((size_t)1 << order) - 1)));
+	MV_ASSERT(pfn + ((size_t)1 << order) <= populated);
+	MV_ASSERT(mv_pg_load(z->desc[pfn].type) != PG_BUDDY); /* freed twice */
+	/* below pageblock_order a block goes on its pageblock's list */
+	MV_ASSERT(order >= z->pageblock_order || mt == mv_get_pfnblock_migratetype(z, pfn));
 	while (order < MV_MAX_PAGE_ORDER) {
 		buddy_pfn = pfn ^ ((size_t)1 << order);
 		had_buddy = true;
@@ -237,6 +254,7 @@ static void free_block(struct mv_zone *z, size_t pfn, unsigned order)
 
 static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
 {
+	MV_ASSERT(pfn + nr >= pfn && pfn + nr <= mv_relaxed_load(&z->populated_pfn));
 	while (nr) {
 		unsigned order = pfn ? (unsigned)__builtin_ctzl(pfn) : MV_MAX_PAGE_ORDER;
 		order = MV_MIN(order, mv_ilog2(nr));
@@ -250,6 +268,8 @@ static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
 static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int type, bool *zeroed)
 {
 	struct mv_page *pg = &z->desc[pfn];
+	MV_ASSERT(nr && pfn + nr <= mv_relaxed_load(&z->populated_pfn));
+	MV_ASSERT(mv_pg_load(pg->type) != PG_BUDDY); /* taken off the lists */
 	mv_pg_store(pg->mt, (uint8_t)mt);
 	mv_pg_store(pg->x, (uint32_t)nr);
 	mv_pg_store(pg->order, (uint8_t)0);
@@ -424,6 +444,7 @@ size_t mv_move_freepages_block(struct mv_zone *z, size_t pfn, int new_mt)
 {
 	size_t start = mv_pageblock_start_pfn(z, pfn), end = start + z->pageblock_nr_pages;
 	size_t moved = 0;
+	MV_ASSERT(new_mt >= 0 && new_mt < MIGRATE_TYPES);
 	split_large_free_block(z, start);
 	for (size_t p = start; p < end;) {
 		struct mv_page *pg = &z->desc[p];
@@ -452,6 +473,8 @@ static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned cu
 {
 	int block_type = mv_get_pfnblock_migratetype(z, pfn);
 	int list_type = mv_pg_load(z->desc[pfn].mt);
+	MV_ASSERT(current_order >= order && current_order <= MV_MAX_PAGE_ORDER);
+	MV_ASSERT(start_type >= 0 && start_type < MIGRATE_PCPTYPES && list_type != start_type);
 	if (block_type == MIGRATE_HIGHATOMIC)
 		goto single_page;
 	if (current_order >= z->pageblock_order) {
@@ -525,6 +548,7 @@ do_steal:;
 static size_t rmqueue(struct mv_zone *z, unsigned order, int mt, unsigned flags)
 {
 	size_t pfn;
+	MV_ASSERT(order <= MV_MAX_PAGE_ORDER && mt >= 0 && mt < MIGRATE_TYPES);
 	/* without grouping every request is UNMOVABLE for the lists, as
 	 * gfp_migratetype() makes it; the descriptor keeps the caller's type */
 	if (z->page_group_by_mobility_disabled && mt < MIGRATE_PCPTYPES)
@@ -618,6 +642,7 @@ size_t mv_buddy_alloc_exact(struct mv_zone *z, size_t nr, int mt, unsigned alloc
 
 void mv_buddy_free(struct mv_zone *z, size_t pfn, unsigned order)
 {
+	MV_ASSERT(order <= MV_MAX_PAGE_ORDER);
 	mv_lock(&z->lock);
 	free_block(z, pfn, order);
 	mv_unlock(&z->lock);
@@ -637,6 +662,7 @@ unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsign
 {
 	unsigned n = 0;
 	bool all_zero = true, limited = false;
+	MV_ASSERT(order <= MV_PAGE_ALLOC_COSTLY_ORDER && mt >= 0 && mt < MIGRATE_PCPTYPES);
 	mv_lock(&z->lock);
 	for (; n < count; n++) {
 		size_t pfn = rmqueue(z, order, mt, mt == MIGRATE_MOVABLE ? MV_ALLOC_CMA : 0);
@@ -666,8 +692,12 @@ unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsign
 void mv_buddy_free_bulk(struct mv_zone *z, const uint32_t *pfns, unsigned n, unsigned order)
 {
 	mv_lock(&z->lock);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		/* as the page list left it (pcp.c) */
+		MV_ASSERT(mv_pg_load(z->desc[pfns[i]].type) == PG_PCP &&
+			  mv_pg_load(z->desc[pfns[i]].order) == order);
 		free_block(z, pfns[i], order);
+	}
 	mv_unlock(&z->lock);
 	mv_count(z->vm, MV_VM_pgfree, n);
 }

@@ -12,7 +12,9 @@
  *    order, and its head descriptor says PG_BUDDY with that order;
  *  - no free block has a free buddy of the same order that it could merge
  *    with (any two below pageblock_order; from it up, the same type or
- *    both mergeable);
+ *    both mergeable, but two isolated pageblocks may stay apart: isolation
+ *    moves free pageblocks to the ISOLATE lists without merging them, and
+ *    its undo merges each anew);
  *  - below pageblock_order a free block's list is its pageblock's
  *    migratetype; nr_free and the page counts match the lists.
  *

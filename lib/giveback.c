@@ -22,6 +22,9 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
 {
 	size_t n = order <= z->pageblock_order ? 1 : (size_t)1 << (order - z->pageblock_order);
 	unsigned o1 = MV_MIN(order, z->pageblock_order);
+	/* as take_backed left it */
+	MV_ASSERT(mv_pg_load(z->desc[pfn].type) == PG_ALLOC &&
+		  mv_pg_load(z->desc[pfn].x) == (size_t)1 << order);
 	for (size_t i = 0; i < n; i++) {
 		size_t p = pfn + (i << o1);
 		unsigned o;
@@ -98,6 +101,7 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 	 * threads freeing faster than madvise returns kept it looping for as
 	 * long as they ran (docs/MIGRATION.md section 9, item 7). */
 	size_t budget = mv_relaxed_load(&z->resident_pages);
+	bool took = false;
 	for (;;) {
 		mv_lock(&z->lock);
 		size_t excess;
@@ -118,6 +122,7 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 		mv_unlock(&z->lock);
 		if (!n)
 			break;
+		took = true;
 		for (unsigned i = 0; i < n; i++)
 			ok[i] = !mv_os_decommit(mv_zone_addr(z, batch_pfn[i]),
 						((size_t)1 << batch_order[i]) << MV_PAGE_SHIFT);
@@ -127,6 +132,7 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 			if (ok[i]) {
 				size_t cleared = mv_zone_set_backed(
 				    z, batch_pfn[i], (size_t)1 << batch_order[i], false);
+				MV_ASSERT(cleared <= mv_relaxed_load(&z->resident_pages));
 				mv_relaxed_add(&z->resident_pages, -cleared);
 				done += cleared;
 			}
@@ -143,6 +149,7 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 		if (returned >= budget)
 			break;
 	}
+	MV_ASSERT_EXPENSIVE(!took || mv_zone_verified(z, "after giving back"));
 	return returned;
 }
 

@@ -28,6 +28,7 @@ int mv_zone_isolate_pageblock(struct mv_zone *z, size_t pfn)
 
 void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 {
+	MV_ASSERT(mt >= 0 && mt < MIGRATE_TYPES && mt != MIGRATE_ISOLATE);
 	mv_lock(&z->lock);
 	size_t start = mv_pageblock_start_pfn(z, pfn);
 	if (mv_get_pfnblock_migratetype(z, start) != MIGRATE_ISOLATE) {
@@ -35,6 +36,7 @@ void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 		return;
 	}
 	mv_move_freepages_block(z, start, mt);
+	MV_ASSERT(z->nr_isolate_pageblock > 0);
 	z->nr_isolate_pageblock--;
 	/* a wholly free pageblock may now merge with its neighbours */
 	struct mv_page *pg = &z->desc[start];
@@ -43,4 +45,5 @@ void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 		mv_free_one_page(z, start, z->pageblock_order, mt, NULL);
 	}
 	mv_unlock(&z->lock);
+	MV_ASSERT_EXPENSIVE(mv_zone_verified(z, "after undoing isolation"));
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "diag.h"
 #include "os.h"
 
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
@@ -84,6 +85,7 @@ bool mv_zone_populate(struct mv_zone *z, size_t end, int mt)
 	size_t start = mv_relaxed_load(&z->populated_pfn);
 	if (end > z->nr_pages_max || end < start)
 		return false;
+	MV_ASSERT(!(end & (z->pageblock_nr_pages - 1)) && mt >= 0 && mt < MIGRATE_TYPES);
 	size_t dend = mv_align_up(MV_DESC_COLOR + end * sizeof(struct mv_page), MV_PAGE_SIZE);
 	if (dend > z->desc_committed_bytes) {
 		if (mv_os_commit(z->desc_map + z->desc_committed_bytes,
@@ -163,6 +165,7 @@ static void desc_span(size_t pfn, unsigned order, size_t *first, size_t *end)
 void mv_zone_desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order)
 {
 	size_t first, end, n = 0;
+	MV_ASSERT(order >= z->pageblock_order);
 	desc_span(pfn, order, &first, &end);
 	for (size_t p = first; p < end; p++) {
 		uint64_t bit = (uint64_t)1 << (p % 64);
@@ -180,6 +183,7 @@ void mv_zone_desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order)
 void mv_zone_desc_release(struct mv_zone *z, size_t pfn, unsigned order)
 {
 	size_t first, end, n = 0;
+	MV_ASSERT(order >= z->pageblock_order && !mv_zone_any_backed(z, pfn, (size_t)1 << order));
 	desc_span(pfn, order, &first, &end);
 	for (size_t p = first; p < end;) {
 		size_t q = p;

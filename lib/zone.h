@@ -14,6 +14,7 @@
 #ifndef MV_ZONE_H
 #define MV_ZONE_H
 
+#include "diag.h"
 #include "lock.h"
 #include "page.h"
 #include "pageblock.h"
@@ -220,6 +221,7 @@ static inline size_t mv_zone_backed_pageblocks(const struct mv_zone *z, size_t p
 /* retype the pageblock of pfn, keeping nr_pageblocks_mt */
 static inline void mv_zone_set_pageblock_type(struct mv_zone *z, size_t pfn, int mt)
 {
+	MV_ASSERT(mt >= 0 && mt < MIGRATE_TYPES);
 	int old = mv_get_pfnblock_migratetype(z, pfn);
 	if (old == mt)
 		return;

@@ -54,14 +54,21 @@ const char *mv_zone_verify(struct mv_zone *z)
 				    mv_pg_load(z->desc[b].type) == PG_BUDDY &&
 				    mv_pg_load(z->desc[b].order) == o) {
 					int bmt = mv_pg_load(z->desc[b].mt);
-					bool can = o < z->pageblock_order || bmt == mt ||
+					/* isolated pageblocks need not be merged
+					 * with each other: isolating moves a free
+					 * pageblock to the ISOLATE list as it is,
+					 * splitting an isolated block larger than a
+					 * pageblock leaves its pageblocks apart, and
+					 * undoing isolation merges each anew */
+					bool can = o < z->pageblock_order ||
+						   (bmt == mt && mt != MIGRATE_ISOLATE) ||
 						   (migratetype_is_mergeable(mt) &&
 						    migratetype_is_mergeable(bmt));
 					if (can) {
-						snprintf(
-						    msg, sizeof msg,
-						    "free blocks %u and %zu of order %u not merged",
-						    pfn, b, o);
+						snprintf(msg, sizeof msg,
+							 "free blocks %u (list %d) and %zu (list "
+							 "%d) of order %u not merged",
+							 pfn, mt, b, bmt, o);
 						err = msg;
 						break;
 					}
