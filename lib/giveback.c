@@ -4,9 +4,9 @@
  * blocks holding backed pages are taken off the lists in batches, given
  * back (MADV_DONTNEED, where the kernel reports them to the hypervisor)
  * with zone->lock dropped, and freed again, unbacked. Callers: kcompactd's
- * decay (mv_zone_return_pages, mv_zone_free_backed_low), compaction and
- * malloc_trim (every free block), the arena after large frees (whole
- * pageblocks beyond a reserve). See buddy.h.
+ * decay (mv_zone_return_pages, mv_zone_free_backed_low); compaction,
+ * malloc_trim, reclaim and placement (every free block); the slow path
+ * after large frees (whole pageblocks beyond a reserve). See buddy.h.
  */
 #include "buddy.h"
 
@@ -35,8 +35,8 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
 }
 
 /* Take up to RETURN_BATCH backed free blocks of order min_order or more
- * off the lists, the largest first (the smallest first for decay), while *excess (pageblocks, or pages
- * when by_pages) says more should go. Lists without a backed block are
+ * off the lists, the largest first (the smallest first for decay), while
+ * *excess (pageblocks, or pages when by_pages) says more should go. Lists without a backed block are
  * skipped, and a list's walk ends once it has seen all its backed blocks,
  * which sit at the head (add_to_free_list): free pageblocks that were never
  * backed (CMA reserved at creation, the arena's grown top) cost nothing. */

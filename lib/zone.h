@@ -137,7 +137,7 @@ size_t mv_zone_charged_pages(const struct mv_zone *z);
 bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn);
 
 /*
- * For the zone's own files (buddy.c, giveback.c, isolation.c): all of it
+ * For the zone's own files (buddy.c, giveback.c, zone_verify.c): all of it
  * under zone->lock.
  */
 
