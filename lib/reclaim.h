@@ -3,7 +3,7 @@
  * reclaim.h: the memory budget and shrinkers (mm/vmscan.c, mm/shrinker.c).
  *
  * An arena may have a budget (limit_bytes): the zone refuses to back pages
- * beyond it (buddy.h, over_limit), and the allocation that was refused
+ * beyond it (zone.h, mv_zone_over_limit), and the allocation that was refused
  * reclaims before it fails, as the kernel's direct reclaim does before
  * the OOM path: first the free memory kept backed goes back to the OS,
  * then the shrinkers run, priority DEF_PRIORITY down to 0 (do_shrink_slab:

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * giveback.c: free memory back to the OS, after mm/page_reporting.c: free
+ * blocks holding backed pages are taken off the lists in batches, given
+ * back (MADV_DONTNEED, where the kernel reports them to the hypervisor)
+ * with zone->lock dropped, and freed again, unbacked. Callers: kcompactd's
+ * decay (mv_zone_return_pages, mv_zone_free_backed_low); compaction,
+ * malloc_trim, reclaim and placement (every free block); the slow path
+ * after large frees (whole pageblocks beyond a reserve). See buddy.h.
+ */
+#include "buddy.h"
+
+#include "diag.h"
+#include "os.h"
+
+#define RETURN_BATCH 64
+
+/* Free a block that was just given back (free_block), and give back the
+ * descriptors of the unbacked block it merged into: only blocks that went
+ * back become wholly unbacked, so this is the one place to do it. */
+static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
+{
+	size_t n = order <= z->pageblock_order ? 1 : (size_t)1 << (order - z->pageblock_order);
+	unsigned o1 = MV_MIN(order, z->pageblock_order);
+	/* as take_backed left it */
+	MV_ASSERT(mv_pg_load(z->desc[pfn].type) == PG_ALLOC &&
+		  mv_pg_load(z->desc[pfn].x) == (size_t)1 << order);
+	for (size_t i = 0; i < n; i++) {
+		size_t p = pfn + (i << o1);
+		unsigned o;
+		size_t head = mv_free_one_page(z, p, o1, mv_get_pfnblock_migratetype(z, p), &o);
+		if (o >= z->pageblock_order && !mv_zone_any_backed(z, head, (size_t)1 << o))
+			mv_zone_desc_release(z, head, o);
+	}
+}
+
+/* Take up to RETURN_BATCH backed free blocks of order min_order or more
+ * off the lists, the largest first (the smallest first for decay), while
+ * *excess (pageblocks, or pages when by_pages) says more should go. Lists without a backed block are
+ * skipped, and a list's walk ends once it has seen all its backed blocks,
+ * which sit at the head (add_to_free_list): free pageblocks that were never
+ * backed (CMA reserved at creation, the arena's grown top) cost nothing. */
+static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, bool by_pages,
+			    size_t *excess, size_t *batch_pfn, unsigned *batch_order)
+{
+	/* decay (by_pages) gives back the smallest blocks first: the memory
+	 * left idle is mostly fragments, and a large block kept backed is what
+	 * the next large request reuses without faulting (largest first, a
+	 * 4-thread realloc churn faulted 36 times per realloc, 2.5 so) */
+	bool smallest_first = by_pages;
+	unsigned n = 0;
+	for (int i = 0; i <= MV_MAX_PAGE_ORDER - (int)min_order && *excess && n < RETURN_BATCH;
+	     i++) {
+		int o = smallest_first ? (int)min_order + i : MV_MAX_PAGE_ORDER - i;
+		struct mv_free_area *area = &z->free_area[o];
+		for (int mt = 0; mt < MIGRATE_TYPES && *excess && n < RETURN_BATCH; mt++) {
+			if (mt == MIGRATE_ISOLATE || !area->nr_backed_mt[mt])
+				continue;
+			uint64_t steps = area->nr_free_mt[mt], want = area->nr_backed_mt[mt];
+			uint32_t pfn = area->free_list[mt];
+			while (steps-- && want && *excess && n < RETURN_BATCH) {
+				/* unlinking pfn leaves next valid: the list is circular
+				 * and steps bounds the walk */
+				uint32_t next = z->desc[pfn].lru.next;
+				size_t nr = (size_t)1 << o;
+				size_t bp = nr - mv_zone_count_unbacked(z, pfn, nr);
+				if (bp) {
+					want--;
+					size_t nb = mv_zone_backed_pageblocks(z, pfn, (unsigned)o);
+					mv_del_page_from_free_list(z, pfn, (unsigned)o, mt);
+					/* off the lists and unmergeable while the lock is dropped */
+					mv_pg_store(z->desc[pfn].type, (uint8_t)PG_ALLOC);
+					mv_pg_store(z->desc[pfn].x, (uint32_t)nr);
+					batch_pfn[n] = pfn;
+					batch_order[n] = (unsigned)o;
+					n++;
+					if (by_pages)
+						*excess = *excess > bp ? *excess - bp : 0;
+					else if (whole)
+						*excess = *excess > nb ? *excess - nb : 0;
+				}
+				pfn = next;
+			}
+		}
+	}
+	return n;
+}
+
+static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, size_t max_pages)
+{
+	size_t batch_pfn[RETURN_BATCH];
+	unsigned batch_order[RETURN_BATCH];
+	bool ok[RETURN_BATCH];
+	bool by_pages = max_pages != SIZE_MAX;
+	bool whole = !by_pages && min_order >= z->pageblock_order;
+	size_t returned = 0;
+	/* At most what was resident when the call began: the lock is dropped
+	 * around every batch of madvise calls, and pages other threads free
+	 * meanwhile (allocated, backed, freed) are the next call's. Without
+	 * this bound a call went on while any backed free block remained, so
+	 * threads freeing faster than madvise returns kept it looping for as
+	 * long as they ran (docs/MIGRATION.md section 9, item 7). */
+	size_t budget = mv_relaxed_load(&z->resident_pages);
+	bool took = false;
+	for (;;) {
+		mv_lock(&z->lock);
+		size_t excess;
+		if (by_pages) {
+			excess = max_pages > returned ? max_pages - returned : 0;
+		} else if (whole) {
+			size_t fpb = mv_relaxed_load(&z->free_pb_backed);
+			excess = fpb > keep ? fpb - keep : 0;
+		} else {
+			excess = SIZE_MAX;
+		}
+		/* taking blocks off the lists is no dip in demand: the low
+		 * mark goes back to what it was, or to what is left */
+		size_t low = mv_relaxed_load(&z->free_backed_low);
+		unsigned n =
+		    take_backed(z, min_order, whole, by_pages, &excess, batch_pfn, batch_order);
+		mv_relaxed_store(&z->free_backed_low, low);
+		mv_unlock(&z->lock);
+		if (!n)
+			break;
+		took = true;
+		for (unsigned i = 0; i < n; i++)
+			ok[i] = !mv_os_decommit(mv_zone_addr(z, batch_pfn[i]),
+						((size_t)1 << batch_order[i]) << MV_PAGE_SHIFT);
+		size_t done = 0;
+		mv_lock(&z->lock);
+		for (unsigned i = 0; i < n; i++) {
+			if (ok[i]) {
+				size_t cleared = mv_zone_set_backed(
+				    z, batch_pfn[i], (size_t)1 << batch_order[i], false);
+				MV_ASSERT(cleared <= mv_relaxed_load(&z->resident_pages));
+				mv_relaxed_add(&z->resident_pages, -cleared);
+				done += cleared;
+			}
+			free_given_back(z, batch_pfn[i], batch_order[i]);
+		}
+		mv_relaxed_store(&z->free_backed_low,
+				 MV_MIN(mv_relaxed_load(&z->free_backed_low),
+					mv_relaxed_load(&z->free_backed_pages)));
+		mv_unlock(&z->lock);
+		mv_count(z->vm, MV_VM_pages_returned, done);
+		returned += done;
+		if (!done) /* the OS refused: do not spin */
+			break;
+		if (returned >= budget)
+			break;
+	}
+	MV_ASSERT_EXPENSIVE(!took || mv_zone_verified(z, "after giving back"));
+	return returned;
+}
+
+size_t mv_zone_return_free(struct mv_zone *z, size_t keep, unsigned min_order)
+{
+	return return_free(z, keep, min_order, SIZE_MAX);
+}
+
+size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages)
+{
+	return nr_pages ? return_free(z, 0, 0, nr_pages) : 0;
+}
+
+size_t mv_zone_free_backed_low(struct mv_zone *z)
+{
+	mv_lock(&z->lock);
+	size_t low = mv_relaxed_load(&z->free_backed_low);
+	mv_relaxed_store(&z->free_backed_low, mv_relaxed_load(&z->free_backed_pages));
+	mv_unlock(&z->lock);
+	return low;
+}
