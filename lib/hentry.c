@@ -106,6 +106,7 @@ int mv_hentry_freeze(struct mv_heap *hp, void *src, uint32_t idx, uint64_t *wout
 		if ((w & MV_H_MIGRATING) || MV_H_PINS(w))
 			return -EAGAIN;
 		/* acquire: the writes of the last pin holder (released by its unpin) are copied */
+		MV_ASSERT(MV_H_LOC(w) == loc && !(w & MV_H_MIGRATING));
 		if (atomic_compare_exchange_weak_explicit(
 			e, &w, w | MV_H_MIGRATING, memory_order_acq_rel, memory_order_acquire)) {
 			*wout = w | MV_H_MIGRATING;
@@ -119,6 +120,10 @@ void mv_hentry_publish(struct mv_heap *hp, uint32_t idx, uint64_t newloc)
 	_Atomic uint64_t *e = mv_htable_entry(&hp->htab, idx);
 	uint64_t w = atomic_load_explicit(e, memory_order_relaxed);
 	uint64_t nw;
+	/* only the migrator that froze the entry publishes it: LIVE, frozen,
+	 * unpinned (pins wait while MIGRATING is set) */
+	MV_ASSERT((w & MV_H_LIVE) && (w & MV_H_MIGRATING) && MV_H_PINS(w) == 0);
+	MV_ASSERT((newloc & ~MV_H_LOC_MASK) == 0);
 	do
 		nw = (w & ~(MV_H_LOC_MASK | MV_H_MIGRATING)) | newloc;
 	/* seq_cst, not just release: the waiter count and readers flag read

@@ -158,11 +158,19 @@ MV_INLINE void *mv_slab_pop(struct mv_slab *s)
 	void *p = s->free;
 	s->free = mv_fl_next(s, p);
 	s->used++;
+	MV_ASSERT(s->used <= s->nregs);
 	return p;
 }
 /* put p at the head of s->free (used is the caller's) */
 MV_INLINE void mv_slab_push(struct mv_slab *s, void *p)
 {
+	/* a slot of this slab, at a slot boundary, not the head already (the
+	 * cheapest double push), and a slab that has slots handed out */
+	MV_ASSERT((char *)p >= s->addr &&
+		  (size_t)((char *)p - s->addr) < (size_t)s->nregs * s->usize);
+	MV_ASSERT((size_t)((char *)p - s->addr) % s->usize == 0);
+	MV_ASSERT(p != s->free);
+	MV_ASSERT(s->used > 0);
 	mv_fl_set(p, s->free);
 	s->free = p;
 }
