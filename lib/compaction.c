@@ -349,8 +349,7 @@ static void *compaction_alloc(struct mv_heap *h, unsigned cls, size_t size, void
 		pfn = mv_buddy_alloc_exact(&a->heap.zone, nr, mt, 0, NULL);
 	if (pfn == MV_PFN_NONE)
 		return NULL;
-	mv_large_set_run(&a->heap.zone, pfn, nr, mt, size);
-	return mv_zone_addr(&a->heap.zone, pfn);
+	return mv_large_new_isolated(&a->heap.zone, pfn, nr, mt, size);
 }
 
 /* ------------------------------------------------------------ the migrate scanner */
@@ -404,21 +403,16 @@ static size_t isolate_migratepages_block(struct compact_control *cc, size_t pfn,
 			}
 			pfn += npages;
 		} else if (type == PG_LARGE) {
-			size_t nr = MV_MAX(mv_pg_load(pg->x), 1u);
-			uint8_t lmt = mv_pg_load(pg->mt);
+			size_t nr;
 			/* reclaimable ones too when clearing a range, as slabs */
-			if ((is_migrate_movable(lmt) ||
-			     (lmt == MIGRATE_RECLAIMABLE && cc->alloc_contig)) &&
-			    cc->nr_src_large < CC_SRC_MAX &&
-			    nr <= ((size_t)1 << MV_MAX_PAGE_ORDER)) {
+			if (mv_large_isolate(z, pfn, cc->alloc_contig, &nr) &&
+			    cc->nr_src_large < CC_SRC_MAX) {
 				cc->src_large[cc->nr_src_large++] = mv_zone_addr(z, pfn);
 				isolated += nr;
 			}
 			pfn += nr;
 		} else if (type == PG_TAIL) {
-			size_t head = mv_pg_load(pg->x);
-			size_t nr = mv_pg_load(mv_pfn_to_page(z, head)->x);
-			pfn = head + nr > pfn ? head + nr : pfn + 1;
+			pfn = mv_large_tail_end(z, pfn);
 		} else if (type == PG_ALLOC || type == PG_CONTIG) {
 			pfn += MV_MAX(mv_pg_load(pg->x), 1u);
 		} else {

@@ -35,6 +35,43 @@ static inline int mv_large_mt(const struct mv_page *head)
 	return mv_pg_load(head->mt);
 }
 
+/*
+ * The movable operations of page runs (the kernel's movable_operations, as
+ * slab.h's mv_slab_isolate/putback/new_isolated for slabs). A run has no
+ * list to leave: what isolates it is its entry's freeze (hentry.h), which
+ * no free can get past, so isolation here is choosing a candidate, the
+ * destination is a run made on pages the caller took, and putback is
+ * nothing (a run that could not move stays where it is, whole).
+ */
+/* The run whose head is pfn (PG_LARGE): its pages in *nr (at least 1);
+ * true if compaction may move it: movable, or reclaimable when clearing a
+ * range (contig), and no longer than a max-order block (a destination must
+ * come from one free block). Racy, for scanners: the freeze checks again. */
+static inline bool mv_large_isolate(const struct mv_zone *z, size_t pfn, bool contig, size_t *nr)
+{
+	const struct mv_page *head = mv_pfn_to_page(z, pfn);
+	*nr = MV_MAX(mv_large_pages(head), 1u);
+	int mt = mv_large_mt(head);
+	return (is_migrate_movable(mt) || (mt == MIGRATE_RECLAIMABLE && contig)) &&
+	       *nr <= ((size_t)1 << MV_MAX_PAGE_ORDER);
+}
+/* The destination run for an object of size bytes, on pages [pfn, pfn+nr)
+ * the caller took off the free lists. */
+static inline void *mv_large_new_isolated(struct mv_zone *z, size_t pfn, size_t nr, int mt,
+					  size_t size)
+{
+	mv_large_set_run(z, pfn, nr, mt, size);
+	return mv_zone_addr(z, pfn);
+}
+/* pfn says PG_TAIL (a pageblock start inside a run): the first pfn past
+ * the run, or pfn + 1 when the run changed under a racy scanner. */
+static inline size_t mv_large_tail_end(const struct mv_zone *z, size_t pfn)
+{
+	size_t head = mv_pg_load(mv_pfn_to_page(z, pfn)->x);
+	size_t nr = mv_large_pages(mv_pfn_to_page(z, head));
+	return head + nr > pfn ? head + nr : pfn + 1;
+}
+
 /* The back-reference of a movable run at pfn (its handle entry index), in
  * its second page's descriptor: written when an object is placed there
  * (halloc, migration), read racily by scanners, which check the entry. */
