@@ -167,7 +167,7 @@ done
 wp_md=""
 if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
 	if [ $mode = smoke ]; then
-		for w in tight mixed larson prodcons lifetimes falseshare largechurn randstep; do
+		for w in tight tight1 mixed larson prodcons lifetimes falseshare largechurn randstep; do
 			log "whole program (smoke): $w under mova-preload"
 			if ! LD_PRELOAD=${preload[mova-preload]} timeout $limit "$bindir/bench-wp" $w 2 0.01 \
 				>"$res/wp-$w.log" 2>&1; then

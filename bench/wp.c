@@ -7,7 +7,11 @@
  * a fixed amount of work so that wall time and peak RSS compare:
  *
  *   tight T         T threads, each a tight loop of small malloc/free with
- *                   a short window of live objects (glibc's bench-malloc-thread)
+ *                   a short window of live objects (glibc's bench-malloc-thread),
+ *                   sizes 16-256 B (16 size classes, about one live object each)
+ *   tight1 T        the same with one size (48 B): tight / tight1 shows what
+ *                   spreading the window over classes costs (slots of every
+ *                   class at one page offset share an L1 set)
  *   mixed T         a pool of live objects replaced at random, sizes mostly
  *                   small with a tail to 16 KiB (alloc-test), T threads
  *   larson T        server threads replace random slots of a shared-nothing
@@ -74,6 +78,7 @@ static _Atomic uint64_t checksum;
 
 /* ------------------------------------------------------------ tight */
 
+static int tight_one_size;
 static void *tight_thread(void *arg)
 {
 	uint64_t seed = 0x9e3779b97f4a7c15ULL * (uint64_t)((intptr_t)arg + 1);
@@ -84,7 +89,7 @@ static void *tight_thread(void *arg)
 	for (long i = 0; i < iters; i++) {
 		unsigned k = (unsigned)i & (WIN - 1);
 		free(win[k]);
-		size_t sz = 16 + (rnd(&seed) & 0xf0);
+		size_t sz = tight_one_size ? 48 : 16 + (rnd(&seed) & 0xf0);
 		char *p = xmalloc(sz);
 		p[0] = (char)i;
 		sum += (uintptr_t)p & 0xff0;
@@ -388,7 +393,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-wp NAME [THREADS] [SCALE]\n"
-				"  NAME: tight mixed larson prodcons lifetimes falseshare "
+				"  NAME: tight tight1 mixed larson prodcons lifetimes falseshare "
 				"largechurn randstep\n");
 		return 2;
 	}
@@ -403,7 +408,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(name, "tight"))
 		run_threads(tight_thread, nthreads);
-	else if (!strcmp(name, "mixed"))
+	else if (!strcmp(name, "tight1")) {
+		tight_one_size = 1;
+		run_threads(tight_thread, nthreads);
+	} else if (!strcmp(name, "mixed"))
 		run_threads(mixed_thread, nthreads);
 	else if (!strcmp(name, "larson"))
 		run_threads(larson_root, nthreads);
