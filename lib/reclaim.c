@@ -219,13 +219,8 @@ static size_t shrink_slab(struct mova_arena *a, int priority)
 static void settle(struct mova_arena *a, struct mv_tcache *tc, bool pack, bool barrier)
 {
 	bool may_wait = !(mv_rcu_readers_ever() && mv_rcu_in_reader());
-	if (tc && !tc->dead) {
-		mv_raw_rbuf_flush_all(tc);
-		mv_tcache_flush_pending_now(&a->heap, tc);
-		mv_mov_unfreeze_all(&a->heap, tc);
-		mv_raw_collect_delayed(&a->heap, tc);
-		mv_raw_release_kept(&a->heap, tc);
-	}
+	if (tc && !tc->dead)
+		mv_tcache_release_now(&a->heap, tc);
 	if (barrier && may_wait && mv_rcu_readers_ever() && mv_rcu_batches_inflight())
 		mv_rcu_barrier();
 	mv_bins_trim(&a->heap);

@@ -697,6 +697,18 @@ static void bin_add_shared(struct mv_bin *bin, struct mv_slab *s)
 	}
 }
 
+/* Movable slab s (under its bin lock): take in the frees other threads
+ * left on its xlist while it was frozen or isolated. */
+static void take_xlist(struct mv_slab *s)
+{
+	if (!s->xlist)
+		return;
+	mv_slab_splice(s, s->xlist, "remote free list");
+	s->used -= s->nxlist;
+	s->xlist = NULL;
+	s->nxlist = 0;
+}
+
 #define MV_BIN_EMPTY_KEEP 1
 
 void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
@@ -711,12 +723,7 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 		if (!s->free && mv_slab_extend(s))
 			return mv_slab_pop(s);
 		mv_lock(&bin->lock);
-		if (s->xlist) {
-			mv_slab_splice(s, s->xlist, "remote free list");
-			s->used -= s->nxlist;
-			s->xlist = NULL;
-			s->nxlist = 0;
-		}
+		take_xlist(s);
 		if (s->free) {
 			mv_unlock(&bin->lock);
 			return mv_slab_pop(s);
@@ -804,12 +811,7 @@ void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc)
 			continue;
 		struct mv_bin *bin = &h->bins[MV_MOV_CLASS0 + mi];
 		mv_lock(&bin->lock);
-		if (s->xlist) {
-			mv_slab_splice(s, s->xlist, "remote free list");
-			s->used -= s->nxlist;
-			s->xlist = NULL;
-			s->nxlist = 0;
-		}
+		take_xlist(s);
 		atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
 		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
 			s->list = MV_SL_NONE;
@@ -894,12 +896,7 @@ void mv_slab_putback(struct mv_heap *h, struct mv_slab *s)
 {
 	struct mv_bin *bin = &h->bins[s->cls];
 	mv_lock(&bin->lock);
-	if (s->xlist) {
-		mv_slab_splice(s, s->xlist, "remote free list");
-		s->used -= s->nxlist;
-		s->xlist = NULL;
-		s->nxlist = 0;
-	}
+	take_xlist(s);
 	atomic_store_explicit(&s->owner, (struct mv_tcache *)NULL, memory_order_relaxed);
 	if (s->used == 0) {
 		s->list = MV_SL_NONE;

@@ -23,13 +23,8 @@ bool mv_slowpath_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 		if (mv_relaxed_load(&a->heap.zone.limit_pages))
 			return mv_reclaim_for_budget(a, tc);
 	size_t before = mv_relaxed_load(&a->heap.zone.nr_free_pages);
-	if (tc && !tc->dead) {
-		mv_raw_rbuf_flush_all(tc);
-		mv_tcache_flush_pending_now(&a->heap, tc);
-		mv_mov_unfreeze_all(&a->heap, tc);
-		mv_raw_collect_delayed(&a->heap, tc);
-		mv_raw_release_kept(&a->heap, tc);
-	}
+	if (tc && !tc->dead)
+		mv_tcache_release_now(&a->heap, tc);
 	/* grace-period batches queued by every thread: wait for them to run
 	 * (backpressure on deferred frees), unless we are a reader ourselves */
 	if (mv_rcu_readers_ever() && !mv_rcu_in_reader())

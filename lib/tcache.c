@@ -167,6 +167,15 @@ void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 	mv_pcp_drain(&h->zone, &tc->pcp);
 }
 
+void mv_tcache_release_now(struct mv_heap *h, struct mv_tcache *tc)
+{
+	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_flush_pending_now(h, tc);
+	mv_mov_unfreeze_all(h, tc);
+	mv_raw_collect_delayed(h, tc);
+	mv_raw_release_kept(h, tc);
+}
+
 void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
 {
 	mv_raw_rbuf_flush_all(tc);

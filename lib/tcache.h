@@ -117,6 +117,10 @@ void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc);
 /* Give back what can be given without tearing down (compaction's drain
  * of the calling thread, before stats and compaction). */
 void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc);
+/* For reclaim, on the calling thread's own cache: its buffered remote
+ * frees, its deferred frees past their grace period now, its frozen
+ * movable slabs and its empty raw slabs back; its page lists stay. */
+void mv_tcache_release_now(struct mv_heap *h, struct mv_tcache *tc);
 /* Answer a reclaimer's request (the arena's flush_gen reached gen): give
  * back all mv_tcache_flush does, with the pending frees past their grace
  * period now, then record gen (release) for the reclaimer to see. */
