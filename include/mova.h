@@ -158,13 +158,16 @@ MOVA_API const void *mova_deref(mova_arena *a, mova_handle h);
  * encoding of handles and entries) is not part of the contract and may
  * change with the library's version (MOVA_ABI); define MOVA_NO_INLINE to
  * call the library every time. */
-#define MOVA_ABI 2
+#define MOVA_ABI 3
 struct mova_arena_head_ {
 	/* the handle table's directory: 65536 chunk pointers (NULL where no
 	 * chunk is), each chunk 65536 entries; readable for every index |
 	 * the arena's tag << 47 */
 	uint64_t table_and_tag;
-	const char *zone; /* where the objects are: zone + 16 * loc */
+	/* where the objects are: the arena's sections, two words per 64 MiB
+	 * slot, the first its address; an entry's loc (bits 0..34) is the
+	 * slot (loc >> 22) and 16-byte units into it */
+	const char *const *sections;
 };
 
 static inline const void *mova_deref_inline_(mova_arena *a, mova_handle h)
@@ -188,7 +191,8 @@ static inline const void *mova_deref_inline_(mova_arena *a, mova_handle h)
 				/* the handle's generation (bits 32..46) moved to the
 				 * entry's (bits 49..63): equal, and LIVE (bit 48) set */
 				if (__builtin_expect(((w ^ ((h >> 32) << 49)) >> 48) == 1, 1))
-					return hd->zone + ((w << 4) & ((1ull << 39) - 1));
+					return hd->sections[2 * ((w >> 22) & 0x1fff)] +
+					       ((w << 4) & ((1ull << 26) - 1));
 			}
 		}
 	}
@@ -410,10 +414,12 @@ MOVA_API int mova_set_limit(mova_arena *a, size_t limit_bytes);
 	X(slabs_scanned)      /* objects shrinkers were asked to scan */                  \
 	X(shrink_reclaimed)   /* objects shrinkers freed */                               \
 	X(mempolicy_migrated) /* objects moved by a policy change (MR_MEMPOLICY_MBIND) */ \
-	X(flush_requests)     /* reclaims that asked all threads for their caches */
+	X(flush_requests)     /* reclaims that asked all threads for their caches */     \
+	X(section_add)        /* 64 MiB sections of address space mapped (hotplug) */    \
+	X(section_remove)     /* sections emptied and unmapped */
 
 typedef struct mova_stats {
-	size_t reserved_bytes;  /* address space reserved for the arena */
+	size_t reserved_bytes;  /* address space the arena's sections map */
 	size_t populated_bytes; /* pageblocks brought into the arena so far */
 	size_t
 	    resident_bytes; /* arena memory backed by the OS as mova accounts it, metadata included */
@@ -435,6 +441,8 @@ typedef struct mova_stats {
 #define MOVA_STATS_FIELD(name) uint64_t name;
 	MOVA_VMSTAT_ITEMS(MOVA_STATS_FIELD)
 #undef MOVA_STATS_FIELD
+	size_t max_bytes;       /* the most the arena may map: reserve_bytes, or 512 GiB */
+	size_t nr_sections;     /* sections mapped now (section_add - section_remove) */
 } mova_stats;
 
 /* Snapshot of the arena's statistics. Safe to call from any thread at any
@@ -455,6 +463,7 @@ typedef struct mova_pageblock_info {
 	uint16_t backed_pages;      /* backed by the OS */
 	uint16_t reclaimable_pages; /* in reclaimable slabs and reclaimable large objects */
 	uint8_t node;               /* the node it is placed on; 0xff: none (unbacked) */
+	uint8_t absent; /* 1: a hole, its section given back to the OS (every count 0) */
 } mova_pageblock_info;
 
 /* Fill out[0..max) with the first pageblocks of the arena, in address

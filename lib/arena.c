@@ -95,7 +95,7 @@ static int registry_add(struct mova_arena *a)
 	a->tag = tag;
 	/* what mova.h's inline deref reads */
 	a->head.table_and_tag = (uint64_t)(uintptr_t)a->heap.htab.dir | ((uint64_t)a->tag << 47);
-	a->head.zone = a->heap.zone.base;
+	a->head.sections = (const char *const *)(const void *)a->heap.zone.sec;
 	mv_unlock(&mv_heap_registry_lock);
 	return 0;
 }
@@ -133,76 +133,22 @@ static void arena_free_memory(struct mova_arena *a)
 	mv_os_release(a, mv_align_up(sizeof *a, MV_PAGE_SIZE));
 }
 
-/* The smallest zone a reservation falls back to. */
-#define MV_MIN_FALLBACK_RESERVE ((size_t)32 << 20)
-
-/* Address space left under RLIMIT_AS (ulimit -v), or SIZE_MAX. */
-static size_t as_headroom(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_AS, &rl) || rl.rlim_cur == RLIM_INFINITY)
-		return SIZE_MAX;
-	size_t used = 0;
-	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[64];
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			used = (size_t)strtoull(buf, NULL, 10) * MV_PAGE_SIZE;
-		}
-	}
-	return rl.rlim_cur > used ? (size_t)(rl.rlim_cur - used) : 0;
-}
-
-/*
- * Reserve the zone. Under RLIMIT_AS (ulimit -v: batch schedulers, CI
- * sandboxes) the reservation asked for may not fit: then take at most a
- * quarter of what the limit leaves (room for thread stacks and the
- * program's own mappings), halving until the OS agrees, down to
- * MV_MIN_FALLBACK_RESERVE, so that a program needing little memory runs.
- * reserve_cut tells mv_arena_full_warn what happened.
- */
+/* The zone: nothing mapped yet, the arena's sections come as it grows. */
 static int reserve_zone(struct mova_arena *a)
 {
-	size_t want = a->cfg.reserve_bytes;
-	size_t pb_bytes = MV_PAGE_SIZE << a->cfg.pageblock_order;
-	size_t room = as_headroom();
-	size_t r = want;
-	if (room != SIZE_MAX && r > room / 4)
-		r = MV_MAX(mv_align_down(room / 4, pb_bytes), MV_MIN_FALLBACK_RESERVE);
-	for (;;) {
-		r = MV_MAX(mv_align_down(r, pb_bytes), 4 * pb_bytes);
-		int err = mv_zone_init(&a->heap.zone, r, a->cfg.pageblock_order, &a->heap.vm);
-		if (!err)
-			break;
-		if (r <= MV_MAX(MV_MIN_FALLBACK_RESERVE, 4 * pb_bytes) || err != ENOMEM)
-			return err;
-		r /= 2;
-	}
-	if (r < want) {
-		a->reserve_cut = true;
-		a->cfg.reserve_bytes = r;
-		if (mv_popts.verbose || !a->heap.is_default)
-			mv_warn(
-			    "address space is limited (RLIMIT_AS, ulimit -v): an arena reserves "
-			    "%zu MiB instead of %zu MiB; allocations beyond it fail",
-			    r >> 20, want >> 20);
-	}
-	return 0;
+	return mv_zone_init(&a->heap.zone, a->cfg.reserve_bytes, a->cfg.pageblock_order,
+			    &a->heap.vm);
 }
 
 void mv_arena_full_warn(struct mova_arena *a)
 {
 	static _Atomic int warned;
-	if (a->reserve_cut)
-		mv_warn_once(
-		    &warned,
-		    "arena %p is full: its reservation was cut to %zu MiB because the address "
-		    "space is limited (RLIMIT_AS, ulimit -v); raise the limit, or set "
-		    "MOVA_CONF=reserve_bytes:SIZE to a size that fits under it",
-		    (void *)a, a->cfg.reserve_bytes >> 20);
+	int err = mv_relaxed_load(&a->heap.zone.map_errno);
+	if (err)
+		mv_warn_once(&warned,
+			     "arena %p could not map a new section (%s): the address space is "
+			     "limited (RLIMIT_AS, ulimit -v: %s) or the OS is out of memory",
+			     (void *)a, strerror(err), "raise the limit or free memory");
 }
 
 static struct mova_arena *arena_create(const mova_config *cfg, bool is_default)
@@ -320,9 +266,7 @@ static void default_init(void)
 			cfg.reserve_bytes);
 		return;
 	}
-	mv_dflt.base = a->heap.zone.base;
-	mv_dflt.span = a->heap.zone.reserve_bytes;
-	mv_dflt.desc = a->heap.zone.desc;
+	mv_dflt.zone = &a->heap.zone;
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
 #ifndef MV_PRELOAD

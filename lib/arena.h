@@ -26,7 +26,6 @@ struct mova_arena {
 	struct mova_arena_head_ head;
 	struct mv_heap heap; /* what the allocators below the arena see (heap.h) */
 	mova_config cfg;     /* resolved: every default filled in */
-	bool reserve_cut;    /* the zone got less than cfg asked (RLIMIT_AS) */
 	uint32_t tag;        /* handle tag, non-zero */
 
 	struct mv_compact_state compact;
@@ -45,11 +44,9 @@ void mv_arena_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg);
 
 /* the default arena's range, for mova_free's one-compare ownership test */
 extern struct mova_arena *mv_default;
-/* the default arena's range and descriptors, together on one cache line */
+/* the default arena's zone, what mova_free compares a section's with */
 extern struct mv_default_range {
-	char *base;
-	size_t span;
-	struct mv_page *desc;
+	const struct mv_zone *zone;
 } mv_dflt;
 struct mova_arena *mv_default_arena_slow(void);
 

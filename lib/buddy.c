@@ -71,7 +71,7 @@ static void account_free(struct mv_zone *z, size_t pfn, unsigned order, int mt, 
 
 static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt, bool tail)
 {
-	struct mv_page *pg = &z->desc[pfn];
+	struct mv_page *pg = mv_pfn_to_page(z, pfn);
 	uint32_t *head = &z->free_area[order].free_list[mt];
 	MV_ASSERT(order <= MV_MAX_PAGE_ORDER && !(pfn & (((size_t)1 << order) - 1)));
 	MV_ASSERT(pfn + ((size_t)1 << order) <= mv_relaxed_load(&z->populated_pfn));
@@ -88,12 +88,12 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 		mv_pg_store(pg->lru.prev, (uint32_t)pfn);
 		*head = (uint32_t)pfn;
 	} else {
-		struct mv_page *h = &z->desc[*head];
+		struct mv_page *h = mv_pfn_to_page(z, *head);
 		uint32_t t = h->lru.prev;
-		MV_ASSERT(z->desc[t].lru.next == *head);
+		MV_ASSERT(mv_pfn_to_page(z, t)->lru.next == *head);
 		mv_pg_store(pg->lru.next, *head);
 		mv_pg_store(pg->lru.prev, t);
-		mv_pg_store(z->desc[t].lru.next, (uint32_t)pfn);
+		mv_pg_store(mv_pfn_to_page(z, t)->lru.next, (uint32_t)pfn);
 		mv_pg_store(h->lru.prev, (uint32_t)pfn);
 		if (!tail)
 			*head = (uint32_t)pfn;
@@ -106,19 +106,19 @@ static void add_to_free_list(struct mv_zone *z, size_t pfn, unsigned order, int 
 
 static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt)
 {
-	struct mv_page *pg = &z->desc[pfn];
+	struct mv_page *pg = mv_pfn_to_page(z, pfn);
 	uint32_t *head = &z->free_area[order].free_list[mt];
 	MV_BUG_ON(mv_pg_load(pg->type) != PG_BUDDY || mv_pg_load(pg->order) != order ||
 		      mv_pg_load(pg->mt) != mt,
 		  "buddy: pfn %zu is not a free block of order %u on list %d", pfn, order, mt);
 	/* linked into a list, and the only block of its list is the head */
-	MV_ASSERT(z->desc[pg->lru.prev].lru.next == pfn && z->desc[pg->lru.next].lru.prev == pfn);
+	MV_ASSERT(mv_pfn_to_page(z, pg->lru.prev)->lru.next == pfn && mv_pfn_to_page(z, pg->lru.next)->lru.prev == pfn);
 	MV_ASSERT(pg->lru.next != pfn || *head == pfn);
 	if (pg->lru.next == pfn) {
 		*head = NONE;
 	} else {
-		mv_pg_store(z->desc[pg->lru.prev].lru.next, pg->lru.next);
-		mv_pg_store(z->desc[pg->lru.next].lru.prev, pg->lru.prev);
+		mv_pg_store(mv_pfn_to_page(z, pg->lru.prev)->lru.next, pg->lru.next);
+		mv_pg_store(mv_pfn_to_page(z, pg->lru.next)->lru.prev, pg->lru.prev);
 		if (*head == pfn)
 			*head = pg->lru.next;
 	}
@@ -178,7 +178,7 @@ static bool buddy_merge_likely(const struct mv_zone *z, size_t pfn, size_t buddy
 	size_t higher_buddy = higher ^ ((size_t)1 << (order + 1));
 	if (higher_buddy >= mv_relaxed_load(&z->populated_pfn))
 		return false;
-	const struct mv_page *b = &z->desc[higher_buddy];
+	const struct mv_page *b = mv_pfn_to_page(z, higher_buddy);
 	return mv_pg_load(b->type) == PG_BUDDY && mv_pg_load(b->order) == order + 1;
 }
 
@@ -191,7 +191,7 @@ static size_t free_one_page_at(struct mv_zone *z, size_t pfn, unsigned order, in
 	bool had_buddy = false;
 	MV_ASSERT(order <= MV_MAX_PAGE_ORDER && !(pfn & (((size_t)1 << order) - 1)));
 	MV_ASSERT(pfn + ((size_t)1 << order) <= populated);
-	MV_ASSERT(mv_pg_load(z->desc[pfn].type) != PG_BUDDY); /* freed twice */
+	MV_ASSERT(mv_pg_load(mv_pfn_to_page(z, pfn)->type) != PG_BUDDY); /* freed twice */
 	/* below pageblock_order a block goes on its pageblock's list */
 	MV_ASSERT(order >= z->pageblock_order || mt == mv_get_pfnblock_migratetype(z, pfn));
 	while (order < MV_MAX_PAGE_ORDER) {
@@ -199,7 +199,7 @@ static size_t free_one_page_at(struct mv_zone *z, size_t pfn, unsigned order, in
 		had_buddy = true;
 		if (buddy_pfn >= populated)
 			break;
-		struct mv_page *b = &z->desc[buddy_pfn];
+		struct mv_page *b = mv_pfn_to_page(z, buddy_pfn);
 		if (mv_pg_load(b->type) != PG_BUDDY || mv_pg_load(b->order) != order)
 			break;
 		int bmt = mv_pg_load(b->mt);
@@ -267,7 +267,7 @@ static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
 
 static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int type, bool *zeroed)
 {
-	struct mv_page *pg = &z->desc[pfn];
+	struct mv_page *pg = mv_pfn_to_page(z, pfn);
 	MV_ASSERT(nr && pfn + nr <= mv_relaxed_load(&z->populated_pfn));
 	MV_ASSERT(mv_pg_load(pg->type) != PG_BUDDY); /* taken off the lists */
 	mv_pg_store(pg->mt, (uint8_t)mt);
@@ -335,7 +335,7 @@ static uint32_t pick_backed(const struct mv_zone *z, uint32_t head, unsigned ord
 	for (int i = 0; i < MV_BACKED_SCAN; i++) {
 		if (mv_zone_any_backed(z, pfn, (size_t)1 << order))
 			return pfn;
-		pfn = z->desc[pfn].lru.next;
+		pfn = mv_pfn_to_page(z, pfn)->lru.next;
 		if (pfn == head)
 			break;
 	}
@@ -388,7 +388,7 @@ void mv_prep_move_freepages_block(struct mv_zone *z, size_t pfn, size_t *free_pa
 	size_t start = mv_pageblock_start_pfn(z, pfn), end = start + z->pageblock_nr_pages;
 	size_t nfree = 0, nmov = 0;
 	for (size_t p = start; p < end;) {
-		const struct mv_page *pg = &z->desc[p];
+		const struct mv_page *pg = mv_pfn_to_page(z, p);
 		uint8_t type = mv_pg_load((pg->type));
 		if (type == PG_BUDDY) {
 			size_t n = (size_t)1 << mv_pg_load(pg->order);
@@ -426,7 +426,7 @@ static void split_large_free_block(struct mv_zone *z, size_t pfn)
 		size_t head = pfn & ~(((size_t)1 << o) - 1);
 		if (head >= mv_relaxed_load(&z->populated_pfn))
 			return;
-		struct mv_page *pg = &z->desc[head];
+		struct mv_page *pg = mv_pfn_to_page(z, head);
 		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			del_from_free_list(z, head, o, mv_pg_load(pg->mt));
 			size_t n = (size_t)1 << (o - z->pageblock_order);
@@ -447,7 +447,7 @@ size_t mv_move_freepages_block(struct mv_zone *z, size_t pfn, int new_mt)
 	MV_ASSERT(new_mt >= 0 && new_mt < MIGRATE_TYPES);
 	split_large_free_block(z, start);
 	for (size_t p = start; p < end;) {
-		struct mv_page *pg = &z->desc[p];
+		struct mv_page *pg = mv_pfn_to_page(z, p);
 		if (mv_pg_load(pg->type) == PG_BUDDY) {
 			unsigned o = mv_pg_load(pg->order);
 			int old = mv_pg_load(pg->mt);
@@ -472,7 +472,7 @@ static size_t steal_suitable_fallback(struct mv_zone *z, size_t pfn, unsigned cu
 				      unsigned order, int start_type, bool whole_block)
 {
 	int block_type = mv_get_pfnblock_migratetype(z, pfn);
-	int list_type = mv_pg_load(z->desc[pfn].mt);
+	int list_type = mv_pg_load(mv_pfn_to_page(z, pfn)->mt);
 	MV_ASSERT(current_order >= order && current_order <= MV_MAX_PAGE_ORDER);
 	MV_ASSERT(start_type >= 0 && start_type < MIGRATE_PCPTYPES && list_type != start_type);
 	if (block_type == MIGRATE_HIGHATOMIC)
@@ -675,7 +675,7 @@ unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsign
 		}
 		bool zero;
 		prep_new_page(z, pfn, (size_t)1 << order, mt, PG_PCP, &zero);
-		mv_pg_store(z->desc[pfn].order, (uint8_t)order);
+		mv_pg_store(mv_pfn_to_page(z, pfn)->order, (uint8_t)order);
 		all_zero &= zero;
 		out[n] = (uint32_t)pfn;
 	}
@@ -694,8 +694,8 @@ void mv_buddy_free_bulk(struct mv_zone *z, const uint32_t *pfns, unsigned n, uns
 	mv_lock(&z->lock);
 	for (unsigned i = 0; i < n; i++) {
 		/* as the page list left it (pcp.c) */
-		MV_ASSERT(mv_pg_load(z->desc[pfns[i]].type) == PG_PCP &&
-			  mv_pg_load(z->desc[pfns[i]].order) == order);
+		MV_ASSERT(mv_pg_load(mv_pfn_to_page(z, pfns[i])->type) == PG_PCP &&
+			  mv_pg_load(mv_pfn_to_page(z, pfns[i])->order) == order);
 		free_block(z, pfns[i], order);
 	}
 	mv_unlock(&z->lock);
@@ -709,7 +709,7 @@ static bool pageblock_free_block(const struct mv_zone *z, size_t pfn, size_t *he
 {
 	for (unsigned o = z->pageblock_order; o < MV_NR_PAGE_ORDERS; o++) {
 		size_t h = pfn & ~(((size_t)1 << o) - 1);
-		const struct mv_page *pg = &z->desc[h];
+		const struct mv_page *pg = mv_pfn_to_page(z, h);
 		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			*head = h;
 			*order = o;
@@ -736,6 +736,18 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	size_t run_start = 0, run = 0, found = NONE;
 	for (size_t p = 0; p < populated; p += pbn) {
+		if (!(p & MV_SECTION_PAGE_MASK)) {
+			/* a run goes on into the next slot only through adjacent
+			 * address space; absent slots are skipped whole */
+			if (run && !mv_zone_contiguous(z, p - 1, 2))
+				run = 0;
+			size_t q = mv_zone_next_valid(z, p);
+			if (q != p) {
+				run = 0;
+				p = q - pbn;
+				continue;
+			}
+		}
 		if (pageblock_claimable(z, p)) {
 			if (!run)
 				run_start = p;
@@ -751,12 +763,24 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 	if (found == NONE) {
 		/* extend a free run that reaches the top, or start at the top */
 		size_t start = run ? run_start : populated;
-		size_t end = start + need;
-		/* left UNMOVABLE, as fresh flags say: typed with the run below */
-		if (end < start || !mv_zone_populate(z, end, MIGRATE_UNMOVABLE))
+		if (start + need < start || start + need > z->nr_pages_max)
 			goto fail;
+		/* left UNMOVABLE, as fresh flags say: typed with the run below.
+		 * A run reaching into slots not mapped yet may find them away
+		 * from the top one: enough of them are mapped (as one stretch)
+		 * to hold the whole run from the first of them instead. */
+		size_t first_new = mv_align_up(populated, MV_SECTION_PAGES);
+		size_t end = start + need > first_new ? first_new + need : start + need;
+		if (end > z->nr_pages_max || !mv_zone_populate(z, end, MIGRATE_UNMOVABLE))
+			goto fail;
+		if (!mv_zone_contiguous(z, start, need)) {
+			free_range_locked(z, populated, first_new - populated);
+			start = first_new;
+		} else if (end > start + need) {
+			free_range_locked(z, start + need, end - (start + need));
+		}
 		found = start;
-		populated = end;
+		populated = mv_relaxed_load(&z->populated_pfn);
 	}
 	/* take every free block overlapping the run; give back what sticks out */
 	for (size_t p = found; p < found + need && p < populated; p += pbn) {
@@ -764,7 +788,7 @@ size_t mv_buddy_alloc_pageblocks(struct mv_zone *z, size_t nr_pb, int mt, bool *
 		unsigned o;
 		if (!pageblock_free_block(z, p, &head, &o))
 			continue; /* freshly populated */
-		del_from_free_list(z, head, o, mv_pg_load(z->desc[head].mt));
+		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
 		size_t bend = head + ((size_t)1 << o);
 		if (head < found)
 			free_range_locked(z, head, found - head);
@@ -793,7 +817,7 @@ static bool covering_free_block(const struct mv_zone *z, size_t pfn, size_t *hea
 {
 	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS; o++) {
 		size_t h = pfn & ~(((size_t)1 << o) - 1);
-		const struct mv_page *pg = &z->desc[h];
+		const struct mv_page *pg = mv_pfn_to_page(z, h);
 		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			*head = h;
 			*order = o;
@@ -808,7 +832,7 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 	size_t end = pfn + nr, head;
 	unsigned o;
 	mv_lock(&z->lock);
-	if (end > mv_relaxed_load(&z->populated_pfn) || end < pfn) {
+	if (end > mv_relaxed_load(&z->populated_pfn) || end < pfn || !mv_zone_contiguous(z, pfn, nr)) {
 		mv_unlock(&z->lock);
 		return false;
 	}
@@ -826,7 +850,7 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 	for (size_t p = pfn; p < end;) {
 		covering_free_block(z, p, &head, &o);
 		size_t bend = head + ((size_t)1 << o);
-		del_from_free_list(z, head, o, mv_pg_load(z->desc[head].mt));
+		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
 		if (head < pfn)
 			free_range_locked(z, head, pfn - head);
 		if (bend > end)
@@ -848,7 +872,7 @@ unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigne
 	size_t seen = 0;
 	mv_lock(&z->lock);
 	for (size_t p = start; p < end && n < max;) {
-		struct mv_page *pg = &z->desc[p];
+		struct mv_page *pg = mv_pfn_to_page(z, p);
 		seen++;
 		if (mv_pg_load(pg->type) == PG_BUDDY) {
 			unsigned o = mv_pg_load(pg->order);

@@ -113,7 +113,8 @@ static void reset_isolation_suitable(struct mova_arena *a)
 	struct mv_zone *z = &a->heap.zone;
 	size_t end = mv_relaxed_load(&z->populated_pfn);
 	for (size_t p = 0; p < end; p += z->pageblock_nr_pages)
-		mv_clear_pageblock_skip(&z->pb, p);
+		if (mv_zone_pfn_valid(z, p))
+			mv_zone_clear_pb_skip(z, p);
 	a->compact.compact_blockskip_flush = false;
 }
 
@@ -240,7 +241,8 @@ static void isolate_freepages(struct compact_control *cc)
 			cc->free_exhausted = true;
 			return;
 		}
-		if ((cc->ignore_skip_hint || !mv_get_pageblock_skip(&z->pb, block)) &&
+		if (mv_zone_pfn_valid(z, block) &&
+		    (cc->ignore_skip_hint || !mv_zone_pb_skip(z, block)) &&
 		    suitable_migration_target(cc, block)) {
 			size_t scanned = 0;
 			unsigned got = mv_buddy_isolate_freepages_block(
@@ -249,7 +251,7 @@ static void isolate_freepages(struct compact_control *cc)
 			for (unsigned i = 0; i < got; i++)
 				freepages_add(cc, pfns[i], orders[i]);
 			if (!got && !cc->no_set_skip_hint)
-				mv_set_pageblock_skip(&z->pb, block);
+				mv_zone_set_pb_skip(z, block);
 		}
 		if (block < pbn) {
 			cc->free_pfn = 0;
@@ -443,8 +445,8 @@ static enum isolate_result isolate_migratepages(struct compact_control *cc)
 			break;
 		if (cc->alloc_contig && block_end > cc->range_end)
 			block_end = cc->range_end;
-		if ((!cc->ignore_skip_hint && pfn == block &&
-		     mv_get_pageblock_skip(&z->pb, block)) ||
+		if (!mv_zone_pfn_valid(z, block) ||
+		    (!cc->ignore_skip_hint && pfn == block && mv_zone_pb_skip(z, block)) ||
 		    !suitable_migration_source(cc, block)) {
 			pfn = block + pbn;
 			continue;
@@ -458,7 +460,7 @@ static enum isolate_result isolate_migratepages(struct compact_control *cc)
 		}
 		/* a fully scanned block with nothing isolated gets the skip bit */
 		if (!got && pfn == block && stop >= block + pbn && !cc->no_set_skip_hint)
-			mv_set_pageblock_skip(&z->pb, block);
+			mv_zone_set_pb_skip(z, block);
 		pfn = stop;
 		if (got) {
 			cc->migrate_pfn = pfn;

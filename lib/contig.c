@@ -133,6 +133,8 @@ void *mova_alloc_contig(mova_arena *a, size_t nr_pages)
 	/* cma_alloc: the CMA area first, at each pageblock offset */
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t b = 0; b + span <= populated; b += pbn) {
+			if (!mv_zone_pfn_valid(z, b) || !mv_zone_contiguous(z, b, span))
+				continue;
 			bool cma = mv_get_pfnblock_migratetype(z, b) == MIGRATE_CMA;
 			if (cma != (pass == 0))
 				continue;

@@ -23,8 +23,8 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
 	size_t n = order <= z->pageblock_order ? 1 : (size_t)1 << (order - z->pageblock_order);
 	unsigned o1 = MV_MIN(order, z->pageblock_order);
 	/* as take_backed left it */
-	MV_ASSERT(mv_pg_load(z->desc[pfn].type) == PG_ALLOC &&
-		  mv_pg_load(z->desc[pfn].x) == (size_t)1 << order);
+	MV_ASSERT(mv_pg_load(mv_pfn_to_page(z, pfn)->type) == PG_ALLOC &&
+		  mv_pg_load(mv_pfn_to_page(z, pfn)->x) == (size_t)1 << order);
 	for (size_t i = 0; i < n; i++) {
 		size_t p = pfn + (i << o1);
 		unsigned o;
@@ -61,7 +61,7 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 			while (steps-- && want && *excess && n < RETURN_BATCH) {
 				/* unlinking pfn leaves next valid: the list is circular
 				 * and steps bounds the walk */
-				uint32_t next = z->desc[pfn].lru.next;
+				uint32_t next = mv_pfn_to_page(z, pfn)->lru.next;
 				size_t nr = (size_t)1 << o;
 				size_t bp = nr - mv_zone_count_unbacked(z, pfn, nr);
 				if (bp) {
@@ -69,8 +69,8 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 					size_t nb = mv_zone_backed_pageblocks(z, pfn, (unsigned)o);
 					mv_del_page_from_free_list(z, pfn, (unsigned)o, mt);
 					/* off the lists and unmergeable while the lock is dropped */
-					mv_pg_store(z->desc[pfn].type, (uint8_t)PG_ALLOC);
-					mv_pg_store(z->desc[pfn].x, (uint32_t)nr);
+					mv_pg_store(mv_pfn_to_page(z, pfn)->type, (uint8_t)PG_ALLOC);
+					mv_pg_store(mv_pfn_to_page(z, pfn)->x, (uint32_t)nr);
 					batch_pfn[n] = pfn;
 					batch_order[n] = (unsigned)o;
 					n++;

@@ -185,7 +185,8 @@ mova_handle mova_halloc_flags(mova_arena *a, size_t size, unsigned flags)
  * nonsense answer is 0. */
 static size_t object_size(struct mova_arena *a, void *p)
 {
-	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	(void)a;
+	struct mv_page *pg = mv_zone_page_of(p);
 	uint8_t type = mv_pg_load(pg->type);
 	if (type == PG_SLAB) {
 		struct mv_slab *s = mv_pg_load(pg->slab);
@@ -218,7 +219,7 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 		mv_fstat(tc, hfree_slow);
 	/* the object is ours now (the CAS above), so its slab or large run
 	 * is what the entry said: no re-checks as object_size makes */
-	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	struct mv_page *pg = mv_zone_page_of(p);
 	struct mv_slab *s = NULL;
 	size_t size;
 	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
@@ -287,7 +288,7 @@ int mova_hfree(mova_arena *a, mova_handle h)
 	/* the common case, with nothing to save and restore: this thread's
 	 * cache, a slab it allocates from, no reader ever, room for the entry */
 	char *p = mv_hentry_addr(&a->heap, w);
-	const struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	const struct mv_page *pg = mv_zone_page_of(p);
 	if (likely(mv_tls_last.h == &a->heap && mv_tls_last.epoch == a->heap.epoch &&
 		   MV_H_GEN(w) != MV_H_GEN_MASK && mv_pg_load(pg->type) == PG_SLAB)) {
 		struct mv_tcache *tc = mv_tls_last.tc;

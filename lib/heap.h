@@ -92,10 +92,14 @@ struct mv_heap {
 	_Atomic uint32_t flush_gen;
 };
 
-/* Is p in the heap's zone? One subtraction and a compare. */
+/* Is p in the heap's zone? The section map's load, then the section's
+ * header: its zone, and p within the memory it maps. */
 static inline bool mv_heap_owns(const struct mv_heap *h, const void *p)
 {
-	return (uintptr_t)p - (uintptr_t)h->zone.base < h->zone.reserve_bytes;
+	const struct mv_section *s = mv_section_of(p);
+	return s && s->zone == &h->zone &&
+	       ((uintptr_t)p & ~(uintptr_t)(MV_SECTION_SIZE - 1)) == (uintptr_t)mv_rload(s->base) &&
+	       ((uintptr_t)p & (MV_SECTION_SIZE - 1)) < mv_rload(s->len);
 }
 
 /*

@@ -42,14 +42,22 @@ static inline bool mv_hentry_matches(uint64_t w, mova_handle h)
 	return (w & MV_H_LIVE) && MV_H_GEN(w) == mv_handle_gen(h);
 }
 
-/* The address in a word, and the loc of an address. */
+/* The address in a word, and the loc of an address. A loc is the
+ * object's place in the zone's pfn space in 16-byte units: its slot, then
+ * its offset in the slot's 64 MiB. */
+#define MV_H_LOC_SLOT_SHIFT (MV_SECTION_SHIFT - 4)
 static inline void *mv_hentry_addr(const struct mv_heap *hp, uint64_t w)
 {
-	return hp->zone.base + (MV_H_LOC(w) << 4);
+	uint64_t loc = MV_H_LOC(w);
+	return hp->zone.sec[loc >> MV_H_LOC_SLOT_SHIFT].base +
+	       ((loc << 4) & (MV_SECTION_SIZE - 1));
 }
 static inline uint64_t mv_hentry_loc(const struct mv_heap *hp, const void *p)
 {
-	return (uint64_t)((const char *)p - hp->zone.base) >> 4;
+	(void)hp;
+	const struct mv_section *s = mv_section_of(p);
+	return ((uint64_t)s->nr << MV_H_LOC_SLOT_SHIFT) |
+	       (((uintptr_t)p & (MV_SECTION_SIZE - 1)) >> 4);
 }
 
 /* Does entry idx hold the object at p? (LIVE, its loc p; MIGRATING or not.)

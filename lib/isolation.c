@@ -39,7 +39,7 @@ void mv_zone_unisolate_pageblock(struct mv_zone *z, size_t pfn, int mt)
 	MV_ASSERT(z->nr_isolate_pageblock > 0);
 	z->nr_isolate_pageblock--;
 	/* a wholly free pageblock may now merge with its neighbours */
-	struct mv_page *pg = &z->desc[start];
+	struct mv_page *pg = mv_pfn_to_page(z, start);
 	if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == z->pageblock_order) {
 		mv_del_page_from_free_list(z, start, z->pageblock_order, mv_pg_load(pg->mt));
 		mv_free_one_page(z, start, z->pageblock_order, mt, NULL);

@@ -49,19 +49,19 @@ static size_t large_pages(struct mv_heap *h, struct mv_tcache *tc, size_t nr, si
 		}
 		return pfn;
 	}
-	/* Alignment is of the address, not of the pfn: the zone's base is
-	 * aligned only to a max-order block (and a pageblock), so past that a
-	 * pfn aligned relative to it is misaligned wherever the reservation
-	 * landed. The run is whole pageblocks, so a pageblock-aligned start
-	 * needs at most align_pages - pbn pages of slack to reach an aligned
-	 * address. */
+	/* Alignment is of the address, not of the pfn: a slot is aligned to
+	 * 64 MiB, so past that a pfn aligned relative to the zone is
+	 * misaligned wherever the slot landed. The run is whole pageblocks in
+	 * one stretch of address space, so a pageblock-aligned start needs at
+	 * most align_pages - pbn pages of slack to reach an aligned address. */
 	size_t pbn = z->pageblock_nr_pages;
-	size_t base_pfn = (uintptr_t)z->base >> MV_PAGE_SHIFT;
 	size_t extra = align_pages > pbn ? align_pages / pbn - 1 : 0;
 	size_t nr_pb = (nr + pbn - 1) / pbn + extra;
 	pfn = mv_buddy_alloc_pageblocks(z, nr_pb, mt, zeroed);
 	if (pfn != MV_PFN_NONE) {
-		size_t start = mv_align_up(base_pfn + pfn, align_pages) - base_pfn;
+		uintptr_t addr = (uintptr_t)mv_zone_addr(z, pfn);
+		size_t start = pfn + ((mv_align_up(addr, align_pages << MV_PAGE_SHIFT) - addr) >>
+				      MV_PAGE_SHIFT);
 		size_t end = pfn + nr_pb * pbn;
 		if (start > pfn)
 			mv_buddy_free_range(z, pfn, start - pfn);

@@ -137,7 +137,7 @@ static MV_NOINLINE void free_slow(void *p)
 		mv_report_invalid("pointer", "free", p);
 		return;
 	}
-	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	struct mv_page *pg = mv_zone_page_of(p);
 	uint8_t type = mv_pg_load(pg->type);
 	/* a free needs no cache of its own: never make one here (a thread
 	 * past its destructor must not, see tcache.c) */
@@ -177,9 +177,10 @@ static MV_NOINLINE void free_slow(void *p)
 
 void mova_free(void *p)
 {
-	size_t off = (size_t)((char *)p - mv_dflt.base);
-	if (likely(off < mv_dflt.span)) {
-		const struct mv_page *pg = &mv_dflt.desc[off >> MV_PAGE_SHIFT];
+	const struct mv_section *sec = mv_section_of(p);
+	if (likely(sec && sec->zone == mv_dflt.zone)) {
+		const struct mv_page *pg = mv_section_desc(sec) + (((uintptr_t)p >> MV_PAGE_SHIFT) &
+								   MV_SECTION_PAGE_MASK);
 		if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
 			struct mv_slab *s = mv_pg_load(pg->slab);
 			struct mv_tcache *tc = mv_tc_default;
@@ -230,7 +231,7 @@ size_t mova_usable_size(const void *p)
 	if (!p || !a || !mv_arena_owns(a, p) ||
 	    !mv_zone_pfn_valid(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p)))
 		return 0;
-	const struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	const struct mv_page *pg = mv_zone_page_of(p);
 	uint8_t type = mv_pg_load(pg->type);
 	if (type == PG_SLAB) {
 		/* only the start of a live slot: an interior or freed pointer is
@@ -266,7 +267,7 @@ void *mova_realloc(void *p, size_t size)
 		return NULL;
 	}
 	struct mova_arena *a = mv_default;
-	const struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	const struct mv_page *pg = mv_zone_page_of(p);
 	if (mv_pg_load(pg->type) == PG_LARGE) {
 		size_t old = mv_large_size(pg);
 		if (size > MV_SMALL_MAX &&
@@ -311,7 +312,7 @@ void *mova_aligned_alloc(size_t alignment, size_t size)
 	if (p) {
 		mv_relaxed_add(&a->heap.large_live_bytes,
 			       (int64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
-		mv_pg_store(mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p))->priv,
+		mv_pg_store(mv_zone_page_of(p)->priv,
 			    (uint64_t)MV_MAX(size, (size_t)MV_SMALL_MAX + 1));
 	}
 	return p;

@@ -250,7 +250,7 @@ static void place(void *arg, size_t pb)
 		unsigned long mask;
 		int mode = bind_args(&n->pol, node, &mask);
 		size_t bytes = a->heap.zone.pageblock_nr_pages << MV_PAGE_SHIFT;
-		int err = mv_os_mbind(a->heap.zone.base + pb * bytes, bytes, mode,
+		int err = mv_os_mbind(mv_zone_addr(&a->heap.zone, pb << a->heap.zone.pageblock_order), bytes, mode,
 				      mask ? &mask : NULL, mask ? 65 : 0, 0);
 		if (err) {
 			static _Atomic int warned;
@@ -267,7 +267,7 @@ int mv_numa_init(struct mova_arena *a)
 	mv_numa_probe(a->cfg.numa_nodes, &n->online, &n->nr_nodes);
 	size_t nr_pb = a->heap.zone.nr_pages_max >> a->heap.zone.pageblock_order;
 	n->pb_node_bytes = mv_align_up(nr_pb, MV_PAGE_SIZE);
-	n->pb_node = mv_os_map(n->pb_node_bytes);
+	n->pb_node = mv_os_map_noreserve(n->pb_node_bytes);
 	if (!n->pb_node)
 		return ENOMEM;
 	n->il_prev = MV_MAX_NODES - 1; /* the first interleave node is the first of the mask */
@@ -297,7 +297,7 @@ void mv_numa_destroy(struct mova_arena *a)
 int mv_numa_pageblock_node(struct mova_arena *a, size_t pfn)
 {
 	struct mv_zone *z = &a->heap.zone;
-	if (pfn >= mv_relaxed_load(&z->populated_pfn) || !mv_zone_pageblock_backed(z, pfn))
+	if (!mv_zone_pfn_valid(z, pfn) || !mv_zone_pageblock_backed(z, pfn))
 		return -1;
 	unsigned v = mv_rload(a->numa.pb_node[pfn >> z->pageblock_order]);
 	if (v)
@@ -338,6 +338,8 @@ static size_t migrate_misplaced(struct mova_arena *a)
 	struct mv_mempolicy pol = a->numa.pol;
 	mv_unlock(&z->lock);
 	for (size_t b = 0; b < nblocks; b++) {
+		if (!mv_zone_pfn_valid(z, b * pbn))
+			continue;
 		int node = mv_numa_pageblock_node(a, b * pbn);
 		if (node < 0 || node_allowed(&pol, (unsigned)node))
 			continue;
@@ -481,7 +483,7 @@ int mova_get_mempolicy(mova_arena *a, int *mode, unsigned long *nodemask, unsign
 			/* lookup_node: the node the page lives on */
 			int node = -1;
 			if (!n->simulated && mv_zone_pageblock_backed(z, pfn)) {
-				bool backed = mv_rload(z->backed[pfn / 64]) >> (pfn % 64) & 1;
+				bool backed = mv_rload(*mv_zone_backed_word(z, pfn)) >> (pfn % 64) & 1;
 				int kn = -1;
 				if (backed &&
 				    !mv_os_get_mempolicy(&kn, NULL, 0, (void *)(uintptr_t)addr,

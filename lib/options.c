@@ -55,7 +55,7 @@ int mova_config_check(const mova_config *cfg, const char **msg)
 	if (!m && pbo < MV_MIN_PAGEBLOCK_ORDER)
 		m = "pageblock_order must be 0 (default) or 6 .. 10";
 	size_t pb_bytes = MV_PAGE_SIZE << pbo;
-	size_t reserve = cfg->reserve_bytes ? cfg->reserve_bytes : MV_DEFAULT_RESERVE;
+	size_t reserve = cfg->reserve_bytes ? cfg->reserve_bytes : MV_MAX_RESERVE;
 	if (!m && reserve < 4 * pb_bytes)
 		m = "reserve_bytes must hold at least 4 pageblocks";
 	if (!m && cfg->cma_bytes > reserve / 2)
@@ -90,7 +90,7 @@ void mv_config_resolve(const mova_config *in, mova_config *out)
 		out->pageblock_order = MV_DEFAULT_PAGEBLOCK_ORDER;
 	size_t pb_bytes = MV_PAGE_SIZE << out->pageblock_order;
 	if (!out->reserve_bytes)
-		out->reserve_bytes = MV_DEFAULT_RESERVE;
+		out->reserve_bytes = MV_MAX_RESERVE; /* no limit but the handle word's */
 	out->reserve_bytes = mv_align_up(out->reserve_bytes, pb_bytes);
 	if (out->reserve_bytes > MV_MAX_RESERVE)
 		out->reserve_bytes = MV_MAX_RESERVE;

@@ -12,7 +12,7 @@
 #include "internal.h"
 
 #define MV_GiB ((size_t)1 << 30)
-#define MV_DEFAULT_RESERVE (64 * MV_GiB)
+#define MV_DEFAULT_RESERVE 0     /* no limit: sections are mapped as the arena grows */
 #define MV_MAX_RESERVE (512 * MV_GiB) /* handle entries address 16-byte units in 35 bits */
 #define MV_DEFAULT_PAGEBLOCK_ORDER 9
 #define MV_MIN_PAGEBLOCK_ORDER 6
@@ -24,7 +24,7 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 /* X(kind, name, type, default, min, max, doc) */
 #define MV_OPTIONS(X)                                                                             \
 	X(C, reserve_bytes, MV_OPT_BYTES, MV_DEFAULT_RESERVE, 0, MV_MAX_RESERVE,                  \
-	  "address space reserved up front (0 = default; at least 4 pageblocks)")                 \
+	  "the most address space the arena may map (0 = no limit; else at least 4 pageblocks)")  \
 	X(C, pageblock_order, MV_OPT_UINT, MV_DEFAULT_PAGEBLOCK_ORDER, 0, MV_MAX_PAGEBLOCK_ORDER, \
 	  "pages per pageblock, as a power of two (0 = default 9: 2 MiB)")                        \
 	X(C, kcompactd, MV_OPT_BOOL, 1, 0, 1, "start the background compaction thread")           \
@@ -42,7 +42,7 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	X(C, cma_bytes, MV_OPT_BYTES, 0, 0, MV_MAX_RESERVE,                                       \
 	  "pageblocks reserved as MIGRATE_CMA at creation")                                       \
 	X(C, max_handles, MV_OPT_UINT, 0, 0, UINT32_MAX - 1,                                      \
-	  "handle table capacity (0 = reserve_bytes / 64)")                                       \
+	  "handle table capacity (0 = reserve_bytes / 64, or 2^32 - 2 with no limit)")            \
 	X(C, limit_bytes, MV_OPT_BYTES, 0, 0, SIZE_MAX,                                           \
 	  "memory budget: reclaim (shrinkers, give-back) to keep resident bytes under it (0 = "   \
 	  "none)")                                                                                \

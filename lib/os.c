@@ -23,6 +23,7 @@ static int fault(enum mv_os_op op, size_t len)
 }
 
 static void *reserve(size_t len, size_t align, int prot);
+static void *reserve_prot(size_t len, size_t align, int prot);
 
 void *mv_os_reserve(size_t len, size_t align)
 {
@@ -40,6 +41,11 @@ static void *reserve(size_t len, size_t align, int prot)
 		errno = err;
 		return NULL;
 	}
+	return reserve_prot(len, align, prot);
+}
+
+static void *reserve_prot(size_t len, size_t align, int prot)
+{
 	if (len + align < len) {
 		errno = ENOMEM;
 		return NULL;
@@ -151,4 +157,46 @@ unsigned mv_os_current_node(void)
 	if (syscall(SYS_getcpu, &cpu, &node, NULL))
 		return 0;
 	return node;
+}
+
+void *mv_os_map_noreserve(size_t len)
+{
+	int err = fault(MV_OS_MAP, len);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *mv_os_map_aligned(size_t len, size_t align, void *hint)
+{
+	const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	int err = fault(MV_OS_RESERVE, len);
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	if (len + align < len) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (hint && !((uintptr_t)hint & (align - 1))) {
+		char *p = mmap(hint, len, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == hint)
+			return p;
+		if (p != MAP_FAILED) /* a kernel before 4.17 took it as a hint */
+			munmap(p, len);
+	}
+	/* the OS's choice is often aligned already (a previous trim left an
+	 * aligned gap below): no more address space than len meanwhile */
+	char *p = mmap(NULL, len, prot, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (!((uintptr_t)p & (align - 1)))
+		return p;
+	munmap(p, len);
+	return reserve_prot(len, align, prot);
 }

@@ -35,6 +35,13 @@ int mv_os_decommit(void *p, size_t len);
 void mv_os_release(void *p, size_t len);
 /* A fresh readable, writable, zeroed mapping. NULL with errno on failure. */
 void *mv_os_map(size_t len);
+/* mv_os_map without commit charge (MAP_NORESERVE): for memory touched a
+ * page at a time (tables, metadata), or NULL with errno */
+void *mv_os_map_noreserve(size_t len);
+/* len bytes of read-write memory (MAP_NORESERVE) at an address aligned to
+ * align (a power of two), at hint when that is free (never over another
+ * mapping), or NULL with errno. Maps no more than len + align meanwhile. */
+void *mv_os_map_aligned(size_t len, size_t align, void *hint);
 
 /* NUMA (mempolicy.h): the syscalls, which glibc does not wrap (libnuma
  * does). 0 or errno; ENOSYS where the kernel has no NUMA support. */

@@ -765,7 +765,7 @@ void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slo
 	struct mv_bin *locked = NULL;
 	for (unsigned i = 0; i < n; i++) {
 		void *p = slots[i];
-		struct mv_page *pg = mv_pfn_to_page(&h->zone, mv_zone_pfn(&h->zone, p));
+		struct mv_page *pg = mv_zone_page_of(p);
 		if (mv_pg_load(pg->type) == PG_LARGE) {
 			mv_large_free(h, tc, p);
 			continue;

@@ -180,7 +180,8 @@ void mv_slab_splice(struct mv_slab *s, void *head, const char *list);
 
 static inline struct mv_slab *mv_slab_of(const struct mv_zone *z, const void *p)
 {
-	return __atomic_load_n(&z->desc[mv_zone_pfn(z, p)].slab, __ATOMIC_RELAXED);
+	(void)z;
+	return __atomic_load_n(&mv_zone_page_of(p)->slab, __ATOMIC_RELAXED);
 }
 /* the index of slot p in s (p is a slot of s) */
 MV_INLINE uint32_t mv_slab_slot(const struct mv_slab *s, const void *p)

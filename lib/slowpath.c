@@ -91,9 +91,7 @@ void mv_slowpath_maybe_return(struct mova_arena *a)
 void mv_slowpath_check_wakeup(struct mova_arena *a)
 {
 	/* called when an allocation failed: was it the cut reservation? */
-	if (unlikely(a->reserve_cut) &&
-	    mv_relaxed_load(&a->heap.zone.populated_pfn) + a->heap.zone.pageblock_nr_pages >
-		a->heap.zone.nr_pages_max)
+	if (unlikely(mv_relaxed_load(&a->heap.zone.map_errno)))
 		mv_arena_full_warn(a);
 	int order = atomic_load_explicit(&a->heap.zone.wake_order, memory_order_relaxed);
 	if (order > 0) {
@@ -157,7 +155,7 @@ void *mv_slowpath_large(struct mova_arena *a, struct mv_tcache *tc, size_t size,
 
 void mv_slowpath_large_free(struct mova_arena *a, struct mv_tcache *tc, void *p)
 {
-	const struct mv_page *hd = mv_pfn_to_page(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p));
+	const struct mv_page *hd = mv_zone_page_of(p);
 	size_t nr = mv_large_pages(hd);
 	mv_large_free(&a->heap, tc, p);
 	if (nr >= a->heap.zone.pageblock_nr_pages / 2)

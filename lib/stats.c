@@ -33,9 +33,16 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	struct mv_zone *z = &a->heap.zone;
 	st->page_size = MV_PAGE_SIZE;
 	st->pageblock_order = z->pageblock_order;
-	st->reserved_bytes = z->reserve_bytes;
+	st->reserved_bytes = mv_relaxed_load(&z->mapped_bytes);
+	st->max_bytes = z->reserve_bytes;
+	st->nr_sections = mv_relaxed_load(&z->nr_sections);
 	mv_lock(&z->lock);
-	st->populated_bytes = mv_relaxed_load(&z->populated_pfn) << MV_PAGE_SHIFT;
+	st->populated_bytes = 0;
+	for (size_t p = 0; p < mv_relaxed_load(&z->populated_pfn); p += MV_SECTION_PAGES)
+		if (mv_zone_pfn_valid(z, p))
+			st->populated_bytes +=
+			    MV_MIN(MV_SECTION_PAGES, mv_relaxed_load(&z->populated_pfn) - p)
+			    << MV_PAGE_SHIFT;
 	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++) {
 		st->nr_free[o] = z->free_area[o].nr_free;
 		for (int mt = 0; mt < MIGRATE_TYPES; mt++)
@@ -43,12 +50,9 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	}
 	for (int mt = 0; mt < MIGRATE_TYPES; mt++)
 		st->nr_pageblocks[mt] = mv_relaxed_load(&z->nr_pageblocks_mt[mt]);
-	for (size_t b = 0; b < mv_relaxed_load(&z->populated_pfn); b += z->pageblock_nr_pages) {
-		bool any = false;
-		for (size_t w = b / 64; w < (b + z->pageblock_nr_pages) / 64 && !any; w++)
-			any = z->backed[w] != 0;
-		st->nr_pageblocks_unbacked += !any;
-	}
+	for (size_t b = 0; b < mv_relaxed_load(&z->populated_pfn); b += z->pageblock_nr_pages)
+		if (mv_zone_pfn_valid(z, b))
+			st->nr_pageblocks_unbacked += !mv_zone_any_backed(z, b, z->pageblock_nr_pages);
 	st->free_bytes = mv_relaxed_load(&z->nr_free_pages) << MV_PAGE_SHIFT;
 	st->fragmentation_score = mv_fragmentation_score(z);
 	size_t desc_bytes = mv_zone_desc_resident_bytes(z) + mv_zone_bitmaps_resident_bytes(z);
@@ -152,16 +156,20 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 		mova_pageblock_info *pi = &out[b];
 		size_t start = b * pbn, end = start + pbn;
 		memset(pi, 0, sizeof *pi);
+		if (!mv_zone_pfn_valid(z, start)) {
+			pi->absent = 1;
+			pi->node = 0xff;
+			continue;
+		}
 		pi->migratetype = (uint8_t)mv_get_pfnblock_migratetype(z, start);
-		pi->skip = mv_get_pageblock_skip(&z->pb, start);
-		for (size_t w = start / 64; w < end / 64; w++)
-			pi->backed_pages += (uint16_t)mv_popcount64(z->backed[w]);
+		pi->skip = mv_zone_pb_skip(z, start);
+		pi->backed_pages = (uint16_t)(pbn - mv_zone_count_unbacked(z, start, pbn));
 		int node = mv_numa_pageblock_node(a, start);
 		pi->node = node < 0 ? 0xff : (uint8_t)node;
 		/* descriptors of allocated pages change without the zone lock
 		 * (slabs, large runs): every field read once, atomically */
 		for (size_t p = start; p < end;) {
-			const struct mv_page *pg = &z->desc[p];
+			const struct mv_page *pg = mv_pfn_to_page(z, p);
 			uint8_t type = mv_pg_load(pg->type);
 			size_t step = 1;
 			switch (type) {
@@ -197,7 +205,7 @@ size_t mova_pageblocks(mova_arena *a, mova_pageblock_info *out, size_t max)
 				size_t head = mv_pg_load(pg->x);
 				if (head > p) /* changed under us: not a tail any more */
 					break;
-				const struct mv_page *h = &z->desc[head];
+				const struct mv_page *h = mv_pfn_to_page(z, head);
 				uint8_t htype = mv_pg_load(h->type), hmt = mv_pg_load(h->mt);
 				size_t hend = head + MV_MAX(mv_pg_load(h->x), 1u);
 				step = hend > p ? hend - p : 1;

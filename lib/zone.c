@@ -18,6 +18,32 @@
 #include "diag.h"
 #include "os.h"
 
+struct mv_section *_Atomic *_Atomic mv_secmap;
+
+/* The global section map, mapped by the first zone: 16 MiB of address
+ * space, a page of it touched per 32 GiB that holds sections. */
+static int secmap_init(void)
+{
+	if (atomic_load_explicit(&mv_secmap, memory_order_acquire))
+		return 0;
+	struct mv_section *_Atomic *m = mv_os_map_noreserve(MV_SECMAP_ENTRIES * sizeof *m);
+	if (!m)
+		return errno ? errno : ENOMEM;
+	struct mv_section *_Atomic *expect = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&mv_secmap, &expect, m, memory_order_acq_rel,
+						     memory_order_acquire))
+		mv_os_release(m, MV_SECMAP_ENTRIES * sizeof *m);
+	return 0;
+}
+
+static void secmap_set(const char *base, size_t len, struct mv_section *s)
+{
+	struct mv_section *_Atomic *map = atomic_load_explicit(&mv_secmap, memory_order_acquire);
+	for (size_t i = (uintptr_t)base >> MV_SECTION_SHIFT;
+	     i <= ((uintptr_t)base + len - 1) >> MV_SECTION_SHIFT; i++)
+		atomic_store_explicit(&map[i], s, memory_order_release);
+}
+
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm)
 {
@@ -26,58 +52,98 @@ int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_ord
 	z->vm = vm;
 	z->pageblock_order = pageblock_order;
 	z->pageblock_nr_pages = (size_t)1 << pageblock_order;
-	z->reserve_bytes = reserve_bytes;
-	z->nr_pages_max = reserve_bytes >> MV_PAGE_SHIFT;
-	size_t nr_blocks = z->nr_pages_max >> pageblock_order;
-	/* aligned to the largest block, so buddy arithmetic never leaves it */
-	size_t align = MV_MAX(MV_PAGE_SIZE << MV_MAX_PAGE_ORDER, MV_PAGE_SIZE << pageblock_order);
-	z->base = mv_os_reserve(reserve_bytes, align);
-	if (!z->base)
+	size_t pages = reserve_bytes ? reserve_bytes >> MV_PAGE_SHIFT : MV_MAX_ZONE_PAGES;
+	z->nr_pages_max = MV_MIN(mv_align_down(pages, z->pageblock_nr_pages), MV_MAX_ZONE_PAGES);
+	z->reserve_bytes = z->nr_pages_max << MV_PAGE_SHIFT;
+	z->nr_sections_max = (z->nr_pages_max + MV_SECTION_PAGES - 1) >> MV_SECTION_PAGES_SHIFT;
+	int err = secmap_init();
+	if (err)
 		goto fail;
-	z->desc_bytes =
-	    mv_align_up(MV_DESC_COLOR + z->nr_pages_max * sizeof(struct mv_page), MV_PAGE_SIZE);
-	/* readable throughout: free() may look up a pointer anywhere in the
-	 * reservation and must find PG_NONE, not a fault */
-	z->desc_map = mv_os_reserve_readable(z->desc_bytes, MV_PAGE_SIZE);
-	if (!z->desc_map)
+	z->sec = mv_os_map_noreserve(z->nr_sections_max * sizeof *z->sec);
+	if (!z->sec) {
+		err = errno ? errno : ENOMEM;
 		goto fail;
-	z->desc = (struct mv_page *)(void *)(z->desc_map + MV_DESC_COLOR);
-	z->pb.order = pageblock_order;
-	z->pb.nr_blocks = nr_blocks;
-	size_t bitmap_words = (z->nr_pages_max + 63) / 64;
-	size_t desc_pages_words = (z->desc_bytes / MV_PAGE_SIZE + 63) / 64;
-	z->pb_words_bytes = mv_align_up(
-	    (mv_pageblock_words(nr_blocks) + bitmap_words + desc_pages_words) * sizeof(uint64_t),
-	    MV_PAGE_SIZE);
-	/* mapped, not committed page by page: untouched parts cost nothing */
-	z->pb.words = mv_os_map(z->pb_words_bytes);
-	if (!z->pb.words)
-		goto fail;
-	z->backed = (uint64_t *)(z->pb.words + mv_pageblock_words(nr_blocks));
-	z->desc_released = z->backed + bitmap_words;
+	}
 	for (int o = 0; o < MV_NR_PAGE_ORDERS; o++)
 		for (int t = 0; t < MIGRATE_TYPES; t++)
 			z->free_area[o].free_list[t] = MV_PFN_NONE;
 	/* page_group_by_mobility_disabled: too small to group (build_all_zonelists) */
-	z->page_group_by_mobility_disabled = nr_blocks < MIGRATE_TYPES;
+	z->page_group_by_mobility_disabled = (z->nr_pages_max >> pageblock_order) < MIGRATE_TYPES;
 	return 0;
-fail:;
-	int err = errno ? errno : ENOMEM;
+fail:
 	mv_zone_destroy(z);
-	return err;
+	return err ? err : ENOMEM;
 }
 
 void mv_zone_destroy(struct mv_zone *z)
 {
-	mv_os_release(z->base, z->reserve_bytes);
-	if (z->desc_map)
-		mv_os_release(z->desc_map, z->desc_bytes);
-	z->desc_map = NULL;
-	mv_os_release(z->pb.words, z->pb_words_bytes);
-	z->base = NULL;
-	z->desc = NULL;
-	z->pb.words = NULL;
+	for (size_t i = 0; z->sec && i < z->nr_sections_max; i++) {
+		struct mv_secref *r = &z->sec[i];
+		if (r->base) {
+			secmap_set(r->base, r->s->len, NULL);
+			mv_os_release(r->base, r->s->len);
+		}
+		if (r->s)
+			mv_os_release(r->s, MV_SEC_META_BYTES);
+	}
+	if (z->sec)
+		mv_os_release(z->sec, z->nr_sections_max * sizeof *z->sec);
+	z->sec = NULL;
 	mv_mutex_destroy(&z->lock);
+}
+
+/* bytes of slot i's memory (all of it but at the limit) */
+static size_t slot_len(const struct mv_zone *z, size_t i)
+{
+	size_t pages = MV_MIN(MV_SECTION_PAGES, z->nr_pages_max - (i << MV_SECTION_PAGES_SHIFT));
+	return pages << MV_PAGE_SHIFT;
+}
+
+/* sparse_add_section: map slots [first, last] as one stretch, with their
+ * metadata, and publish them. Caller holds zone->lock. */
+static bool add_sections(struct mv_zone *z, size_t first, size_t last)
+{
+	for (size_t i = first; i <= last; i++) {
+		if (z->sec[i].s)
+			continue; /* a slot once used keeps its metadata */
+		struct mv_section *s = mv_os_map_noreserve(MV_SEC_META_BYTES);
+		if (!s) {
+			mv_relaxed_store(&z->map_errno, errno ? errno : ENOMEM);
+			return false;
+		}
+		s->zone = z;
+		s->nr = (uint32_t)i;
+		__atomic_store_n(&z->sec[i].s, s, __ATOMIC_RELEASE);
+		mv_relaxed_add(&z->meta_bytes, MV_SEC_META_BYTES);
+	}
+	size_t total = ((last - first) << MV_SECTION_SHIFT) + slot_len(z, last);
+	/* next to the slot below, so runs may cross into it */
+	char *hint = first && z->sec[first - 1].base ? z->sec[first - 1].base + MV_SECTION_SIZE : NULL;
+	char *base = mv_os_map_aligned(total, MV_SECTION_SIZE, hint);
+	if (!base) {
+		mv_relaxed_store(&z->map_errno, errno ? errno : ENOMEM);
+		return false;
+	}
+	for (size_t i = first; i <= last; i++) {
+		struct mv_section *s = z->sec[i].s;
+		char *b = base + ((i - first) << MV_SECTION_SHIFT);
+		s->len = slot_len(z, i);
+		mv_rstore(s->base, b);
+		secmap_set(b, s->len, s);
+		/* published last: the slot holds memory (mv_zone_pfn_valid) */
+		__atomic_store_n(&z->sec[i].base, b, __ATOMIC_RELEASE);
+		mv_relaxed_add(&z->nr_sections, 1);
+		mv_relaxed_add(&z->sections_added, 1);
+		mv_relaxed_add(&z->mapped_bytes, s->len);
+		mv_count(z->vm, MV_VM_section_add, 1);
+	}
+	return true;
+}
+
+/* bytes of a slot's metadata that populating its first n pages touches */
+static size_t meta_touched(size_t n)
+{
+	return n ? mv_align_up(MV_SEC_DESC_OFF + n * sizeof(struct mv_page), MV_PAGE_SIZE) : 0;
 }
 
 bool mv_zone_populate(struct mv_zone *z, size_t end, int mt)
@@ -86,15 +152,18 @@ bool mv_zone_populate(struct mv_zone *z, size_t end, int mt)
 	if (end > z->nr_pages_max || end < start)
 		return false;
 	MV_ASSERT(!(end & (z->pageblock_nr_pages - 1)) && mt >= 0 && mt < MIGRATE_TYPES);
-	size_t dend = mv_align_up(MV_DESC_COLOR + end * sizeof(struct mv_page), MV_PAGE_SIZE);
-	if (dend > z->desc_committed_bytes) {
-		if (mv_os_commit(z->desc_map + z->desc_committed_bytes,
-				 dend - z->desc_committed_bytes))
-			return false;
-		mv_rstore(z->desc_committed_bytes, dend);
-	}
-	if (mv_os_commit(mv_zone_addr(z, start), (end - start) << MV_PAGE_SHIFT))
+	if (end == start)
+		return true;
+	size_t first = mv_pfn_section(start), last = mv_pfn_section(end - 1);
+	while (first <= last && z->sec[first].base)
+		first++;
+	if (first <= last && !add_sections(z, first, last))
 		return false;
+	for (size_t i = mv_pfn_section(start); i <= last; i++) {
+		size_t lo = MV_MAX(start, i << MV_SECTION_PAGES_SHIFT) & MV_SECTION_PAGE_MASK;
+		size_t hi = MV_MIN(end - (i << MV_SECTION_PAGES_SHIFT), MV_SECTION_PAGES);
+		mv_relaxed_add(&z->desc_committed_bytes, meta_touched(hi) - meta_touched(lo));
+	}
 	for (size_t p = start; p < end; p += z->pageblock_nr_pages) {
 		/* a fresh pageblock's flags are zero: UNMOVABLE, counted as such */
 		mv_relaxed_add(&z->nr_pageblocks_mt[MIGRATE_UNMOVABLE], 1);
@@ -148,14 +217,15 @@ size_t mv_zone_charged_pages(const struct mv_zone *z)
 	       (z->extra_pages ? z->extra_pages(z->extra_arg) : 0);
 }
 
-/* The descriptor pages wholly inside the block [pfn, pfn + 2^order) but
- * for the one holding its head: [*first, *end), page indices. */
+/* The metadata pages of pfn's slot holding only descriptors of the block
+ * [pfn, pfn + 2^order), but for the one holding its head: [*first, *end),
+ * page indices in the slot's metadata mapping. */
 static void desc_span(size_t pfn, unsigned order, size_t *first, size_t *end)
 {
 	const size_t per = MV_PAGE_SIZE / sizeof(struct mv_page);
-	pfn += MV_DESC_COLOR / sizeof(struct mv_page); /* desc_map's page index */
-	*first = pfn / per + 1;
-	*end = (pfn + ((size_t)1 << order)) / per;
+	size_t q = (pfn & MV_SECTION_PAGE_MASK) + MV_SEC_DESC_OFF / sizeof(struct mv_page);
+	*first = q / per + 1;
+	*end = (q + ((size_t)1 << order)) / per;
 	if (*end < *first)
 		*end = *first;
 }
@@ -165,12 +235,13 @@ static void desc_span(size_t pfn, unsigned order, size_t *first, size_t *end)
 void mv_zone_desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order)
 {
 	size_t first, end, n = 0;
+	uint64_t *rel = mv_zone_section(z, pfn)->desc_released;
 	MV_ASSERT(order >= z->pageblock_order);
 	desc_span(pfn, order, &first, &end);
 	for (size_t p = first; p < end; p++) {
 		uint64_t bit = (uint64_t)1 << (p % 64);
-		if (z->desc_released[p / 64] & bit) {
-			z->desc_released[p / 64] &= ~bit;
+		if (rel[p / 64] & bit) {
+			rel[p / 64] &= ~bit;
 			n++;
 		}
 	}
@@ -183,16 +254,17 @@ void mv_zone_desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order)
 void mv_zone_desc_release(struct mv_zone *z, size_t pfn, unsigned order)
 {
 	size_t first, end, n = 0;
+	struct mv_section *s = mv_zone_section(z, pfn);
+	uint64_t *rel = s->desc_released;
 	MV_ASSERT(order >= z->pageblock_order && !mv_zone_any_backed(z, pfn, (size_t)1 << order));
 	desc_span(pfn, order, &first, &end);
 	for (size_t p = first; p < end;) {
 		size_t q = p;
-		while (q < end && !(z->desc_released[q / 64] & ((uint64_t)1 << (q % 64))))
+		while (q < end && !(rel[q / 64] & ((uint64_t)1 << (q % 64))))
 			q++;
-		if (q > p &&
-		    !mv_os_decommit(z->desc_map + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
+		if (q > p && !mv_os_decommit((char *)s + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
 			for (size_t k = p; k < q; k++)
-				z->desc_released[k / 64] |= (uint64_t)1 << (k % 64);
+				rel[k / 64] |= (uint64_t)1 << (k % 64);
 			n += q - p;
 		}
 		p = q + 1;
@@ -203,16 +275,14 @@ void mv_zone_desc_release(struct mv_zone *z, size_t pfn, unsigned order)
 
 size_t mv_zone_desc_resident_bytes(const struct mv_zone *z)
 {
-	return mv_rload(z->desc_committed_bytes) -
+	return mv_relaxed_load(&z->desc_committed_bytes) -
 	       (mv_relaxed_load(&z->desc_released_pages) << MV_PAGE_SHIFT);
 }
 
 size_t mv_zone_bitmaps_resident_bytes(const struct mv_zone *z)
 {
-	/* the parts of the flag and bit maps that cover the populated pages */
-	size_t pop = mv_relaxed_load(&z->populated_pfn);
-	size_t words = mv_pageblock_words(pop >> z->pageblock_order) + (pop + 63) / 64 +
-		       (pop * sizeof(struct mv_page) / MV_PAGE_SIZE + 63) / 64;
-	return MV_MIN(z->pb_words_bytes,
-		      mv_align_up(words * sizeof(uint64_t), MV_PAGE_SIZE) + 2 * MV_PAGE_SIZE);
+	/* the slot table's pages that name a slot (the flags and bitmaps
+	 * live in the slots' headers, counted with the descriptors) */
+	size_t slots = mv_pfn_section(mv_relaxed_load(&z->populated_pfn) + MV_SECTION_PAGES - 1);
+	return mv_align_up(slots * sizeof(struct mv_secref), MV_PAGE_SIZE);
 }

@@ -29,7 +29,35 @@ struct mv_free_area {
 	uint64_t nr_backed_mt[MIGRATE_TYPES];
 };
 
-/* The descriptor array starts this far into its page-aligned mapping. A
+/*
+ * Sections (the kernel's SPARSEMEM, include/linux/mmzone.h: struct
+ * mem_section, its mem_map and its usemap). The zone's page frame numbers
+ * run linearly over slots of MV_SECTION_PAGES; slot i's memory is a 64 MiB
+ * aligned piece of the address space the OS hands out when the zone first
+ * grows into it, wherever the OS puts it: nothing is reserved up front,
+ * and two slots need not be adjacent (a run of pages longer than what
+ * remains of a slot is placed where its slots were mapped together,
+ * mv_zone_contiguous). Each slot has its own descriptors and pageblock
+ * flags (struct mv_section, mapped apart from the memory). A buddy block
+ * never crosses a slot: the largest, MAX_PAGE_ORDER, divides the slot.
+ *
+ * A global map, one entry per 64 MiB of the 47-bit address space (the
+ * kernel's mem_section[] root), finds the section of any pointer in one
+ * load; free() uses it to tell its own pointers from foreign ones.
+ */
+#define MV_SECTION_SHIFT 26 /* 64 MiB */
+#define MV_SECTION_SIZE ((size_t)1 << MV_SECTION_SHIFT)
+#define MV_SECTION_PAGES_SHIFT (MV_SECTION_SHIFT - MV_PAGE_SHIFT)
+#define MV_SECTION_PAGES ((size_t)1 << MV_SECTION_PAGES_SHIFT)
+#define MV_SECTION_PAGE_MASK (MV_SECTION_PAGES - 1)
+/* A handle entry gives an object's place in the zone's pfn space in
+ * 16-byte units in 35 bits (htable.h): 512 GiB of pfns, 8192 slots. */
+#define MV_MAX_SECTIONS ((size_t)1 << (35 + 4 - MV_SECTION_SHIFT))
+#define MV_MAX_ZONE_PAGES (MV_MAX_SECTIONS << MV_SECTION_PAGES_SHIFT)
+#define MV_SECMAP_BITS 47
+#define MV_SECMAP_ENTRIES ((size_t)1 << (MV_SECMAP_BITS - MV_SECTION_SHIFT))
+
+/* The descriptors start this far into a section's metadata mapping. A
  * page's first slot and that page's descriptor would otherwise share their
  * offset within a 4 KiB page whenever the pfn is a multiple of 256, pfn 0
  * (the first slab of a process) included. A store to the slot followed by a
@@ -38,28 +66,69 @@ struct mv_free_area {
  * descriptors of pfn 0, 256, ... sit at offset 2048, away from the slots
  * that are handed out first. */
 #define MV_DESC_COLOR 2048
+#define MV_SEC_DESC_OFF (MV_PAGE_SIZE + MV_DESC_COLOR)
+#define MV_SEC_META_BYTES                                                                          \
+	((MV_SEC_DESC_OFF + MV_SECTION_PAGES * sizeof(struct mv_page) + MV_PAGE_SIZE - 1) &          \
+	 ~(MV_PAGE_SIZE - 1))
+#define MV_SEC_META_PAGES (MV_SEC_META_BYTES / MV_PAGE_SIZE)
+
+/* A slot's metadata: mapped the first time the zone grows into the slot
+ * and never unmapped while the zone lives (a racing reader that found it
+ * may always load from it); when the slot's memory goes back to the OS the
+ * descriptors are given back and read as zeros (PG_NONE). */
+struct mv_section {
+	struct mv_zone *zone;
+	char *base;  /* the slot's memory, 64 MiB aligned; NULL when absent */
+	size_t len;  /* bytes of it mapped (less than 64 MiB only at a zone's limit) */
+	uint32_t nr; /* the slot */
+	uint32_t pad_;
+	_Atomic uint64_t pb[(MV_SECTION_PAGES >> 6) / MV_PB_PER_WORD]; /* pageblock order >= 6 */
+	uint64_t backed[MV_SECTION_PAGES / 64]; /* a bit per page: backed by the OS */
+	uint64_t desc_released[(MV_SEC_META_PAGES + 63) / 64]; /* metadata pages given back */
+};
+_Static_assert(sizeof(struct mv_section) <= MV_PAGE_SIZE, "section header beyond its page");
+
+/* the zone's table of slots: where each one's memory and metadata are */
+struct mv_secref {
+	char *base; /* NULL: absent */
+	struct mv_section *s;
+};
+
+extern struct mv_section *_Atomic *_Atomic mv_secmap;
+
+/* The section holding p (any pointer), or NULL: one load. Check len (and
+ * zone) before trusting it: the map covers a 64 MiB piece, the section may
+ * cover less of it. */
+static inline struct mv_section *mv_section_of(const void *p)
+{
+	uintptr_t i = (uintptr_t)p >> MV_SECTION_SHIFT;
+	struct mv_section *_Atomic *map = atomic_load_explicit(&mv_secmap, memory_order_acquire);
+	if (unlikely(i >= MV_SECMAP_ENTRIES || !map))
+		return NULL;
+	return atomic_load_explicit(&map[i], memory_order_acquire);
+}
+static inline struct mv_page *mv_section_desc(const struct mv_section *s)
+{
+	return (struct mv_page *)(void *)((char *)(uintptr_t)s + MV_SEC_DESC_OFF);
+}
 
 struct mv_zone {
 	mv_mutex lock;
-	char *base; /* pageblock-aligned reservation */
-	size_t reserve_bytes;
-	struct mv_page *desc;         /* descriptor array, one per page of the reservation */
-	char *desc_map;               /* its reservation: desc sits MV_DESC_COLOR bytes in */
-	size_t desc_bytes;            /* of desc_map */
-	struct mv_pageblock_flags pb; /* 4 bits per pageblock */
-	size_t pb_words_bytes;
-	uint64_t *backed; /* a bit per page: backed by the OS since last handed
-	                                 out (cleared when given back), under lock */
+	size_t reserve_bytes;      /* the most memory the zone may map (a limit) */
+	struct mv_secref *sec;     /* nr_sections_max slots */
+	size_t nr_sections_max;
+	_Atomic size_t nr_sections;   /* slots holding memory now */
+	_Atomic size_t sections_added;   /* slots mapped, ever */
+	_Atomic size_t sections_removed; /* slots given back whole, ever */
+	_Atomic size_t mapped_bytes;  /* memory mapped (sum of the slots' len) */
+	_Atomic size_t meta_bytes;    /* slot metadata mapped */
+	_Atomic int map_errno;        /* why the OS last refused a section (0: it never did) */
 	unsigned pageblock_order;
 	size_t pageblock_nr_pages;
-	size_t nr_pages_max;          /* pages in the reservation */
-	_Atomic size_t populated_pfn; /* pfns below are populated (descriptors committed) */
-	size_t desc_committed_bytes;  /* descriptors committed so far, under lock */
-	/* descriptor pages given back to the OS (a bit each): those wholly
-	 * inside a free, unbacked block of pageblock order or more, but for
-	 * the page of its head; they read as zeros (PG_NONE), which is what
-	 * every descriptor inside a free block says. Under lock. */
-	uint64_t *desc_released;
+	size_t nr_pages_max;          /* pfn space: nr_sections_max slots, or the limit */
+	_Atomic size_t populated_pfn; /* the growth frontier: pfns below, in present slots, are
+	                                 populated */
+	_Atomic size_t desc_committed_bytes; /* descriptors (and headers) populated so far */
 	_Atomic size_t desc_released_pages;
 	bool page_group_by_mobility_disabled;
 
@@ -89,35 +158,106 @@ struct mv_zone {
 	void *place_arg;
 };
 
-/* Reserve the arena and its metadata, nothing populated. 0 or errno (ENOMEM). */
+/* An empty zone: nothing mapped but its slot table; reserve_bytes limits
+ * the memory it may map (0: MV_MAX_ZONE_PAGES). 0 or errno (ENOMEM). */
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm);
 void mv_zone_destroy(struct mv_zone *z);
 
+/* the slot of pfn, and the pfn of a slot's first page */
+static inline size_t mv_pfn_section(size_t pfn)
+{
+	return pfn >> MV_SECTION_PAGES_SHIFT;
+}
+static inline struct mv_section *mv_zone_section(const struct mv_zone *z, size_t pfn)
+{
+	return z->sec[mv_pfn_section(pfn)].s;
+}
+/* The pfn of p, which must be in the zone (a pointer the zone handed out,
+ * or one mv_heap_owns vouched for): the global map's load. */
 static inline size_t mv_zone_pfn(const struct mv_zone *z, const void *p)
 {
-	return (size_t)((const char *)p - z->base) >> MV_PAGE_SHIFT;
+	(void)z;
+	const struct mv_section *s = mv_section_of(p);
+	return ((size_t)s->nr << MV_SECTION_PAGES_SHIFT) |
+	       (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
+}
+/* the descriptor of p's page, p in the zone (as for mv_zone_pfn) */
+static inline struct mv_page *mv_zone_page_of(const void *p)
+{
+	return mv_section_desc(mv_section_of(p)) + (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
 }
 static inline void *mv_zone_addr(const struct mv_zone *z, size_t pfn)
 {
-	return z->base + (pfn << MV_PAGE_SHIFT);
+	return z->sec[mv_pfn_section(pfn)].base + ((pfn & MV_SECTION_PAGE_MASK) << MV_PAGE_SHIFT);
 }
 static inline struct mv_page *mv_pfn_to_page(const struct mv_zone *z, size_t pfn)
 {
-	return &z->desc[pfn];
+	return mv_section_desc(mv_zone_section(z, pfn)) + (pfn & MV_SECTION_PAGE_MASK);
 }
-/* true when pfn is populated; lockless */
+/* true when pfn is populated (below the frontier, in a slot holding
+ * memory); lockless */
 static inline bool mv_zone_pfn_valid(const struct mv_zone *z, size_t pfn)
 {
-	return pfn < atomic_load_explicit(&z->populated_pfn, memory_order_acquire);
+	return pfn < atomic_load_explicit(&z->populated_pfn, memory_order_acquire) &&
+	       __atomic_load_n(&z->sec[mv_pfn_section(pfn)].base, __ATOMIC_ACQUIRE) != NULL;
+}
+/* The first valid pfn at or above pfn (a slot boundary past absent slots),
+ * or the frontier. */
+static inline size_t mv_zone_next_valid(const struct mv_zone *z, size_t pfn)
+{
+	size_t end = atomic_load_explicit(&z->populated_pfn, memory_order_acquire);
+	while (pfn < end && !__atomic_load_n(&z->sec[mv_pfn_section(pfn)].base, __ATOMIC_ACQUIRE))
+		pfn = (mv_pfn_section(pfn) + 1) << MV_SECTION_PAGES_SHIFT;
+	return MV_MIN(pfn, end);
+}
+/* Are the pages [pfn, pfn + nr) one stretch of the address space? (Slots
+ * are, when they were mapped together or the OS placed them adjacent.) */
+static inline bool mv_zone_contiguous(const struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t i = mv_pfn_section(pfn), last = mv_pfn_section(pfn + nr - 1);
+	for (; i < last; i++)
+		if (!z->sec[i].base || z->sec[i + 1].base != z->sec[i].base + MV_SECTION_SIZE)
+			return false;
+	return z->sec[last].base != NULL;
 }
 static inline size_t mv_pageblock_start_pfn(const struct mv_zone *z, size_t pfn)
 {
 	return pfn & ~(z->pageblock_nr_pages - 1);
 }
+/* the pageblock flags of pfn's section, for pageblock.h's accessors, which
+ * then take pfn's place within its section */
+static inline struct mv_pageblock_flags mv_zone_pb(const struct mv_zone *z, size_t pfn)
+{
+	struct mv_pageblock_flags pb = {mv_zone_section(z, pfn)->pb, z->pageblock_order,
+					MV_SECTION_PAGES >> z->pageblock_order};
+	return pb;
+}
 static inline int mv_get_pfnblock_migratetype(const struct mv_zone *z, size_t pfn)
 {
-	return mv_get_pageblock_migratetype(&z->pb, pfn);
+	struct mv_pageblock_flags pb = mv_zone_pb(z, pfn);
+	return mv_get_pageblock_migratetype(&pb, pfn & MV_SECTION_PAGE_MASK);
+}
+static inline bool mv_zone_pb_skip(const struct mv_zone *z, size_t pfn)
+{
+	struct mv_pageblock_flags pb = mv_zone_pb(z, pfn);
+	return mv_get_pageblock_skip(&pb, pfn & MV_SECTION_PAGE_MASK);
+}
+static inline void mv_zone_set_pb_skip(const struct mv_zone *z, size_t pfn)
+{
+	struct mv_pageblock_flags pb = mv_zone_pb(z, pfn);
+	mv_set_pageblock_skip(&pb, pfn & MV_SECTION_PAGE_MASK);
+}
+static inline void mv_zone_clear_pb_skip(const struct mv_zone *z, size_t pfn)
+{
+	struct mv_pageblock_flags pb = mv_zone_pb(z, pfn);
+	mv_clear_pageblock_skip(&pb, pfn & MV_SECTION_PAGE_MASK);
+}
+/* the word of the backed bitmap holding pfn's bit (64 | MV_SECTION_PAGES:
+ * a word never straddles two slots) */
+static inline uint64_t *mv_zone_backed_word(const struct mv_zone *z, size_t pfn)
+{
+	return &mv_zone_section(z, pfn)->backed[(pfn & MV_SECTION_PAGE_MASK) / 64];
 }
 
 /* Racy descriptor accessors (relaxed atomics): for readers that do not hold
@@ -141,11 +281,14 @@ bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn);
  * under zone->lock.
  */
 
-/* Growth (online_pages): bring the pageblocks [populated_pfn, end) into
- * the arena, descriptors and memory committed, each pageblock typed mt,
- * and publish them (populated_pfn = end). Their pages are neither listed
- * nor backed: the caller frees them into the lists or hands them out.
- * false if end is past the reservation or the OS refused. */
+/* Growth (online_pages, after section hotplug): bring the pageblocks
+ * [populated_pfn, end) into the arena, each pageblock typed mt, and
+ * publish them (populated_pfn = end). Slots the range reaches that hold no
+ * memory yet are mapped (sparse_add_section), all of them as one stretch of
+ * address space, next to the slot below when the OS agrees (see
+ * mv_zone_contiguous). Their pages are neither listed nor backed: the
+ * caller frees them into the lists or hands them out. false if end is past
+ * the zone's limit or the OS refused. */
 bool mv_zone_populate(struct mv_zone *z, size_t end, int mt);
 
 /* The budget: would backing [pfn, pfn + nr) take the zone past its limit?
@@ -169,11 +312,11 @@ static inline size_t mv_zone_set_backed(struct mv_zone *z, size_t pfn, size_t nr
 {
 	size_t n = 0, end = pfn + nr;
 	while (pfn < end) {
-		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		size_t bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
-		uint64_t old = z->backed[w];
+		uint64_t *wp = mv_zone_backed_word(z, pfn), old = *wp;
 		/* an atomic store: mv_zone_pageblock_backed reads without the lock */
-		mv_rstore(z->backed[w], on ? old | mask : old & ~mask);
+		mv_rstore(*wp, on ? old | mask : old & ~mask);
 		n += (size_t)mv_popcount64((on ? ~old : old) & mask);
 		pfn += len;
 	}
@@ -185,9 +328,9 @@ static inline bool mv_zone_any_backed(const struct mv_zone *z, size_t pfn, size_
 {
 	size_t end = pfn + nr;
 	while (pfn < end) {
-		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		size_t bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
-		if (mv_rload(z->backed[w]) & mask) /* may run without the lock */
+		if (mv_rload(*mv_zone_backed_word(z, pfn)) & mask) /* may run without the lock */
 			return true;
 		pfn += len;
 	}
@@ -199,9 +342,9 @@ static inline size_t mv_zone_count_unbacked(const struct mv_zone *z, size_t pfn,
 {
 	size_t n = 0, end = pfn + nr;
 	while (pfn < end) {
-		size_t w = pfn / 64, bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
+		size_t bit = pfn % 64, len = MV_MIN(64 - bit, end - pfn);
 		uint64_t mask = len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1) << bit;
-		n += (size_t)mv_popcount64(~z->backed[w] & mask);
+		n += (size_t)mv_popcount64(~*mv_zone_backed_word(z, pfn) & mask);
 		pfn += len;
 	}
 	return n;
@@ -227,7 +370,8 @@ static inline void mv_zone_set_pageblock_type(struct mv_zone *z, size_t pfn, int
 		return;
 	if (z->page_group_by_mobility_disabled && mt < MIGRATE_PCPTYPES)
 		mt = MIGRATE_UNMOVABLE;
-	mv_set_pageblock_migratetype(&z->pb, pfn, mt);
+	struct mv_pageblock_flags pb = mv_zone_pb(z, pfn);
+	mv_set_pageblock_migratetype(&pb, pfn & MV_SECTION_PAGE_MASK, mt);
 	mv_relaxed_add(&z->nr_pageblocks_mt[old], (size_t)-1);
 	mv_relaxed_add(&z->nr_pageblocks_mt[mt], 1);
 }

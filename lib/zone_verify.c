@@ -16,7 +16,6 @@ const char *mv_zone_verify(struct mv_zone *z)
 	static char msg[256];
 	const char *err = NULL;
 	mv_lock(&z->lock);
-	size_t populated = mv_relaxed_load(&z->populated_pfn);
 	size_t pages_mt[MIGRATE_TYPES] = {0}, backed_free = 0, total_nonisolate = 0;
 	for (unsigned o = 0; o < MV_NR_PAGE_ORDERS && !err; o++) {
 		uint64_t blocks = 0;
@@ -24,8 +23,9 @@ const char *mv_zone_verify(struct mv_zone *z)
 			uint64_t n = 0;
 			uint32_t head = z->free_area[o].free_list[mt], pfn = head;
 			while (pfn != MV_PFN_NONE) {
-				const struct mv_page *pg = &z->desc[pfn];
-				if (pfn >= populated || (pfn & (((size_t)1 << o) - 1)))
+				const struct mv_page *pg =
+				    mv_zone_pfn_valid(z, pfn) ? mv_pfn_to_page(z, pfn) : NULL;
+				if (!pg || (pfn & (((size_t)1 << o) - 1)))
 					snprintf(msg, sizeof msg,
 						 "free block %u order %u out of place", pfn, o),
 					    err = msg;
@@ -50,10 +50,10 @@ const char *mv_zone_verify(struct mv_zone *z)
 					break;
 				/* fully merged? */
 				size_t b = pfn ^ ((size_t)1 << o);
-				if (o < MV_MAX_PAGE_ORDER && b < populated &&
-				    mv_pg_load(z->desc[b].type) == PG_BUDDY &&
-				    mv_pg_load(z->desc[b].order) == o) {
-					int bmt = mv_pg_load(z->desc[b].mt);
+				if (o < MV_MAX_PAGE_ORDER && mv_zone_pfn_valid(z, b) &&
+				    mv_pg_load(mv_pfn_to_page(z, b)->type) == PG_BUDDY &&
+				    mv_pg_load(mv_pfn_to_page(z, b)->order) == o) {
+					int bmt = mv_pg_load(mv_pfn_to_page(z, b)->mt);
 					/* isolated pageblocks need not be merged
 					 * with each other: isolating moves a free
 					 * pageblock to the ISOLATE list as it is,

@@ -7,7 +7,7 @@
  * MOVA_CONF go to stderr then), and stdout gets one line of what the
  * configuration became:
  *
- *   reserved_bytes=N pageblock_order=N cma_pageblocks=N kcompactd_threads=N
+ *   reserved_bytes=N (the limit, max_bytes) pageblock_order=N cma_pageblocks=N kcompactd_threads=N
  *
  * kcompactd_threads counts this process's threads named "kcompactd" (the
  * default arena's background thread names itself so) after a wakeup: the
@@ -64,7 +64,7 @@ int main(void)
 	mova_stats st;
 	mova_stats_get(mova_default_arena(), &st);
 	printf("reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu kcompactd_threads=%d\n",
-	       st.reserved_bytes, st.pageblock_order,
+	       st.max_bytes, st.pageblock_order,
 	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], threads);
 	return 0;
 }

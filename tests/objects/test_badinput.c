@@ -635,7 +635,7 @@ static const struct bad_field bad_fields[] = {
     {F_RESERVE, 512 * GiB + 4096, 0, 0, 0, "reserve_bytes is out of range (0 .. 549755813888)"},
     {F_RESERVE, SIZE_MAX, 0, 0, 0, "reserve_bytes is out of range (0 .. 549755813888)"},
     {F_CMA, 32 * MiB + 4096, 0, 6, 64 * MiB, "cma_bytes must be at most half of reserve_bytes"},
-    {F_CMA, 33 * GiB, 0, 0, 0, "cma_bytes must be at most half of reserve_bytes"},
+    {F_CMA, 257 * GiB, 0, 0, 0, "cma_bytes must be at most half of reserve_bytes"},
     {F_CMA, 513 * GiB, 0, 0, 0, "cma_bytes is out of range (0 .. 549755813888)"},
     {F_HANDLES, 5, 0, 0, 0, "max_handles must be 0 (default) or at least 1024"},
     {F_HANDLES, 1023, 0, 0, 0, "max_handles must be 0 (default) or at least 1024"},
@@ -820,8 +820,8 @@ static void expect_probe(const char *conf, const char *err, size_t reserved, uns
 Test(badinput, conf_valid_settings_apply)
 {
 	/* the baseline, and that the probe sees each setting it reports */
-	expect_probe(NULL, "", 64 * GiB, 9, 0, 1);
-	expect_probe("", "", 64 * GiB, 9, 0, 1);
+	expect_probe(NULL, "", 512 * GiB, 9, 0, 1);
+	expect_probe("", "", 512 * GiB, 9, 0, 1);
 	expect_probe("reserve_bytes:1G,pageblock_order:8,cma_bytes:256M,kcompactd:0", "", 1 * GiB,
 		     8, 256, 0);
 }
@@ -829,8 +829,8 @@ Test(badinput, conf_valid_settings_apply)
 Test(badinput, conf_empty_items_are_skipped)
 {
 	expect_probe(",,reserve_bytes:2G,", "", 2 * GiB, 9, 0, 1);
-	expect_probe(",,,", "", 64 * GiB, 9, 0, 1);
-	expect_probe("kcompactd:0,,pageblock_order:8", "", 64 * GiB, 8, 0, 0);
+	expect_probe(",,,", "", 512 * GiB, 9, 0, 1);
+	expect_probe("kcompactd:0,,pageblock_order:8", "", 512 * GiB, 8, 0, 0);
 }
 
 Test(badinput, conf_unknown_key_and_out_of_range_value)
@@ -843,7 +843,7 @@ Test(badinput, conf_unknown_key_and_out_of_range_value)
 		     2 * GiB, 9, 0, 1);
 	expect_probe("reserve_bytes:1T,pageblock_order:8",
 		     "mova: MOVA_CONF: bad value '1T' for reserve_bytes " BYTES_WANT "; ignored\n",
-		     64 * GiB, 8, 0, 1);
+		     512 * GiB, 8, 0, 1);
 	expect_probe("max_handles:4294967295,reserve_bytes:2G",
 		     "mova: MOVA_CONF: bad value '4294967295' for max_handles (want a number in 0 "
 		     ".. 4294967294); ignored\n",
@@ -859,19 +859,19 @@ Test(badinput, conf_bad_values_are_ignored)
 		     2 * GiB, 9, 0, 1);
 	expect_probe("reserve_bytes:12X,pageblock_order:8",
 		     "mova: MOVA_CONF: bad value '12X' for reserve_bytes " BYTES_WANT "; ignored\n",
-		     64 * GiB, 8, 0, 1);
+		     512 * GiB, 8, 0, 1);
 	expect_probe(
 	    "reserve_bytes:99999999999999999999999,pageblock_order:8",
 	    "mova: MOVA_CONF: bad value '99999999999999999999999' for reserve_bytes " BYTES_WANT
 	    "; ignored\n",
-	    64 * GiB, 8, 0, 1);
+	    512 * GiB, 8, 0, 1);
 	expect_probe("stats_print:2,reserve_bytes:2G",
 		     "mova: MOVA_CONF: bad value '2' for stats_print (want a number in 0 .. 1); "
 		     "ignored\n",
 		     2 * GiB, 9, 0, 1);
 	expect_probe("reserve_bytes:,kcompactd:0",
 		     "mova: MOVA_CONF: bad value '' for reserve_bytes " BYTES_WANT "; ignored\n",
-		     64 * GiB, 9, 0, 0);
+		     512 * GiB, 9, 0, 0);
 	/* each bad item is reported, in order */
 	expect_probe("kcompactd:yes,reserve_bytes:12X,stats_print:2,reserve_bytes:2G",
 		     "mova: MOVA_CONF: bad value 'yes' for kcompactd (want a number in 0 .. 1); "
@@ -885,10 +885,10 @@ Test(badinput, conf_bad_values_are_ignored)
 Test(badinput, conf_item_without_colon)
 {
 	expect_probe("reserve_bytes,pageblock_order:8",
-		     "mova: MOVA_CONF: 'reserve_bytes' is not key:value; ignored\n", 64 * GiB, 8, 0,
+		     "mova: MOVA_CONF: 'reserve_bytes' is not key:value; ignored\n", 512 * GiB, 8, 0,
 		     1);
 	expect_probe("kcompactd:0,reserve_bytes 2G",
-		     "mova: MOVA_CONF: 'reserve_bytes 2G' is not key:value; ignored\n", 64 * GiB, 9,
+		     "mova: MOVA_CONF: 'reserve_bytes 2G' is not key:value; ignored\n", 512 * GiB, 9,
 		     0, 0);
 }
 
@@ -898,20 +898,20 @@ Test(badinput, conf_invalid_whole_uses_defaults)
 	expect_probe("reserve_bytes:1G,cma_bytes:800M",
 		     "mova: MOVA_CONF: cma_bytes must be at most half of reserve_bytes; using the "
 		     "defaults\n",
-		     64 * GiB, 9, 0, 1);
+		     512 * GiB, 9, 0, 1);
 	expect_probe("pageblock_order:3,reserve_bytes:1G,kcompactd:0",
 		     "mova: MOVA_CONF: pageblock_order must be 0 (default) or 6 .. 10; using the "
 		     "defaults\n",
-		     64 * GiB, 9, 0, 1);
+		     512 * GiB, 9, 0, 1);
 	expect_probe("max_handles:5,reserve_bytes:1G",
 		     "mova: MOVA_CONF: max_handles must be 0 (default) or at least 1024; using the "
 		     "defaults\n",
-		     64 * GiB, 9, 0, 1);
+		     512 * GiB, 9, 0, 1);
 	expect_probe(
 	    "mempolicy:2,reserve_bytes:1G",
 	    "mova: MOVA_CONF: mempolicy/mempolicy_nodes: the mode needs at least one node; "
 	    "using the defaults\n",
-	    64 * GiB, 9, 0, 1);
+	    512 * GiB, 9, 0, 1);
 }
 
 /* ------------------------------------------------------------ counted, not lost */

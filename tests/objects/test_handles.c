@@ -24,9 +24,9 @@
 #include "../common/pattern.h"
 
 /* To forge handles: the encoding tag:17 | gen:15 | index:32 that mova.h's
- * inline mova_deref reads (MOVA_ABI 2). Not part of the contract: written
+ * inline mova_deref reads (MOVA_ABI 2 and 3). Not part of the contract: written
  * out here so that this test needs nothing but the public header. */
-_Static_assert(MOVA_ABI == 2, "the handle encoding below is MOVA_ABI 2's");
+_Static_assert(MOVA_ABI == 2 || MOVA_ABI == 3, "the handle encoding below is MOVA_ABI 2 and 3's");
 static inline mova_handle forge_handle(uint32_t tag, uint32_t gen, uint32_t idx)
 {
 	return ((uint64_t)tag << 47) | ((uint64_t)(gen & 0x7fff) << 32) | idx;

@@ -152,15 +152,16 @@ Test(faults, mmap_fails_at_creation)
 
 Test(faults, growth_fails)
 {
-	mova_arena *a = small_arena(64, 0);
+	/* two sections' worth: the second must be mapped to grow past 64 MiB */
+	mova_arena *a = small_arena(512, 0);
 	mova_handle keep = mova_halloc(a, 1000);
 	cr_assert(keep);
 	fill(a, keep, 7);
-	/* every further mprotect fails: the arena cannot grow */
-	inject_on(MV_OS_COMMIT, 0);
+	/* every further section map fails: the arena cannot grow */
+	inject_on(MV_OS_RESERVE, 0);
 	unsigned failed = 0, got = 0;
-	static mova_handle h[4000];
-	for (unsigned i = 0; i < 4000; i++) {
+	static mova_handle h[24000];
+	for (unsigned i = 0; i < 24000; i++) {
 		h[i] = mova_halloc(a, 4000);
 		if (h[i])
 			got++;
@@ -171,20 +172,23 @@ Test(faults, growth_fails)
 	}
 	inject_off();
 	cr_assert(failed > 0, "no allocation failed while the arena could not grow");
+	cr_assert(got > 0, "the first section's memory was not used");
 	cr_assert(atomic_load(&fail_count) > 0);
 	consistent(a);
 	expect(a, keep, 7);
-	for (unsigned i = 0; i < 4000; i++)
+	for (unsigned i = 0; i < 24000; i++)
 		if (h[i])
 			cr_assert_eq(mova_hfree(a, h[i]), 0);
-	/* the fault is gone: growth works again */
-	for (unsigned i = 0; i < 200; i++) {
+	/* the fault is gone: growth works again, into a second section */
+	for (unsigned i = 0; i < 20000; i++) {
 		h[i] = mova_halloc(a, 4000);
 		cr_assert(h[i], "allocation %u failed after the fault cleared", i);
 	}
+	mova_stats st;
+	mova_stats_get(a, &st);
+	cr_assert_geq(st.section_add, 2, "sections mapped: %lu", (unsigned long)st.section_add);
 	consistent(a);
 	mova_arena_destroy(a);
-	(void)got;
 }
 
 Test(faults, give_back_fails)
