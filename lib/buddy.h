@@ -127,6 +127,10 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep_pageblocks, unsigned m
  * backed blocks: what it costs follows what it returns, not the arena's
  * size. Returns pages given back. */
 size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages);
+/* Give back whole the sections that hold nothing, neither allocated nor
+ * backed (every giving back above ends with this): the highest first; the
+ * lowest stays. Returns how many went. Takes zone->lock. */
+size_t mv_zone_remove_free_sections(struct mv_zone *z);
 /* The lowest free_backed_pages seen since the last call (the free memory
  * nobody needed meanwhile); starts the next interval at the current value.
  * Takes zone->lock. */

@@ -86,6 +86,63 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 	return n;
 }
 
+/* Is slot i wholly free (its populated part: all of it but at the
+ * frontier), unbacked, and of the three mergeable types (CMA is a
+ * reservation, HIGHATOMIC a reserve, ISOLATE someone's range)? Then it is
+ * free blocks end to end, MAX_PAGE_ORDER ones but near the frontier:
+ * sixteen loads. */
+static bool section_removable(const struct mv_zone *z, size_t i)
+{
+	size_t start = i << MV_SECTION_PAGES_SHIFT;
+	size_t end = MV_MIN(start + MV_SECTION_PAGES, mv_relaxed_load(&z->populated_pfn));
+	if (!z->sec[i].base || end <= start)
+		return false;
+	for (size_t p = start; p < end;) {
+		const struct mv_page *pg = mv_pfn_to_page(z, p);
+		if (mv_pg_load(pg->type) != PG_BUDDY || !migratetype_is_mergeable(mv_pg_load(pg->mt)))
+			return false;
+		p += (size_t)1 << mv_pg_load(pg->order);
+	}
+	return !mv_zone_any_backed(z, start, end - start);
+}
+
+/* Sections that hold nothing go back to the OS whole (memory hot-remove),
+ * the highest first, so the pfn space shrinks with them. The lowest
+ * section stays: a process that allocates again soon does not map and
+ * fault its metadata anew. Caller holds zone->lock. */
+static size_t remove_free_sections(struct mv_zone *z)
+{
+	size_t removed = 0;
+	if (mv_relaxed_load(&z->nr_sections) < 2)
+		return 0;
+	size_t top = mv_relaxed_load(&z->populated_pfn);
+	for (size_t i = mv_pfn_section(top + MV_SECTION_PAGES - 1);
+	     i-- > 0 && mv_relaxed_load(&z->nr_sections) > 1;) {
+		if (!section_removable(z, i))
+			continue;
+		size_t start = i << MV_SECTION_PAGES_SHIFT;
+		size_t end = MV_MIN(start + MV_SECTION_PAGES, mv_relaxed_load(&z->populated_pfn));
+		for (size_t p = start; p < end;) {
+			const struct mv_page *pg = mv_pfn_to_page(z, p);
+			unsigned o = mv_pg_load(pg->order);
+			mv_del_page_from_free_list(z, p, o, mv_pg_load(pg->mt));
+			p += (size_t)1 << o;
+		}
+		mv_zone_unmap_section(z, i);
+		removed++;
+	}
+	return removed;
+}
+
+size_t mv_zone_remove_free_sections(struct mv_zone *z)
+{
+	mv_lock(&z->lock);
+	size_t n = remove_free_sections(z);
+	mv_unlock(&z->lock);
+	MV_ASSERT_EXPENSIVE(!n || mv_zone_verified(z, "after removing sections"));
+	return n;
+}
+
 static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, size_t max_pages)
 {
 	size_t batch_pfn[RETURN_BATCH];
@@ -150,6 +207,9 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 			break;
 	}
 	MV_ASSERT_EXPENSIVE(!took || mv_zone_verified(z, "after giving back"));
+	/* what went back may have emptied sections */
+	if (mv_relaxed_load(&z->nr_sections) > 1)
+		mv_zone_remove_free_sections(z);
 	return returned;
 }
 

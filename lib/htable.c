@@ -71,7 +71,7 @@ static bool grow_locked(struct mv_htable *t)
 			return false;
 		}
 		atomic_store_explicit(&t->dir[ci], chunk, memory_order_release);
-		t->nr_chunks++;
+		mv_rstore(t->nr_chunks, t->nr_chunks + 1); /* read without the lock (stats) */
 	}
 	size_t in = c & (MV_HT_CHUNK_ENTRIES - 1);
 	size_t n = MV_MIN((size_t)MV_HT_COMMIT_ENTRIES - (in & (MV_HT_COMMIT_ENTRIES - 1)),

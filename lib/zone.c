@@ -77,7 +77,7 @@ fail:
 
 void mv_zone_destroy(struct mv_zone *z)
 {
-	for (size_t i = 0; z->sec && i < z->nr_sections_max; i++) {
+	for (size_t i = 0; z->sec && i < z->slots_used; i++) {
 		struct mv_secref *r = &z->sec[i];
 		if (r->base) {
 			secmap_set(r->base, r->s->len, NULL);
@@ -99,6 +99,12 @@ static size_t slot_len(const struct mv_zone *z, size_t i)
 	return pages << MV_PAGE_SHIFT;
 }
 
+/* bytes of a slot's metadata that populating its first n pages touches */
+static size_t meta_touched(size_t n)
+{
+	return n ? mv_align_up(MV_SEC_DESC_OFF + n * sizeof(struct mv_page), MV_PAGE_SIZE) : 0;
+}
+
 /* sparse_add_section: map slots [first, last] as one stretch, with their
  * metadata, and publish them. Caller holds zone->lock. */
 static bool add_sections(struct mv_zone *z, size_t first, size_t last)
@@ -113,6 +119,7 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 		}
 		s->zone = z;
 		s->nr = (uint32_t)i;
+		z->slots_used = MV_MAX(z->slots_used, i + 1);
 		__atomic_store_n(&z->sec[i].s, s, __ATOMIC_RELEASE);
 		mv_relaxed_add(&z->meta_bytes, MV_SEC_META_BYTES);
 	}
@@ -140,10 +147,75 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 	return true;
 }
 
-/* bytes of a slot's metadata that populating its first n pages touches */
-static size_t meta_touched(size_t n)
+
+size_t mv_zone_refill_hole(struct mv_zone *z, int mt)
 {
-	return n ? mv_align_up(MV_SEC_DESC_OFF + n * sizeof(struct mv_page), MV_PAGE_SIZE) : 0;
+	size_t top = mv_pfn_section(mv_relaxed_load(&z->populated_pfn));
+	if (!mv_relaxed_load(&z->nr_holes))
+		return MV_PFN_NONE;
+	for (size_t i = 0; i < top; i++) {
+		if (z->sec[i].base)
+			continue;
+		if (!add_sections(z, i, i))
+			return MV_PFN_NONE;
+		mv_relaxed_add(&z->nr_holes, (size_t)-1);
+		size_t start = i << MV_SECTION_PAGES_SHIFT;
+		mv_relaxed_add(&z->desc_committed_bytes, meta_touched(MV_SECTION_PAGES));
+		for (size_t p = start; p < start + MV_SECTION_PAGES; p += z->pageblock_nr_pages) {
+			mv_relaxed_add(&z->nr_pageblocks_mt[MIGRATE_UNMOVABLE], 1);
+			mv_zone_set_pageblock_type(z, p, mt);
+			mv_count(z->vm, MV_VM_pageblock_grow, 1);
+		}
+		return start;
+	}
+	return MV_PFN_NONE;
+}
+
+void mv_zone_unmap_section(struct mv_zone *z, size_t i)
+{
+	struct mv_secref *r = &z->sec[i];
+	struct mv_section *s = r->s;
+	char *base = r->base;
+	size_t len = s->len, start = i << MV_SECTION_PAGES_SHIFT;
+	/* the populated part: all of it but at the frontier */
+	size_t nr = MV_MIN(MV_SECTION_PAGES, mv_relaxed_load(&z->populated_pfn) - start);
+	MV_ASSERT(base && !mv_zone_any_backed(z, start, nr));
+	/* absent first (mv_zone_pfn_valid), then unmapped from the section map */
+	__atomic_store_n(&r->base, (char *)NULL, __ATOMIC_RELEASE);
+	secmap_set(base, len, NULL);
+	mv_rstore(s->base, (char *)NULL);
+	for (size_t p = start; p < start + nr; p += z->pageblock_nr_pages)
+		mv_relaxed_add(&z->nr_pageblocks_mt[mv_get_pfnblock_migratetype(z, p)], (size_t)-1);
+	/* the flags read as fresh ones (UNMOVABLE) and the descriptors as
+	 * zeros: what a racing lockless reader that found the slot sees */
+	for (size_t w = 0; w < sizeof s->pb / sizeof s->pb[0]; w++)
+		atomic_store_explicit(&s->pb[w], 0, memory_order_relaxed);
+	mv_os_decommit((char *)s + MV_PAGE_SIZE, MV_SEC_META_BYTES - MV_PAGE_SIZE);
+	for (size_t w = 0; w < sizeof s->desc_released / sizeof s->desc_released[0]; w++) {
+		size_t n = (size_t)mv_popcount64(s->desc_released[w]);
+		if (n)
+			mv_relaxed_add(&z->desc_released_pages, -n);
+		s->desc_released[w] = 0;
+	}
+	mv_relaxed_add(&z->desc_committed_bytes, -meta_touched(nr));
+	mv_os_release(base, len);
+	mv_relaxed_add(&z->nr_sections, (size_t)-1);
+	mv_relaxed_add(&z->sections_removed, 1);
+	mv_relaxed_add(&z->mapped_bytes, -len);
+	mv_count(z->vm, MV_VM_section_remove, 1);
+	/* the top slot gone: the frontier comes down past every absent slot,
+	 * so the pfn space stays as small as what is mapped */
+	size_t top = mv_relaxed_load(&z->populated_pfn);
+	if (start + MV_SECTION_PAGES >= top) {
+		size_t j = i;
+		while (j > 0 && !z->sec[j - 1].base)
+			j--;
+		mv_relaxed_add(&z->nr_holes, -(i - j));
+		atomic_store_explicit(&z->populated_pfn, j << MV_SECTION_PAGES_SHIFT,
+				      memory_order_release);
+	} else {
+		mv_relaxed_add(&z->nr_holes, 1);
+	}
 }
 
 bool mv_zone_populate(struct mv_zone *z, size_t end, int mt)

@@ -117,12 +117,14 @@ struct mv_zone {
 	size_t reserve_bytes;      /* the most memory the zone may map (a limit) */
 	struct mv_secref *sec;     /* nr_sections_max slots */
 	size_t nr_sections_max;
+	size_t slots_used;            /* slots below have been mapped at least once */
 	_Atomic size_t nr_sections;   /* slots holding memory now */
 	_Atomic size_t sections_added;   /* slots mapped, ever */
 	_Atomic size_t sections_removed; /* slots given back whole, ever */
 	_Atomic size_t mapped_bytes;  /* memory mapped (sum of the slots' len) */
 	_Atomic size_t meta_bytes;    /* slot metadata mapped */
 	_Atomic int map_errno;        /* why the OS last refused a section (0: it never did) */
+	_Atomic size_t nr_holes;      /* absent slots below the frontier */
 	unsigned pageblock_order;
 	size_t pageblock_nr_pages;
 	size_t nr_pages_max;          /* pfn space: nr_sections_max slots, or the limit */
@@ -290,6 +292,16 @@ bool mv_zone_pageblock_backed(const struct mv_zone *z, size_t pfn);
  * caller frees them into the lists or hands them out. false if end is past
  * the zone's limit or the OS refused. */
 bool mv_zone_populate(struct mv_zone *z, size_t end, int mt);
+
+/* Growth into a hole: map the lowest absent slot below the frontier again,
+ * all its pageblocks typed mt, and return its first pfn (MV_PFN_NONE when
+ * there is no hole or the OS refused). Its pages are neither listed nor
+ * backed: the caller frees them into the lists. */
+size_t mv_zone_refill_hole(struct mv_zone *z, int mt);
+/* sparse_remove_section: slot i, wholly free, unbacked and off the lists,
+ * goes back to the OS whole (its memory unmapped, its descriptors given
+ * back); the frontier comes down if it was the top slot. */
+void mv_zone_unmap_section(struct mv_zone *z, size_t i);
 
 /* The budget: would backing [pfn, pfn + nr) take the zone past its limit?
  * If so, the request is noted in limit_want for the reclaimer. */

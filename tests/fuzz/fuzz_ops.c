@@ -59,7 +59,7 @@ static void setup(void)
 		return;
 	mova_config cfg;
 	mova_config_init(&cfg);
-	cfg.reserve_bytes = (size_t)64 << 20;
+	cfg.reserve_bytes = (size_t)192 << 20; /* three sections: op 18 empties one */
 	cfg.pageblock_order = 6;
 	cfg.kcompactd = 0;
 	cfg.max_handles = 4096;
@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct input in = {data, size, 0};
 	setup();
 	while (in.i < in.n) {
-		unsigned op = byte(&in) % 18, k = byte(&in);
+		unsigned op = byte(&in) % 19, k = byte(&in);
 		struct hobj *ho = &h[k % MAXH];
 		struct robj *ro = &r[k % MAXR];
 		switch (op) {
@@ -322,6 +322,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (h[j].h && mova_hsize(arena, h[j].h) != h[j].size)
 					FAIL("hsize changed");
 			break;
+		case 18: { /* a section of its own, emptied and given back whole */
+			mova_stats st0, st1;
+			mova_stats_get(arena, &st0);
+			size_t big = ((size_t)(byte(&in) % 64) + 65) << 20; /* 65 .. 128 MiB */
+			mova_handle b = mova_halloc(arena, big);
+			if (!b)
+				break; /* the arena's limit */
+			unsigned char *p = mova_pin(arena, b);
+			if (!p)
+				FAIL("pin of a fresh handle failed");
+			p[0] = p[big - 1] = 0x5a;
+			mova_unpin(arena, b);
+			if (mova_hfree(arena, b))
+				FAIL("hfree of a fresh handle failed");
+			mova_shrink(arena, SIZE_MAX, NULL);
+			mova_stats_get(arena, &st1);
+			if (st0.nr_sections && st1.nr_sections > st0.nr_sections)
+				FAIL("sections %zu -> %zu: an emptied section stayed", st0.nr_sections,
+				     st1.nr_sections);
+			break;
+		}
 		}
 	}
 	/* everything still intact; then clean up */
