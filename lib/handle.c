@@ -66,9 +66,9 @@ static inline void hidx_put(struct mova_arena *a, struct mv_tcache *tc, uint32_t
 
 /* the object at p is entry idx's: make the entry LIVE and count it */
 static inline mova_handle entry_publish(struct mova_arena *a, struct mv_tcache *tc, uint32_t idx,
-					void *p, size_t size)
+					uint64_t loc, size_t size)
 {
-	uint32_t gen = mv_hentry_make_live(&a->heap, mv_htable_entry(&a->heap.htab, idx), p);
+	uint32_t gen = mv_hentry_make_live(mv_htable_entry(&a->heap.htab, idx), loc);
 	mv_owner_add(&tc->live_bytes, (int64_t)size);
 	return mv_handle_make(a->tag, gen, idx);
 }
@@ -130,6 +130,7 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 		mv_slab_set_backref(s, p, idx, size);
 		if (zero)
 			memset(p, 0, size);
+		return entry_publish(a, tc, idx, mv_hentry_loc_in(s->pfn, s->addr, p), size);
 	} else {
 		p = mv_slowpath_large(a, tc, size, 0, rcl ? MIGRATE_RECLAIMABLE : MIGRATE_MOVABLE,
 				      zero);
@@ -137,9 +138,10 @@ static mova_handle halloc_with(struct mova_arena *a, struct mv_tcache *tc, size_
 			hidx_put(a, tc, idx);
 			return MOVA_NULL;
 		}
-		mv_large_set_backref(&a->heap.zone, mv_zone_pfn(&a->heap.zone, p), idx);
+		size_t pfn = mv_zone_pfn(&a->heap.zone, p);
+		mv_large_set_backref(&a->heap.zone, pfn, idx);
+		return entry_publish(a, tc, idx, mv_hentry_loc_in(pfn, p, p), size);
 	}
-	return entry_publish(a, tc, idx, p, size);
 }
 
 /* halloc's common case, with nothing to save and restore: the thread's
@@ -160,7 +162,7 @@ mova_handle mova_halloc(mova_arena *a, size_t size)
 			s->used++;
 			mv_slab_set_backref(s, p, idx, size);
 			mv_fstat(tc, halloc_fast);
-			return entry_publish(a, tc, idx, p, size);
+			return entry_publish(a, tc, idx, mv_hentry_loc_in(s->pfn, s->addr, p), size);
 		}
 	}
 	return halloc(a, size, false, false);
@@ -219,7 +221,7 @@ static MV_NOINLINE int hfree_finish(struct mova_arena *a, _Atomic uint64_t *e, m
 		mv_fstat(tc, hfree_slow);
 	/* the object is ours now (the CAS above), so its slab or large run
 	 * is what the entry said: no re-checks as object_size makes */
-	struct mv_page *pg = mv_zone_page_of(p);
+	struct mv_page *pg = mv_pfn_to_page(&a->heap.zone, mv_hentry_pfn(w));
 	struct mv_slab *s = NULL;
 	size_t size;
 	if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
@@ -287,8 +289,8 @@ int mova_hfree(mova_arena *a, mova_handle h)
 		return err;
 	/* the common case, with nothing to save and restore: this thread's
 	 * cache, a slab it allocates from, no reader ever, room for the entry */
-	char *p = mv_hentry_addr(&a->heap, w);
-	const struct mv_page *pg = mv_zone_page_of(p);
+	struct mv_page *pg;
+	char *p = mv_hentry_obj(&a->heap, w, &pg);
 	if (likely(mv_tls_last.h == &a->heap && mv_tls_last.epoch == a->heap.epoch &&
 		   MV_H_GEN(w) != MV_H_GEN_MASK && mv_pg_load(pg->type) == PG_SLAB)) {
 		struct mv_tcache *tc = mv_tls_last.tc;

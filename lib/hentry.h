@@ -52,6 +52,27 @@ static inline void *mv_hentry_addr(const struct mv_heap *hp, uint64_t w)
 	return hp->zone.sec[loc >> MV_H_LOC_SLOT_SHIFT].base +
 	       ((loc << 4) & (MV_SECTION_SIZE - 1));
 }
+/* The address in a word and its page's descriptor, from one slot table
+ * entry (no section map lookup): for hfree. */
+static inline void *mv_hentry_obj(const struct mv_heap *hp, uint64_t w, struct mv_page **pg)
+{
+	uint64_t loc = MV_H_LOC(w);
+	const struct mv_secref *r = &hp->zone.sec[loc >> MV_H_LOC_SLOT_SHIFT];
+	size_t off = (size_t)(loc << 4) & (MV_SECTION_SIZE - 1);
+	*pg = mv_section_desc(r->s) + (off >> MV_PAGE_SHIFT);
+	return r->base + off;
+}
+/* the pfn of the object in a word (a loc is the pfn's 16-byte units) */
+static inline size_t mv_hentry_pfn(uint64_t w)
+{
+	return (size_t)(MV_H_LOC(w) >> (MV_PAGE_SHIFT - 4));
+}
+/* the loc of the object at p in the page run starting at pfn, whose first
+ * byte is base: no section map lookup (halloc knows its slab) */
+static inline uint64_t mv_hentry_loc_in(size_t pfn, const char *base, const void *p)
+{
+	return ((uint64_t)pfn << (MV_PAGE_SHIFT - 4)) + ((uint64_t)((const char *)p - base) >> 4);
+}
 static inline uint64_t mv_hentry_loc(const struct mv_heap *hp, const void *p)
 {
 	(void)hp;
@@ -75,10 +96,10 @@ static inline bool mv_hentry_at(const struct mv_heap *hp, uint32_t idx, const vo
 /* halloc: the free entry e, owned by the caller, now holds the object at p
  * (release: the object's set-up happens before anyone finds it). Returns
  * the entry's generation. */
-static inline uint32_t mv_hentry_make_live(const struct mv_heap *hp, _Atomic uint64_t *e, void *p)
+static inline uint32_t mv_hentry_make_live(_Atomic uint64_t *e, uint64_t loc)
 {
 	uint32_t gen = MV_H_GEN(atomic_load_explicit(e, memory_order_relaxed));
-	atomic_store_explicit(e, mv_entry_live(gen, mv_hentry_loc(hp, p)), memory_order_release);
+	atomic_store_explicit(e, mv_entry_live(gen, loc), memory_order_release);
 	return gen;
 }
 

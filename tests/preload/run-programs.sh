@@ -98,8 +98,8 @@ if want stress; then
 	else bad "stress: $out"; fi
 fi
 if want ulimit; then
-	# under RLIMIT_AS (ulimit -v, issue 17): the default arena's reservation
-	# falls back to what fits, and programs that need little memory run
+	# under RLIMIT_AS (ulimit -v, issues 17 and 14): nothing is reserved up
+	# front, sections are mapped as the arena grows, and programs run
 	for kib in 1048576 262144; do
 		out=$( (
 			ulimit -v $kib || exit 9
@@ -110,11 +110,14 @@ if want ulimit; then
 x = [str(i) * 10 for i in range(200000)]
 t = threading.Thread(target=lambda: x.append(1)); t.start(); t.join(); print("py", len(x))'
 			pre "$stress" 2 4
+			# a program that needs 50 MiB (and 20 MiB in one block)
+			PYTHONMALLOC=malloc pre /usr/bin/python3 -c 'x = [bytearray(1000) for i in range(50000)]
+y = bytearray(20 << 20); print("py50", len(x), len(y) >> 20)'
 		) 2>&1)
 		rc=$?
 		if [ $rc = 0 ] && grep -q '^100000$' <<<"$out" && grep -q '^py 200001$' <<<"$out" &&
-			grep -q ' 0 errors' <<<"$out"; then
-			pass "ulimit -v $kib: ls, sort, python3 with a thread, the threaded stress"
+			grep -q ' 0 errors' <<<"$out" && grep -q '^py50 50000 20$' <<<"$out"; then
+			pass "ulimit -v $kib: ls, sort, python3 with a thread, the threaded stress, 50 MiB in python3"
 		else
 			bad "ulimit -v $kib (status $rc)"; echo "$out" | tail -5
 		fi
