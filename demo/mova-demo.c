@@ -56,11 +56,14 @@ static const char *legend =
     "  each cell is a pageblock (2 MiB):  movable ' ' returned  '.' free  "
     "'\u2591' <25%  '\u2592' <50%  '\u2593' <75%  '\u2588' full\n"
     "                                      unmovable 'u' sparse 'U' dense   "
-    "CMA 'c'/'C'   isolated 'I'\n";
+    "CMA 'c'/'C'   isolated 'I'\n"
+    "  ':' separates the 64 MiB sections; '~' a section given back whole (unmapped)\n";
 
 static const char *cell(const mova_pageblock_info *pi, unsigned pages)
 {
 	unsigned used = pi->movable_pages + pi->unmovable_pages;
+	if (pi->absent)
+		return "~";
 	if (pi->migratetype == MOVA_MIGRATE_ISOLATE)
 		return "I";
 	if (pi->unmovable_pages && pi->unmovable_pages * 2 >= used)
@@ -82,6 +85,12 @@ struct svg {
 	int y;
 };
 
+/* pageblocks per 64 MiB section */
+static size_t per_section(unsigned pages)
+{
+	return ((size_t)64 << 20) / ((size_t)pages << 12);
+}
+
 static void svg_map(struct svg *svg, const char *title, size_t n, unsigned pages)
 {
 	if (!svg->f)
@@ -95,7 +104,9 @@ static void svg_map(struct svg *svg, const char *title, size_t n, unsigned pages
 		unsigned used = pi->movable_pages + pi->unmovable_pages;
 		const char *color;
 		char buf[48];
-		if (pi->migratetype == MOVA_MIGRATE_ISOLATE)
+		if (pi->absent)
+			color = "#fdf6e3"; /* a section given back */
+		else if (pi->migratetype == MOVA_MIGRATE_ISOLATE)
 			color = "#d62728";
 		else if (pi->unmovable_pages && pi->unmovable_pages * 2 >= used)
 			color = "#ff7f0e";
@@ -111,6 +122,13 @@ static void svg_map(struct svg *svg, const char *title, size_t n, unsigned pages
 			"stroke-width='0.5'/>\n",
 			10 + (i % cols) * w, svg->y + (i / cols) * w, w, w, color);
 	}
+	/* the sections' boundaries */
+	size_t ps = per_section(pages);
+	for (size_t i = 0; ps && i < n; i += ps)
+		fprintf(svg->f,
+			"<line x1='%zu' y1='%zu' x2='%zu' y2='%zu' stroke='#444' stroke-width='1.5'/>\n",
+			10 + (i % cols) * w, svg->y + (i / cols) * w, 10 + (i % cols) * w,
+			svg->y + (i / cols) * w + (size_t)w * ((ps + cols - 1) / cols));
 	svg->y += (int)((n + cols - 1) / cols) * w + 16;
 }
 
@@ -128,11 +146,18 @@ static void show(mova_arena *a, const char *title, struct svg *svg, int quiet)
 	       mib(st.resident_bytes), mib(st.live_bytes),
 	       st.live_bytes ? (double)st.resident_bytes / (double)st.live_bytes : 0.0,
 	       st.fragmentation_score);
+	size_t present = 0;
+	for (size_t i = 0; i < n; i++)
+		present += !map[i].absent;
 	printf("   pageblocks: %zu populated (%lu unmovable, %lu movable, %lu CMA), %lu unbacked\n",
-	       n, (unsigned long)st.nr_pageblocks[MOVA_MIGRATE_UNMOVABLE],
+	       present, (unsigned long)st.nr_pageblocks[MOVA_MIGRATE_UNMOVABLE],
 	       (unsigned long)st.nr_pageblocks[MOVA_MIGRATE_MOVABLE],
 	       (unsigned long)st.nr_pageblocks[MOVA_MIGRATE_CMA],
 	       (unsigned long)st.nr_pageblocks_unbacked);
+	printf("   sections: %zu of 64 MiB mapped (%.0f MiB), %lu mapped and %lu given back whole "
+	       "so far\n",
+	       st.nr_sections, mib(st.reserved_bytes), (unsigned long)st.section_add,
+	       (unsigned long)st.section_remove);
 	printf("   buddyinfo  ");
 	for (int o = 0; o < MOVA_NR_PAGE_ORDERS; o++)
 		printf("%6lu ", (unsigned long)st.nr_free[o]);
@@ -145,10 +170,14 @@ static void show(mova_arena *a, const char *title, struct svg *svg, int quiet)
 		for (int i = 0; i < 64; i++)
 			printf("-");
 		printf("+\n");
+		size_t ps = per_section(pages);
 		for (size_t i = 0; i < n; i += 64) {
 			printf("   |");
-			for (size_t j = i; j < i + 64; j++)
+			for (size_t j = i; j < i + 64; j++) {
+				if (j > i && ps && j % ps == 0)
+					printf(":");
 				printf("%s", j < n ? cell(&map[j], pages) : " ");
+			}
 			printf("|\n");
 		}
 		printf("   +");

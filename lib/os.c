@@ -198,5 +198,20 @@ void *mv_os_map_aligned(size_t len, size_t align, void *hint)
 	if (!((uintptr_t)p & (align - 1)))
 		return p;
 	munmap(p, len);
+	/* the OS places mappings top-down: the aligned address just below
+	 * where it put this one is usually free, and taking it maps no more
+	 * than len (over-mapping len + align and trimming raised VmPeak by
+	 * 64 MiB, and fails first under RLIMIT_AS) */
+	char *want[2] = {(char *)((uintptr_t)p & ~(uintptr_t)(align - 1)),
+			 (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1))};
+	for (int i = 0; i < 2; i++) {
+		if (!want[i])
+			continue;
+		char *q = mmap(want[i], len, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+		if (q == want[i])
+			return q;
+		if (q != MAP_FAILED)
+			munmap(q, len);
+	}
 	return reserve_prot(len, align, prot);
 }

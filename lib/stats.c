@@ -112,6 +112,8 @@ void mova_stats_print(mova_arena *a, FILE *f)
 	fprintf(f, "nr_free_pages %zu\n", st.free_bytes / MV_PAGE_SIZE);
 	fprintf(f, "nr_resident_pages %zu\n", st.resident_bytes / MV_PAGE_SIZE);
 	fprintf(f, "nr_populated_pages %zu\n", st.populated_bytes / MV_PAGE_SIZE);
+	fprintf(f, "nr_sections %zu\n", st.nr_sections);
+	fprintf(f, "mapped_bytes %zu\n", st.reserved_bytes);
 	fprintf(f, "nr_unbacked_pageblocks %lu\n", (unsigned long)st.nr_pageblocks_unbacked);
 	fprintf(f, "live_bytes %zu\n", st.live_bytes);
 	fprintf(f, "live_handles %zu\n", st.live_handles);
