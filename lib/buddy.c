@@ -439,12 +439,22 @@ static void split_large_free_block(struct mv_zone *z, size_t pfn)
 		struct mv_page *pg = mv_pfn_to_page(z, head);
 		if (mv_pg_load(pg->type) == PG_BUDDY && mv_pg_load(pg->order) == o) {
 			del_from_free_list(z, head, o, mv_pg_load(pg->mt));
+			/* as split_large_buddy: the other pageblocks are freed,
+			 * so they merge again among themselves (an order-8
+			 * block split for one pageblock left its other three
+			 * unmerged for good: the fuzzer's verifier found two
+			 * free order-6 buddies), and pfn's own pageblock is
+			 * listed last, alone, for the caller to move */
 			size_t n = (size_t)1 << (o - z->pageblock_order);
+			size_t mine = mv_pageblock_start_pfn(z, pfn);
 			for (size_t i = 0; i < n; i++) {
 				size_t p = head + i * z->pageblock_nr_pages;
-				add_to_free_list(z, p, z->pageblock_order,
-						 mv_get_pfnblock_migratetype(z, p), false);
+				if (p != mine)
+					free_one_page(z, p, z->pageblock_order,
+						      mv_get_pfnblock_migratetype(z, p));
 			}
+			add_to_free_list(z, mine, z->pageblock_order,
+					 mv_get_pfnblock_migratetype(z, mine), false);
 			return;
 		}
 	}

@@ -662,3 +662,28 @@ Test(fallback, isolate_inside_larger_free_block)
 	cr_assert_eq(z.free_area[PBO + 1].nr_free_mt[MIGRATE_MOVABLE], 1, "not merged back");
 	cr_assert_eq(atomic_load(&z.nr_free_pages), 2 * PBN);
 }
+
+/* Isolating one pageblock of a larger free block splits it; the other
+ * pageblocks must merge again among themselves (split_large_buddy frees
+ * them), not stay pageblock-sized: with the pieces listed as they were,
+ * an order-10 block split for pageblock 0 left 128 and 192 (and the rest)
+ * as free order-6 buddies on one list, which the verifier rejects and
+ * which fragments the zone for good. Found by the fuzzer at debug level 2. */
+Test(fallback, isolating_splits_and_the_rest_merges)
+{
+	cr_assert_neq(mv_buddy_grow_free(&z, 16, MIGRATE_MOVABLE), NONE);
+	cr_assert_eq(z.free_area[10].nr_free, 1, "one max-order block to split");
+	cr_assert_eq(mv_zone_isolate_pageblock(&z, 0), 0);
+	const char *err = mv_zone_verify(&z);
+	cr_assert_null(err, "after isolating pageblock 0: %s", err);
+	/* 0 alone (isolated), then 64 .. 1023 as one block of each order */
+	cr_assert_eq(z.free_area[6].nr_free_mt[MIGRATE_ISOLATE], 1);
+	for (unsigned o = 6; o < 10; o++)
+		cr_assert_eq(z.free_area[o].nr_free_mt[MIGRATE_MOVABLE], 1,
+			     "order %u: %lu movable blocks", o,
+			     (unsigned long)z.free_area[o].nr_free_mt[MIGRATE_MOVABLE]);
+	mv_zone_unisolate_pageblock(&z, 0, MIGRATE_MOVABLE);
+	err = mv_zone_verify(&z);
+	cr_assert_null(err, "after the undo: %s", err);
+	cr_assert_eq(z.free_area[10].nr_free, 1, "whole again after the undo");
+}
