@@ -126,7 +126,8 @@ static void svg_map(struct svg *svg, const char *title, size_t n, unsigned pages
 	size_t ps = per_section(pages);
 	for (size_t i = 0; ps && i < n; i += ps)
 		fprintf(svg->f,
-			"<line x1='%zu' y1='%zu' x2='%zu' y2='%zu' stroke='#444' stroke-width='1.5'/>\n",
+			"<line x1='%zu' y1='%zu' x2='%zu' y2='%zu' stroke='#444' "
+			"stroke-width='1.5'/>\n",
 			10 + (i % cols) * w, svg->y + (i / cols) * w, 10 + (i % cols) * w,
 			svg->y + (i / cols) * w + (size_t)w * ((ps + cols - 1) / cols));
 	svg->y += (int)((n + cols - 1) / cols) * w + 16;

@@ -414,8 +414,8 @@ MOVA_API int mova_set_limit(mova_arena *a, size_t limit_bytes);
 	X(slabs_scanned)      /* objects shrinkers were asked to scan */                  \
 	X(shrink_reclaimed)   /* objects shrinkers freed */                               \
 	X(mempolicy_migrated) /* objects moved by a policy change (MR_MEMPOLICY_MBIND) */ \
-	X(flush_requests)     /* reclaims that asked all threads for their caches */     \
-	X(section_add)        /* 64 MiB sections of address space mapped (hotplug) */    \
+	X(flush_requests)     /* reclaims that asked all threads for their caches */      \
+	X(section_add)        /* 64 MiB sections of address space mapped (hotplug) */     \
 	X(section_remove)     /* sections emptied and unmapped */
 
 typedef struct mova_stats {
@@ -441,8 +441,8 @@ typedef struct mova_stats {
 #define MOVA_STATS_FIELD(name) uint64_t name;
 	MOVA_VMSTAT_ITEMS(MOVA_STATS_FIELD)
 #undef MOVA_STATS_FIELD
-	size_t max_bytes;       /* the most the arena may map: reserve_bytes, or 512 GiB */
-	size_t nr_sections;     /* sections mapped now (section_add - section_remove) */
+	size_t max_bytes;   /* the most the arena may map: reserve_bytes, or 512 GiB */
+	size_t nr_sections; /* sections mapped now (section_add - section_remove) */
 } mova_stats;
 
 /* Snapshot of the arena's statistics. Safe to call from any thread at any

@@ -112,7 +112,8 @@ static void del_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, in
 		      mv_pg_load(pg->mt) != mt,
 		  "buddy: pfn %zu is not a free block of order %u on list %d", pfn, order, mt);
 	/* linked into a list, and the only block of its list is the head */
-	MV_ASSERT(mv_pfn_to_page(z, pg->lru.prev)->lru.next == pfn && mv_pfn_to_page(z, pg->lru.next)->lru.prev == pfn);
+	MV_ASSERT(mv_pfn_to_page(z, pg->lru.prev)->lru.next == pfn &&
+		  mv_pfn_to_page(z, pg->lru.next)->lru.prev == pfn);
 	MV_ASSERT(pg->lru.next != pfn || *head == pfn);
 	if (pg->lru.next == pfn) {
 		*head = NONE;
@@ -857,7 +858,8 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 	size_t end = pfn + nr, head;
 	unsigned o;
 	mv_lock(&z->lock);
-	if (end > mv_relaxed_load(&z->populated_pfn) || end < pfn || !mv_zone_contiguous(z, pfn, nr)) {
+	if (end > mv_relaxed_load(&z->populated_pfn) || end < pfn ||
+	    !mv_zone_contiguous(z, pfn, nr)) {
 		mv_unlock(&z->lock);
 		return false;
 	}

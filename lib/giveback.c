@@ -69,7 +69,8 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 					size_t nb = mv_zone_backed_pageblocks(z, pfn, (unsigned)o);
 					mv_del_page_from_free_list(z, pfn, (unsigned)o, mt);
 					/* off the lists and unmergeable while the lock is dropped */
-					mv_pg_store(mv_pfn_to_page(z, pfn)->type, (uint8_t)PG_ALLOC);
+					mv_pg_store(mv_pfn_to_page(z, pfn)->type,
+						    (uint8_t)PG_ALLOC);
 					mv_pg_store(mv_pfn_to_page(z, pfn)->x, (uint32_t)nr);
 					batch_pfn[n] = pfn;
 					batch_order[n] = (unsigned)o;
@@ -99,7 +100,8 @@ static bool section_removable(const struct mv_zone *z, size_t i)
 		return false;
 	for (size_t p = start; p < end;) {
 		const struct mv_page *pg = mv_pfn_to_page(z, p);
-		if (mv_pg_load(pg->type) != PG_BUDDY || !migratetype_is_mergeable(mv_pg_load(pg->mt)))
+		if (mv_pg_load(pg->type) != PG_BUDDY ||
+		    !migratetype_is_mergeable(mv_pg_load(pg->mt)))
 			return false;
 		p += (size_t)1 << mv_pg_load(pg->order);
 	}

@@ -162,7 +162,8 @@ mova_handle mova_halloc(mova_arena *a, size_t size)
 			s->used++;
 			mv_slab_set_backref(s, p, idx, size);
 			mv_fstat(tc, halloc_fast);
-			return entry_publish(a, tc, idx, mv_hentry_loc_in(s->pfn, s->addr, p), size);
+			return entry_publish(a, tc, idx, mv_hentry_loc_in(s->pfn, s->addr, p),
+					     size);
 		}
 	}
 	return halloc(a, size, false, false);

@@ -49,8 +49,7 @@ static inline bool mv_hentry_matches(uint64_t w, mova_handle h)
 static inline void *mv_hentry_addr(const struct mv_heap *hp, uint64_t w)
 {
 	uint64_t loc = MV_H_LOC(w);
-	return hp->zone.sec[loc >> MV_H_LOC_SLOT_SHIFT].base +
-	       ((loc << 4) & (MV_SECTION_SIZE - 1));
+	return hp->zone.sec[loc >> MV_H_LOC_SLOT_SHIFT].base + ((loc << 4) & (MV_SECTION_SIZE - 1));
 }
 /* The address in a word and its page's descriptor, from one slot table
  * entry (no section map lookup): for hfree. */

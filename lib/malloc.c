@@ -179,8 +179,8 @@ void mova_free(void *p)
 {
 	const struct mv_section *sec = mv_section_of(p);
 	if (likely(sec && sec->zone == mv_dflt.zone)) {
-		const struct mv_page *pg = mv_section_desc(sec) + (((uintptr_t)p >> MV_PAGE_SHIFT) &
-								   MV_SECTION_PAGE_MASK);
+		const struct mv_page *pg =
+		    mv_section_desc(sec) + (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
 		if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
 			struct mv_slab *s = mv_pg_load(pg->slab);
 			struct mv_tcache *tc = mv_tc_default;

@@ -250,8 +250,9 @@ static void place(void *arg, size_t pb)
 		unsigned long mask;
 		int mode = bind_args(&n->pol, node, &mask);
 		size_t bytes = a->heap.zone.pageblock_nr_pages << MV_PAGE_SHIFT;
-		int err = mv_os_mbind(mv_zone_addr(&a->heap.zone, pb << a->heap.zone.pageblock_order), bytes, mode,
-				      mask ? &mask : NULL, mask ? 65 : 0, 0);
+		int err =
+		    mv_os_mbind(mv_zone_addr(&a->heap.zone, pb << a->heap.zone.pageblock_order),
+				bytes, mode, mask ? &mask : NULL, mask ? 65 : 0, 0);
 		if (err) {
 			static _Atomic int warned;
 			mv_warn_once(&warned, "mbind of a pageblock failed (%s); it stays unbound",
@@ -483,7 +484,8 @@ int mova_get_mempolicy(mova_arena *a, int *mode, unsigned long *nodemask, unsign
 			/* lookup_node: the node the page lives on */
 			int node = -1;
 			if (!n->simulated && mv_zone_pageblock_backed(z, pfn)) {
-				bool backed = mv_rload(*mv_zone_backed_word(z, pfn)) >> (pfn % 64) & 1;
+				bool backed =
+				    mv_rload(*mv_zone_backed_word(z, pfn)) >> (pfn % 64) & 1;
 				int kn = -1;
 				if (backed &&
 				    !mv_os_get_mempolicy(&kn, NULL, 0, (void *)(uintptr_t)addr,

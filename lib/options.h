@@ -12,7 +12,7 @@
 #include "internal.h"
 
 #define MV_GiB ((size_t)1 << 30)
-#define MV_DEFAULT_RESERVE 0     /* no limit: sections are mapped as the arena grows */
+#define MV_DEFAULT_RESERVE 0          /* no limit: sections are mapped as the arena grows */
 #define MV_MAX_RESERVE (512 * MV_GiB) /* handle entries address 16-byte units in 35 bits */
 #define MV_DEFAULT_PAGEBLOCK_ORDER 9
 #define MV_MIN_PAGEBLOCK_ORDER 6

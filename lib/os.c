@@ -173,7 +173,8 @@ void *mv_os_map_noreserve(size_t len)
 
 void *mv_os_map_aligned(size_t len, size_t align, void *hint)
 {
-	const int prot = PROT_READ | PROT_WRITE, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	const int prot = PROT_READ | PROT_WRITE,
+		  flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	int err = fault(MV_OS_RESERVE, len);
 	if (err) {
 		errno = err;

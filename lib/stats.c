@@ -52,7 +52,8 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 		st->nr_pageblocks[mt] = mv_relaxed_load(&z->nr_pageblocks_mt[mt]);
 	for (size_t b = 0; b < mv_relaxed_load(&z->populated_pfn); b += z->pageblock_nr_pages)
 		if (mv_zone_pfn_valid(z, b))
-			st->nr_pageblocks_unbacked += !mv_zone_any_backed(z, b, z->pageblock_nr_pages);
+			st->nr_pageblocks_unbacked +=
+			    !mv_zone_any_backed(z, b, z->pageblock_nr_pages);
 	st->free_bytes = mv_relaxed_load(&z->nr_free_pages) << MV_PAGE_SHIFT;
 	st->fragmentation_score = mv_fragmentation_score(z);
 	size_t desc_bytes = mv_zone_desc_resident_bytes(z) + mv_zone_bitmaps_resident_bytes(z);

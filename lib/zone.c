@@ -125,7 +125,8 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 	}
 	size_t total = ((last - first) << MV_SECTION_SHIFT) + slot_len(z, last);
 	/* next to the slot below, so runs may cross into it */
-	char *hint = first && z->sec[first - 1].base ? z->sec[first - 1].base + MV_SECTION_SIZE : NULL;
+	char *hint =
+	    first && z->sec[first - 1].base ? z->sec[first - 1].base + MV_SECTION_SIZE : NULL;
 	char *base = mv_os_map_aligned(total, MV_SECTION_SIZE, hint);
 	if (!base) {
 		mv_relaxed_store(&z->map_errno, errno ? errno : ENOMEM);
@@ -146,7 +147,6 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 	}
 	return true;
 }
-
 
 size_t mv_zone_refill_hole(struct mv_zone *z, int mt)
 {
@@ -334,7 +334,8 @@ void mv_zone_desc_release(struct mv_zone *z, size_t pfn, unsigned order)
 		size_t q = p;
 		while (q < end && !(rel[q / 64] & ((uint64_t)1 << (q % 64))))
 			q++;
-		if (q > p && !mv_os_decommit((char *)s + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
+		if (q > p &&
+		    !mv_os_decommit((char *)s + p * MV_PAGE_SIZE, (q - p) * MV_PAGE_SIZE)) {
 			for (size_t k = p; k < q; k++)
 				rel[k / 64] |= (uint64_t)1 << (k % 64);
 			n += q - p;

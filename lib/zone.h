@@ -67,8 +67,8 @@ struct mv_free_area {
  * that are handed out first. */
 #define MV_DESC_COLOR 2048
 #define MV_SEC_DESC_OFF (MV_PAGE_SIZE + MV_DESC_COLOR)
-#define MV_SEC_META_BYTES                                                                          \
-	((MV_SEC_DESC_OFF + MV_SECTION_PAGES * sizeof(struct mv_page) + MV_PAGE_SIZE - 1) &          \
+#define MV_SEC_META_BYTES                                                                   \
+	((MV_SEC_DESC_OFF + MV_SECTION_PAGES * sizeof(struct mv_page) + MV_PAGE_SIZE - 1) & \
 	 ~(MV_PAGE_SIZE - 1))
 #define MV_SEC_META_PAGES (MV_SEC_META_BYTES / MV_PAGE_SIZE)
 
@@ -114,17 +114,17 @@ static inline struct mv_page *mv_section_desc(const struct mv_section *s)
 
 struct mv_zone {
 	mv_mutex lock;
-	size_t reserve_bytes;      /* the most memory the zone may map (a limit) */
-	struct mv_secref *sec;     /* nr_sections_max slots */
+	size_t reserve_bytes;  /* the most memory the zone may map (a limit) */
+	struct mv_secref *sec; /* nr_sections_max slots */
 	size_t nr_sections_max;
-	size_t slots_used;            /* slots below have been mapped at least once */
-	_Atomic size_t nr_sections;   /* slots holding memory now */
+	size_t slots_used;               /* slots below have been mapped at least once */
+	_Atomic size_t nr_sections;      /* slots holding memory now */
 	_Atomic size_t sections_added;   /* slots mapped, ever */
 	_Atomic size_t sections_removed; /* slots given back whole, ever */
-	_Atomic size_t mapped_bytes;  /* memory mapped (sum of the slots' len) */
-	_Atomic size_t meta_bytes;    /* slot metadata mapped */
-	_Atomic int map_errno;        /* why the OS last refused a section (0: it never did) */
-	_Atomic size_t nr_holes;      /* absent slots below the frontier */
+	_Atomic size_t mapped_bytes;     /* memory mapped (sum of the slots' len) */
+	_Atomic size_t meta_bytes;       /* slot metadata mapped */
+	_Atomic int map_errno;           /* why the OS last refused a section (0: it never did) */
+	_Atomic size_t nr_holes;         /* absent slots below the frontier */
 	unsigned pageblock_order;
 	size_t pageblock_nr_pages;
 	size_t nr_pages_max;          /* pfn space: nr_sections_max slots, or the limit */
@@ -187,7 +187,8 @@ static inline size_t mv_zone_pfn(const struct mv_zone *z, const void *p)
 /* the descriptor of p's page, p in the zone (as for mv_zone_pfn) */
 static inline struct mv_page *mv_zone_page_of(const void *p)
 {
-	return mv_section_desc(mv_section_of(p)) + (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
+	return mv_section_desc(mv_section_of(p)) +
+	       (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
 }
 static inline void *mv_zone_addr(const struct mv_zone *z, size_t pfn)
 {

@@ -339,8 +339,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mova_shrink(arena, SIZE_MAX, NULL);
 			mova_stats_get(arena, &st1);
 			if (st0.nr_sections && st1.nr_sections > st0.nr_sections)
-				FAIL("sections %zu -> %zu: an emptied section stayed", st0.nr_sections,
-				     st1.nr_sections);
+				FAIL("sections %zu -> %zu: an emptied section stayed",
+				     st0.nr_sections, st1.nr_sections);
 			break;
 		}
 		}

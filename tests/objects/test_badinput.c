@@ -885,11 +885,11 @@ Test(badinput, conf_bad_values_are_ignored)
 Test(badinput, conf_item_without_colon)
 {
 	expect_probe("reserve_bytes,pageblock_order:8",
-		     "mova: MOVA_CONF: 'reserve_bytes' is not key:value; ignored\n", 512 * GiB, 8, 0,
-		     1);
+		     "mova: MOVA_CONF: 'reserve_bytes' is not key:value; ignored\n", 512 * GiB, 8,
+		     0, 1);
 	expect_probe("kcompactd:0,reserve_bytes 2G",
-		     "mova: MOVA_CONF: 'reserve_bytes 2G' is not key:value; ignored\n", 512 * GiB, 9,
-		     0, 0);
+		     "mova: MOVA_CONF: 'reserve_bytes 2G' is not key:value; ignored\n", 512 * GiB,
+		     9, 0, 0);
 }
 
 Test(badinput, conf_invalid_whole_uses_defaults)

@@ -129,8 +129,8 @@ Test(sections, big_blocks_come_and_go, .timeout = 120)
 		/* what stays: one section and the sections' metadata (descriptors,
 		 * kept mapped for lockless readers and reused: 0.4%) */
 		cr_assert_leq(after - start, 1L << 20,
-			      "round %d: VmSize %ld KiB at the start, %ld KiB after the frees", round,
-			      start, after);
+			      "round %d: VmSize %ld KiB at the start, %ld KiB after the frees",
+			      round, start, after);
 		cr_assert_eq(st.nr_sections, 1, "round %d: %zu sections left", round,
 			     st.nr_sections);
 		cr_assert_geq(st.section_remove, 3200 * (round + 1));
