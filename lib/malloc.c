@@ -153,6 +153,11 @@ static MV_NOINLINE void free_slow(void *p)
 		mv_report_invalid("pointer", "free", p);
 		return;
 	}
+	if (unlikely(mv_pg_load(pg->order))) {
+		/* a slot starting on a page its slab gave back: parked, free */
+		mv_report_invalid("pointer (double free)", "free", p);
+		return;
+	}
 	size_t off = (size_t)((char *)p - s->addr);
 	uint32_t idx = mv_class_slot(&mv_classes[s->cls], off);
 	if ((size_t)idx * s->usize != off || idx >= mv_rload(s->nbump)) {
@@ -181,7 +186,8 @@ void mova_free(void *p)
 	if (likely(sec && sec->zone == mv_dflt.zone)) {
 		const struct mv_page *pg =
 		    mv_section_desc(sec) + (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
-		if (likely(mv_pg_load(pg->type) == PG_SLAB)) {
+		/* a slab page, not given back (purged: order 1) */
+		if (likely(mv_pg_load(pg->type_order) == PG_SLAB)) {
 			struct mv_slab *s = mv_pg_load(pg->slab);
 			struct mv_tcache *tc = mv_tc_default;
 			size_t soff = (size_t)((char *)p - s->addr);

@@ -35,8 +35,14 @@ enum mv_page_type {
 struct mv_slab;
 
 struct mv_page {
-	uint8_t type;  /* enum mv_page_type */
-	uint8_t order; /* PG_BUDDY, PG_PCP: the block's order */
+	union {
+		struct {
+			uint8_t type;  /* enum mv_page_type */
+			uint8_t order; /* PG_BUDDY, PG_PCP: the block's order; PG_SLAB (raw):
+			                  1 when the page was given back (slab.c purge) */
+		};
+		uint16_t type_order; /* both, for free's one compare (little-endian) */
+	};
 	uint8_t mt; /* PG_BUDDY: the list it is on; otherwise the migratetype it was allocated as */
 	uint8_t cls; /* PG_SLAB: size class (family in the high bit) */
 	uint32_t x;  /* PG_ALLOC, PG_LARGE, PG_CONTIG: nr pages; PG_SLAB, PG_TAIL: head pfn */

@@ -74,6 +74,8 @@ void mv_slab_splice(struct mv_slab *s, void *head, const char *list)
 	s->free = head;
 }
 
+static void mark_purged(struct mv_heap *h, struct mv_slab *s, uint32_t pages, uint8_t v);
+
 /* ------------------------------------------------------------ creation */
 
 static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_t pfn)
@@ -83,6 +85,7 @@ static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_
 	s->addr = mv_zone_addr(&h->zone, pfn);
 	s->pfn = (uint32_t)pfn;
 	s->span16 = (uint32_t)(((size_t)c->nregs * c->size) >> 4);
+	s->purged = 0;
 	s->cls = (uint8_t)cls;
 	s->usize = c->size;
 	s->magic = c->magic;
@@ -96,6 +99,7 @@ static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_
 		mv_pg_store(pg->x, (uint32_t)pfn);
 		mv_pg_store(pg->cls, (uint8_t)cls);
 		mv_pg_store(pg->mt, (uint8_t)mt);
+		mv_pg_store(pg->order, (uint8_t)0); /* not purged (free's compare) */
 		/* release: a scanner that sees PG_SLAB sees the header's fields */
 		__atomic_store_n(&pg->type, (uint8_t)PG_SLAB, __ATOMIC_RELEASE);
 	}
@@ -143,6 +147,8 @@ struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cl
 void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	const struct mv_class *c = &mv_classes[s->cls];
+	if (s->purged) /* its pages go back to the buddy allocator as they are */
+		mark_purged(h, s, s->purged, 0);
 	for (unsigned i = 0; i < c->npages; i++) {
 		struct mv_page *pg = mv_pfn_to_page(&h->zone, s->pfn + i);
 		mv_pg_store(pg->type, (uint8_t)PG_NONE);
@@ -289,6 +295,136 @@ static bool raw_set_delayed(struct mv_slab *s, unsigned from_mask, unsigned to, 
 	}
 }
 
+/* ------------------------------------------------------------ page purge
+ *
+ * Pages of a live raw slab that hold only free slots go back to the OS
+ * (MADV_DONTNEED), as glibc's malloc_trim and jemalloc's page-granular
+ * purge do (issue 15). A free slot's link and double-free key live in its
+ * first 16 bytes: a slot whose first bytes are on a purged page is parked,
+ * off every list, until the owner runs out of free slots and takes the
+ * pages back (raw_unpurge: they refault as zeros). A slot that starts on a
+ * kept page and reaches into a purged one stays listed. The purged page's
+ * descriptor says so (order 1), so a free of a parked slot (a double free:
+ * its key went with the page) is caught by free's one compare and
+ * reported. Owner only: the owning thread, or the bin lock for abandoned
+ * slabs, with every list collected into s->free. */
+#define RAW_BM_WORDS ((MV_SLAB_MAX_PAGES * 4096 / 16 + 63) / 64)
+
+static bool slot_parked(const struct mv_slab *s, uint32_t i)
+{
+	return (s->purged >> (((size_t)i * s->usize) >> MV_PAGE_SHIFT)) & 1;
+}
+
+/* the free slots of s: on s->free (walked, checked) or parked; their count */
+static uint32_t raw_free_bitmap(const struct mv_slab *s, uint64_t *bm)
+{
+	memset(bm, 0, RAW_BM_WORDS * sizeof *bm);
+	uint32_t n = 0;
+	for (void *p = s->free; p; p = mv_fl_next(s, p)) {
+		uint32_t i = mv_slab_slot(s, p);
+		if ((bm[i / 64] >> (i % 64) & 1) || n >= s->nregs)
+			mv_slab_corrupt(s, p, p, "free list (a slot twice)");
+		bm[i / 64] |= (uint64_t)1 << (i % 64);
+		n++;
+	}
+	for (uint32_t i = 0; s->purged && i < s->nbump; i++)
+		if (slot_parked(s, i) && !(bm[i / 64] >> (i % 64) & 1)) {
+			bm[i / 64] |= (uint64_t)1 << (i % 64);
+			n++;
+		}
+	return n;
+}
+
+/* s->free := the free slots of bm, but those parked under skip */
+static void raw_rebuild(struct mv_slab *s, const uint64_t *bm, uint32_t skip)
+{
+	void *head = NULL;
+	for (uint32_t i = s->nbump; i-- > 0;) {
+		if (!(bm[i / 64] >> (i % 64) & 1) ||
+		    ((skip >> (((size_t)i * s->usize) >> MV_PAGE_SHIFT)) & 1))
+			continue;
+		char *p = s->addr + (size_t)i * s->usize;
+		mv_fl_set(p, head);
+		head = p;
+	}
+	s->free = head;
+}
+
+static void mark_purged(struct mv_heap *h, struct mv_slab *s, uint32_t pages, uint8_t v)
+{
+	for (unsigned k = 0; k < 32; k++)
+		if (pages >> k & 1)
+			mv_pg_store(mv_pfn_to_page(&h->zone, s->pfn + k)->order, v);
+}
+
+/* Give back the pages of s holding only free slots; how many went. */
+static unsigned raw_purge(struct mv_heap *h, struct mv_slab *s)
+{
+	const struct mv_class *c = &mv_classes[s->cls];
+	if (c->movable || c->npages < 2 || !s->used)
+		return 0;
+	uint64_t bm[RAW_BM_WORDS];
+	uint32_t nfree = raw_free_bitmap(s, bm), want = 0;
+	for (unsigned k = 0; k < c->npages; k++) {
+		if (s->purged >> k & 1)
+			continue;
+		size_t lo = (size_t)k << MV_PAGE_SHIFT, hi = lo + MV_PAGE_SIZE;
+		uint32_t first = (uint32_t)(lo / s->usize), last = (uint32_t)((hi - 1) / s->usize);
+		if (last >= s->nbump) /* the bump region: never touched, or partly */
+			continue;
+		bool all = true;
+		for (uint32_t i = first; i <= last && all; i++)
+			all = bm[i / 64] >> (i % 64) & 1;
+		if (all)
+			want |= 1u << k;
+	}
+	if (!want)
+		return 0;
+	raw_rebuild(s, bm, s->purged | want);
+	s->used = s->nbump - nfree;
+	mark_purged(h, s, want, 1);
+	for (unsigned k = 0; k < c->npages;) {
+		if (!(want >> k & 1)) {
+			k++;
+			continue;
+		}
+		unsigned e = k;
+		while (e < c->npages && (want >> e & 1))
+			e++;
+		if (!mv_os_decommit(s->addr + ((size_t)k << MV_PAGE_SHIFT), (size_t)(e - k)
+										<< MV_PAGE_SHIFT))
+			mv_zone_held_unbacked(&h->zone, s->pfn + k, e - k);
+		k = e;
+	}
+	s->purged |= want;
+	mv_count(&h->vm, MV_VM_pages_returned, (uint64_t)mv_popcount64(want));
+	return (unsigned)mv_popcount64(want);
+}
+
+/* Take the purged pages of s back: their parked slots join s->free. */
+static void raw_unpurge(struct mv_heap *h, struct mv_slab *s)
+{
+	if (!s->purged)
+		return;
+	uint64_t bm[RAW_BM_WORDS];
+	uint32_t nfree = raw_free_bitmap(s, bm);
+	uint32_t pages = s->purged;
+	for (unsigned k = 0; k < 32; k++)
+		if (pages >> k & 1)
+			mv_zone_held_backed(&h->zone, s->pfn + k, 1);
+	mark_purged(h, s, pages, 0);
+	s->purged = 0;
+	/* the parked slots get their double-free key back (the page refaults) */
+	for (uint32_t i = 0; i < s->nbump; i++)
+		if ((bm[i / 64] >> (i % 64) & 1) &&
+		    ((pages >> (((size_t)i * s->usize) >> MV_PAGE_SHIFT)) & 1)) {
+			char *p = s->addr + (size_t)i * s->usize;
+			((uint64_t *)(void *)p)[1] = mv_slot_key(p);
+		}
+	raw_rebuild(s, bm, 0);
+	s->used = s->nbump - nfree;
+}
+
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
 {
 	tc->raw_cur[cls] = s;
@@ -366,6 +502,8 @@ void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 			struct mv_slab *next = s->next;
 			if (!s->free)
 				raw_collect(s);
+			if (!s->free && s->purged)
+				raw_unpurge(h, s);
 			if (!s->free)
 				mv_slab_extend(s);
 			if (s->free) {
@@ -442,6 +580,8 @@ void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc)
 			raw_collect_all(s);
 			if (s->used == 0)
 				raw_retire(h, tc, s);
+			else
+				raw_purge(h, s);
 		}
 	}
 }
@@ -949,6 +1089,8 @@ size_t mv_bins_trim(struct mv_heap *h)
 				bin_del(bin, s);
 				mv_slab_destroy(h, NULL, s);
 				freed++;
+			} else if (c < MV_NR_RAW_CLASSES) {
+				raw_purge(h, s);
 			}
 		}
 		mv_unlock(&bin->lock);

@@ -81,6 +81,10 @@ struct mv_slab {
 	uint32_t nregs;
 	uint64_t *backref; /* handle classes: {handle index, size} per slot, at the slab's end */
 	uint32_t pfn;
+	/* raw: pages given back to the OS while the slab lives (a bit each,
+	 * MV_SLAB_MAX_PAGES <= 32). Their free slots are parked: off every
+	 * list until the owner takes them back (mv_raw_unpurge). Owner's. */
+	uint32_t purged;
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 

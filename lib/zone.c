@@ -359,3 +359,21 @@ size_t mv_zone_bitmaps_resident_bytes(const struct mv_zone *z)
 	size_t slots = mv_pfn_section(mv_relaxed_load(&z->populated_pfn) + MV_SECTION_PAGES - 1);
 	return mv_align_up(slots * sizeof(struct mv_secref), MV_PAGE_SIZE);
 }
+
+void mv_zone_held_unbacked(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	mv_lock(&z->lock);
+	size_t n = mv_zone_set_backed(z, pfn, nr, false);
+	if (n)
+		mv_relaxed_add(&z->resident_pages, -n);
+	mv_unlock(&z->lock);
+}
+
+void mv_zone_held_backed(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	mv_lock(&z->lock);
+	size_t n = mv_zone_set_backed(z, pfn, nr, true);
+	if (n)
+		mv_relaxed_add(&z->resident_pages, n);
+	mv_unlock(&z->lock);
+}

@@ -304,6 +304,12 @@ size_t mv_zone_refill_hole(struct mv_zone *z, int mt);
  * back); the frontier comes down if it was the top slot. */
 void mv_zone_unmap_section(struct mv_zone *z, size_t i);
 
+/* Pages handed out and still held (a raw slab's) were given back to the OS
+ * (unbacked) or are about to be touched again (backed): the backed bits
+ * and resident count follow. Take zone->lock. */
+void mv_zone_held_unbacked(struct mv_zone *z, size_t pfn, size_t nr);
+void mv_zone_held_backed(struct mv_zone *z, size_t pfn, size_t nr);
+
 /* The budget: would backing [pfn, pfn + nr) take the zone past its limit?
  * If so, the request is noted in limit_want for the reclaimer. */
 bool mv_zone_over_limit(struct mv_zone *z, size_t pfn, size_t nr);
