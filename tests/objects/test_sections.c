@@ -35,6 +35,7 @@
 #endif
 
 #include "mova.h"
+#include "../common/pinned.h"
 
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
@@ -66,25 +67,6 @@ static mova_arena *arena_no_kcompactd(size_t reserve)
 	return a;
 }
 
-static void fill(mova_arena *a, mova_handle h, unsigned char v)
-{
-	unsigned char *p = mova_pin(a, h);
-	cr_assert(p);
-	memset(p, v, mova_hsize(a, h));
-	mova_unpin(a, h);
-}
-
-static void expect(mova_arena *a, mova_handle h, unsigned char v)
-{
-	const unsigned char *p = mova_pin(a, h);
-	cr_assert(p, "a live handle was lost");
-	size_t n = mova_hsize(a, h);
-	for (size_t i = 0; i < n; i += 97)
-		cr_assert_eq(p[i], v, "byte %zu of %zu changed", i, n);
-	cr_assert_eq(p[n - 1], v);
-	mova_unpin(a, h);
-}
-
 #ifndef MV_CR_STANDALONE
 
 Test(sections, nothing_mapped_up_front)
@@ -109,7 +91,7 @@ Test(sections, big_blocks_come_and_go, .timeout = 120)
 	mova_arena *a = arena_no_kcompactd(0);
 	mova_handle first = mova_halloc(a, 100);
 	cr_assert(first);
-	fill(a, first, 5);
+	pin_fill(a, first, 5);
 	long start = proc_status("VmSize");
 	static mova_handle b[200];
 	for (int round = 0; round < 2; round++) {
@@ -135,7 +117,7 @@ Test(sections, big_blocks_come_and_go, .timeout = 120)
 			     st.nr_sections);
 		cr_assert_geq(st.section_remove, 3200 * (round + 1));
 	}
-	expect(a, first, 5);
+	pin_expect(a, first, 5, 97);
 	mova_arena_destroy(a);
 }
 
@@ -164,7 +146,7 @@ Test(sections, hole_goes_back_and_refills)
 	for (int i = 0; i < N; i++) {
 		h[i] = mova_halloc(a, MiB);
 		cr_assert(h[i]);
-		fill(a, h[i], (unsigned char)i);
+		pin_fill(a, h[i], (unsigned char)i);
 	}
 	mova_stats st;
 	mova_stats_get(a, &st);
@@ -194,7 +176,7 @@ Test(sections, hole_goes_back_and_refills)
 	for (size_t i = 0; i < 60 * refill; i++) {
 		g[i] = mova_halloc(a, MiB);
 		cr_assert(g[i]);
-		fill(a, g[i], 0xee);
+		pin_fill(a, g[i], 0xee);
 	}
 	mova_stats_get(a, &st);
 	cr_assert_eq(absent_pageblocks(a), 0, "holes left after refilling");
@@ -202,9 +184,9 @@ Test(sections, hole_goes_back_and_refills)
 	cr_assert_eq(st.nr_sections, sections + refill);
 	for (int i = 0; i < N; i++)
 		if (h[i])
-			expect(a, h[i], (unsigned char)i);
+			pin_expect(a, h[i], (unsigned char)i, 97);
 	for (size_t i = 0; i < 60 * refill; i++)
-		expect(a, g[i], 0xee);
+		pin_expect(a, g[i], 0xee, 97);
 	(void)kept;
 	mova_arena_destroy(a);
 }
@@ -294,20 +276,20 @@ static void *churn(void *arg)
 			size_t sz = (i == 0 ? 40 : 1 + (seed >> 16) % 6) * MiB;
 			big[i] = mova_halloc(carena, sz);
 			if (big[i])
-				fill(carena, big[i], (unsigned char)(i + r));
+				pin_fill(carena, big[i], (unsigned char)(i + r));
 		}
 		for (int i = 0; i < 64; i++) {
 			small[i] = mova_halloc(carena, 64 + (size_t)i * 16);
 			cr_assert(small[i]);
-			fill(carena, small[i], (unsigned char)i);
+			pin_fill(carena, small[i], (unsigned char)i);
 		}
 		for (int i = 0; i < 8; i++)
 			if (big[i]) {
-				expect(carena, big[i], (unsigned char)(i + r));
+				pin_expect(carena, big[i], (unsigned char)(i + r), 97);
 				cr_assert_eq(mova_hfree(carena, big[i]), 0);
 			}
 		for (int i = 0; i < 64; i++) {
-			expect(carena, small[i], (unsigned char)i);
+			pin_expect(carena, small[i], (unsigned char)i, 97);
 			cr_assert_eq(mova_hfree(carena, small[i]), 0);
 		}
 	}

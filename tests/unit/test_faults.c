@@ -25,6 +25,7 @@
 #include "arena.h"
 #include "kcompactd.h"
 #include "os.h"
+#include "../common/pinned.h"
 
 static mova_arena *small_arena(unsigned nr_pageblocks, int kcompactd)
 {
@@ -37,24 +38,6 @@ static mova_arena *small_arena(unsigned nr_pageblocks, int kcompactd)
 	mova_arena *a = mova_arena_create(&cfg);
 	cr_assert(a, "arena of %u pageblocks: errno %d", nr_pageblocks, errno);
 	return a;
-}
-
-static void fill(mova_arena *a, mova_handle h, unsigned char v)
-{
-	unsigned char *p = mova_pin(a, h);
-	cr_assert(p);
-	memset(p, v, mova_hsize(a, h));
-	mova_unpin(a, h);
-}
-
-static void expect(mova_arena *a, mova_handle h, unsigned char v)
-{
-	const unsigned char *p = mova_pin(a, h);
-	cr_assert(p, "a live handle was lost");
-	size_t n = mova_hsize(a, h);
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(p[i], v, "byte %zu of %zu changed", i, n);
-	mova_unpin(a, h);
 }
 
 static void consistent(mova_arena *a)
@@ -76,7 +59,7 @@ Test(faults, reservation_too_small)
 		h[n] = mova_halloc(a, size);
 		if (!h[n])
 			break;
-		fill(a, h[n], (unsigned char)n);
+		pin_fill(a, h[n], (unsigned char)n);
 	}
 	cr_assert(n > 0 && n < MAX, "the arena never filled (%u objects)", n);
 	cr_assert_eq(errno, ENOMEM);
@@ -92,14 +75,14 @@ Test(faults, reservation_too_small)
 	cr_assert_eq(mova_compact(a, -1), 0);
 	consistent(a);
 	for (unsigned i = 1; i < n; i += 2)
-		expect(a, h[i], (unsigned char)i);
+		pin_expect(a, h[i], (unsigned char)i, 1);
 	for (unsigned i = 0; i < n; i += 2) {
 		h[i] = mova_halloc(a, 200);
 		cr_assert(h[i], "after freeing half, allocation %u failed", i);
-		fill(a, h[i], 0x5a);
+		pin_fill(a, h[i], 0x5a);
 	}
 	for (unsigned i = 1; i < n; i += 2)
-		expect(a, h[i], (unsigned char)i);
+		pin_expect(a, h[i], (unsigned char)i, 1);
 	mova_arena_destroy(a);
 }
 
@@ -156,7 +139,7 @@ Test(faults, growth_fails)
 	mova_arena *a = small_arena(512, 0);
 	mova_handle keep = mova_halloc(a, 1000);
 	cr_assert(keep);
-	fill(a, keep, 7);
+	pin_fill(a, keep, 7);
 	/* every further section map fails: the arena cannot grow */
 	inject_on(MV_OS_RESERVE, 0);
 	unsigned failed = 0, got = 0;
@@ -175,7 +158,7 @@ Test(faults, growth_fails)
 	cr_assert(got > 0, "the first section's memory was not used");
 	cr_assert(atomic_load(&fail_count) > 0);
 	consistent(a);
-	expect(a, keep, 7);
+	pin_expect(a, keep, 7, 1);
 	for (unsigned i = 0; i < 24000; i++)
 		if (h[i])
 			cr_assert_eq(mova_hfree(a, h[i]), 0);
@@ -198,7 +181,7 @@ Test(faults, give_back_fails)
 	for (unsigned i = 0; i < 3000; i++) {
 		h[i] = mova_halloc(a, 1000 + i % 500);
 		cr_assert(h[i]);
-		fill(a, h[i], (unsigned char)i);
+		pin_fill(a, h[i], (unsigned char)i);
 	}
 	for (unsigned i = 0; i < 3000; i++)
 		if (i % 4)
@@ -213,7 +196,7 @@ Test(faults, give_back_fails)
 	cr_assert_eq(after.pages_returned, before.pages_returned, "pages counted as returned");
 	consistent(a);
 	for (unsigned i = 0; i < 3000; i += 4)
-		expect(a, h[i], (unsigned char)i);
+		pin_expect(a, h[i], (unsigned char)i, 1);
 	/* with the fault gone the memory goes back */
 	cr_assert_eq(mova_compact(a, -1), 0);
 	mova_stats_get(a, &after);
