@@ -85,6 +85,9 @@ struct mv_slab {
 	 * MV_SLAB_MAX_PAGES <= 32). Their free slots are parked: off every
 	 * list until the owner takes them back (mv_raw_unpurge). Owner's. */
 	uint32_t purged;
+	/* raw: at the back of its class queue with no free slot on a backed
+	 * page, to be taken up only when no slab has one (mv_raw_alloc_slow) */
+	uint8_t refault;
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 

@@ -193,12 +193,28 @@ Test(slab, raw_full_parked_reused_and_retired, .init = setup, .fini = teardown)
 	mv_raw_free_local_slow(h, tc, B, b[0]);
 	cr_assert_eq(mv_raw_alloc_slow(h, tc, cls), b[0], "the freed slot comes back first");
 
-	/* fill B: then A's freed slot is the next one, and B is parked */
-	for (unsigned i = 1; i < nregs; i++) {
-		b[i] = mv_raw_alloc_slow(h, tc, cls);
-		cr_assert_eq(mv_slab_of(&h->zone, b[i]), B);
+	/* fill B: A's freed slot, on a backed page, is taken as soon as B's
+	 * listed slots run out, before B's untouched (bump) slots; no third
+	 * slab is made */
+	unsigned nb = 1, seen_a5 = 0;
+	for (unsigned i = 0; i < nregs; i++) {
+		void *p = mv_raw_alloc_slow(h, tc, cls);
+		if (p == a[5]) {
+			seen_a5++;
+			cr_assert_lt(B->nbump, nregs, "A's slot came after B's bump slots");
+			continue;
+		}
+		cr_assert_eq(mv_slab_of(&h->zone, p), B);
+		b[nb++] = p;
 	}
-	cr_assert_eq(mv_raw_alloc_slow(h, tc, cls), a[5], "A's freed slot, before any new slab");
+	cr_assert_eq(seen_a5, 1, "A's freed slot, before any new slab");
+	cr_assert_eq(nb, nregs);
+	cr_assert_eq(A->list, MV_SL_OWNED_FULL, "A, full again, was parked");
+	cr_assert_eq(tc->raw_cur[cls], B);
+	cr_assert_eq(atomic_load(&h->bins[cls].nr_slabs), 2, "no third slab");
+	/* the slot back to A once more, and taken: B, full, is parked */
+	mv_raw_free_local_slow(h, tc, A, a[5]);
+	cr_assert_eq(mv_raw_alloc_slow(h, tc, cls), a[5]);
 	cr_assert_eq(B->list, MV_SL_OWNED_FULL);
 	cr_assert_eq(tc->raw_cur[cls], A);
 	cr_assert_eq(atomic_load(&h->bins[cls].nr_slabs), 2, "no third slab");
