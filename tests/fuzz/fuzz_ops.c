@@ -15,7 +15,9 @@
  * halloc, hcalloc, hfree, pin, write-under-pin, unpin, deref-in-read-
  * section, hsize, compact(order), malloc, free, realloc, calloc,
  * aligned_alloc, alloc_contig/free_contig, bad handles (stale, forged,
- * foreign), bad pointers (interior, double free).
+ * foreign), bad pointers (interior, double free), a section emptied and
+ * given back, a thread flush (raw slabs' free pages purged, then
+ * refaulted by the next allocations).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -114,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct input in = {data, size, 0};
 	setup();
 	while (in.i < in.n) {
-		unsigned op = byte(&in) % 19, k = byte(&in);
+		unsigned op = byte(&in) % 20, k = byte(&in);
 		struct hobj *ho = &h[k % MAXH];
 		struct robj *ro = &r[k % MAXR];
 		switch (op) {
@@ -343,6 +345,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     st0.nr_sections, st1.nr_sections);
 			break;
 		}
+		case 19: /* flush: the default arena's raw slabs purge their free
+			  * pages; what is live must keep its bytes */
+			mova_thread_flush(mova_default_arena());
+			for (int j = 0; j < MAXR; j++)
+				if (r[j].p)
+					check_contents(r[j].p, r[j].size, r[j].fill, "after a purge");
+			break;
 		}
 	}
 	/* everything still intact; then clean up */
