@@ -52,6 +52,7 @@ struct mv_kcompactd {
 	size_t decay_low[MV_DECAY_SLOTS];
 	unsigned decay_n;
 	uint64_t decay_last_ns;
+	uint64_t owner_decay_ns; /* when threads were last asked to decay */
 };
 
 struct mova_arena;

@@ -90,6 +90,9 @@ struct mv_heap {
 	/* bumped by a reclaimer that needs what every thread's cache holds
 	 * (drain_all_pages): each thread answers on its next slow path */
 	_Atomic uint32_t flush_gen;
+	/* bumped by kcompactd every decay_ms: each thread holding free raw
+	 * memory gives back what its idle slabs hold (mv_tcache_decay) */
+	_Atomic uint32_t decay_gen;
 };
 
 /* Is p in the heap's zone? The section map's load, then the section's

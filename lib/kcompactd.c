@@ -348,6 +348,13 @@ static void *kcompactd(void *arg)
 			/* slabs nobody owns that emptied: to the buddy allocator */
 			mv_bins_trim(&a->heap);
 		}
+		/* what threads own decays by their own hands, asked once every
+		 * decay_ms (jemalloc's decay sees its slabs; ours are owned) */
+		uint64_t now = mv_os_now_ns();
+		if (now - k->owner_decay_ns >= (uint64_t)a->cfg.decay_ms * 1000000u) {
+			k->owner_decay_ns = now;
+			mv_heap_ask_decay(&a->heap, MV_OWNER_DECAY_MIN);
+		}
 		decaying = decay_step(a, mv_os_now_ns());
 		uint64_t cpu = mv_os_thread_cpu_ns() - c0, wall = mv_os_now_ns() - t0;
 		k->cpu_ns_used += cpu;

@@ -15,6 +15,10 @@
 #include "arena.h"
 
 /* at arena creation: the state, no thread yet */
+/* a thread's raw slabs holding this much more than its live data are
+ * asked to decay (mv_heap_ask_decay) every decay_ms */
+#define MV_OWNER_DECAY_MIN ((size_t)1 << 20)
+
 void mv_kcompactd_init(struct mova_arena *a);
 /* Start the thread unless it runs (or is being started: a pthread_create
  * that allocates comes back here and returns at once). Called when the

@@ -59,7 +59,17 @@ static MV_NOINLINE void *malloc_slow(size_t size, bool zero)
 		return p;
 	}
 	mv_fstat(tc, malloc_slow);
-	return malloc_with(a, tc, size, zero);
+	mv_tcache_answer_decay(&a->heap, tc);
+	void *p = malloc_with(a, tc, size, zero);
+	if (size <= 1024) {
+		/* kcompactd may point the entry away after an answer (see
+		 * mv_heap_ask_decay): put it back, or every malloc of this
+		 * size would come here */
+		struct mv_slab *cur = tc->raw_cur[mv_raw_class(size)];
+		if (mv_rload(tc->direct[(size + 15) >> 4]) != cur)
+			mv_rstore(tc->direct[(size + 15) >> 4], cur);
+	}
+	return p;
 }
 
 static void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t size, bool zero)
@@ -92,7 +102,7 @@ void *mova_malloc(size_t size)
 {
 	struct mv_tcache *tc = mv_tc_default;
 	if (likely(size <= 1024)) {
-		struct mv_slab *s = tc->direct[(size + 15) >> 4];
+		struct mv_slab *s = mv_rload(tc->direct[(size + 15) >> 4]);
 		uint64_t *p = s->free;
 		if (likely(p)) {
 			/* the one branch to the slow path is above; a corrupt link
@@ -174,9 +184,12 @@ static MV_NOINLINE void free_slow(void *p)
 		mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 	else
 		mv_relaxed_add(&a->heap.dead_live_bytes, -(int64_t)s->usize);
-	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)
+	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+		/* a free into a full slab: a thread thinning out what it
+		 * holds counts towards housekeeping (kcompactd's decay) */
 		mv_raw_free_local_slow(&a->heap, tc, s, p);
-	else
+		mv_slowpath_tick(a);
+	} else
 		mv_raw_free_remote(&a->heap, s, p);
 }
 

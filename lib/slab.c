@@ -456,7 +456,7 @@ void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s
 	if (mv_classes[cls].size <= 1024) {
 		for (unsigned q = 0; q <= 64; q++)
 			if (mv_raw_class_lut[q] == cls)
-				tc->direct[q] = s;
+				mv_rstore(tc->direct[q], s); /* kcompactd writes it too */
 	}
 }
 
@@ -472,6 +472,7 @@ static void raw_make_current(struct mv_tcache *tc, unsigned cls, struct mv_slab 
 {
 	unkeep(tc, s);
 	s->refault = 0;
+	s->tick = tc->decay_tick;
 	struct mv_slabq *q = &tc->rawq[cls];
 	if (q->first != s) {
 		q_remove(q, s);
@@ -490,6 +491,7 @@ static void raw_retire(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *
 	raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
 	unkeep(tc, s);
 	q_remove(&tc->rawq[s->cls], s);
+	mv_owner_add(&tc->raw_pages, -(uint32_t)mv_classes[s->cls].npages);
 	if (tc->raw_cur[s->cls] == s)
 		mv_tcache_set_raw_cur(
 		    tc, s->cls, tc->rawq[s->cls].first ? tc->rawq[s->cls].first : &mv_slab_empty);
@@ -595,6 +597,8 @@ void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 			}
 		}
 		mv_rstore(s->fast_owner, tc);
+		mv_owner_add(&tc->raw_pages, (uint32_t)mv_classes[cls].npages);
+		s->tick = tc->decay_tick;
 		q_push_front(q, s);
 		mv_tcache_set_raw_cur(tc, cls, s);
 	}
@@ -644,6 +648,25 @@ void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc)
 			next = s->next;
 			raw_collect_all(s);
 			if (s->used == 0)
+				raw_retire(h, tc, s);
+			else
+				raw_purge(h, s);
+		}
+	}
+}
+
+void mv_raw_decay(struct mv_heap *h, struct mv_tcache *tc)
+{
+	uint32_t tick = tc->decay_tick++;
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
+		struct mv_slab *s = tc->rawq[c].first, *next;
+		for (; s; s = next) {
+			next = s->next;
+			bool cur = tc->raw_cur[c] == s;
+			if (s->tick == tick && !cur)
+				continue; /* made current since the last decay: in use */
+			raw_collect_all(s);
+			if (s->used == 0 && !cur)
 				raw_retire(h, tc, s);
 			else
 				raw_purge(h, s);
@@ -782,6 +805,7 @@ static void raw_abandon_list(struct mv_heap *h, struct mv_tcache *tc, struct mv_
 	while ((s = q->first)) {
 		q_remove(q, s);
 		unkeep(tc, s);
+		mv_owner_add(&tc->raw_pages, -(uint32_t)mv_classes[s->cls].npages);
 		raw_collect_all(s);
 		mv_rstore(s->fast_owner, (struct mv_tcache *)NULL);
 		if (s->used == 0) {

@@ -88,6 +88,9 @@ struct mv_slab {
 	/* raw: at the back of its class queue with no free slot on a backed
 	 * page, to be taken up only when no slab has one (mv_raw_alloc_slow) */
 	uint8_t refault;
+	/* raw: the owner's decay_tick when the slab was last made current
+	 * (a slab current since the last decay is in use: left alone) */
+	uint32_t tick;
 };
 _Static_assert(sizeof(struct mv_slab) <= 128, "a slab header is two cache lines");
 
@@ -236,6 +239,10 @@ bool mv_slab_extend(struct mv_slab *s);
 /* ---- raw slabs ---- */
 void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls);
 /* a free to a slab this thread owns that the fast path did not take */
+/* The owner's decay (mv_tcache_decay): the slabs it owns that were not
+ * made current since the last one give back their free pages, the empty
+ * ones go back whole (the current slab stays, purged). */
+void mv_raw_decay(struct mv_heap *h, struct mv_tcache *tc);
 void mv_raw_free_local_slow(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s, void *p);
 /* the owner's fast path emptied s: keep it within the thread's budget,
  * give it back otherwise (unless it is current) */

@@ -65,12 +65,16 @@ void mv_slowpath_housekeep(struct mova_arena *a)
 	size_t free_backed = mv_relaxed_load(&a->heap.zone.free_backed_pages);
 	bool give_back =
 	    free_backed > mv_kcompactd_floor_pages(a) + a->heap.zone.pageblock_nr_pages;
+	/* this thread's slabs hold much more than its live data: its idle
+	 * slabs should decay too (mv_heap_ask_decay), kcompactd's work */
+	struct mv_tcache *tc = mv_tcache_peek(&a->heap);
+	bool owner_decay = tc && !tc->dead && mv_tcache_raw_surplus(tc) > 4 * MV_OWNER_DECAY_MIN;
 	if (mv_kcompactd_started(a)) {
 		if (give_back)
 			mv_kcompactd_kick(a);
 		return;
 	}
-	if (give_back || mv_kcompactd_proactive_wanted(a))
+	if (give_back || owner_decay || mv_kcompactd_proactive_wanted(a))
 		mv_kcompactd_ensure(a);
 }
 
@@ -112,6 +116,7 @@ static void failed(struct mova_arena *a)
 void *mv_slowpath_raw(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
 {
 	mv_tcache_answer_flush(&a->heap, tc);
+	mv_tcache_answer_decay(&a->heap, tc);
 	mv_slowpath_tick(a);
 	void *p = mv_raw_alloc_slow(&a->heap, tc, cls);
 	if (unlikely(!p) && mv_slowpath_reclaim(a, tc))

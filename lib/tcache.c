@@ -71,6 +71,7 @@ static struct mv_tcache *tcache_create(struct mv_heap *h)
 	mv_lock(&h->threads_lock);
 	/* a new cache holds nothing: it has answered every request so far */
 	atomic_store_explicit(&tc->flush_seen, atomic_load(&h->flush_gen), memory_order_relaxed);
+	tc->decay_seen = atomic_load(&h->decay_gen);
 	tc->tnext = h->tcaches;
 	tc->tprev = NULL;
 	if (h->tcaches)
@@ -185,6 +186,40 @@ void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen
 	mv_raw_release_kept(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	atomic_store_explicit(&tc->flush_seen, gen, memory_order_release);
+}
+
+size_t mv_tcache_raw_surplus(const struct mv_tcache *tc)
+{
+	int64_t live = mv_relaxed_load(&tc->live_bytes);
+	size_t held = (size_t)mv_relaxed_load(&tc->raw_pages) << MV_PAGE_SHIFT;
+	return live <= 0 ? held : held > (size_t)live ? held - (size_t)live : 0;
+}
+
+void mv_tcache_decay(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
+{
+	tc->decay_seen = gen;
+	mv_raw_rbuf_flush_all(tc);
+	mv_raw_collect_delayed(h, tc);
+	mv_raw_decay(h, tc);
+	mv_pcp_drain(&h->zone, &tc->pcp);
+	/* the fast path's entries back (kcompactd pointed them away) */
+	for (unsigned q = 0; q <= 64; q++)
+		mv_rstore(tc->direct[q], tc->raw_cur[mv_raw_class_lut[q]]);
+}
+
+void mv_heap_ask_decay(struct mv_heap *h, size_t min_surplus)
+{
+	atomic_fetch_add_explicit(&h->decay_gen, 1, memory_order_relaxed);
+	mv_lock(&h->threads_lock);
+	for (struct mv_tcache *t = h->tcaches; t; t = t->tnext) {
+		if (t->dead || mv_tcache_raw_surplus(t) <= min_surplus)
+			continue;
+		/* the owner may be between reading an entry and popping its
+		 * slab: it pops from that slab, which is still its own */
+		for (unsigned q = 0; q <= 64; q++)
+			mv_rstore(t->direct[q], &mv_slab_empty);
+	}
+	mv_unlock(&h->threads_lock);
 }
 
 /* a cache going away hands its fast-path counts to the heap (MV_STAT) */

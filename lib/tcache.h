@@ -65,6 +65,9 @@ struct mv_tcache {
 	uint32_t kept_pages; /* pages of empty raw slabs kept for reuse (MV_KEPT_PAGES at most) */
 	int dead;            /* torn down: no longer on the arena's list */
 	_Atomic uint32_t flush_seen; /* the arena's flush_gen this cache last answered */
+	uint32_t decay_seen;         /* the arena's decay_gen this cache last answered */
+	uint32_t decay_tick;         /* decays answered (mv_slab.tick) */
+	_Atomic uint32_t raw_pages;  /* pages of the raw slabs it owns (owner-written) */
 	struct mv_pcp pcp;
 	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
 #if MV_STAT
@@ -162,6 +165,24 @@ static inline void mv_tcache_answer_flush(struct mv_heap *h, struct mv_tcache *t
 	uint32_t gen = atomic_load_explicit(&h->flush_gen, memory_order_relaxed);
 	if (unlikely(gen != atomic_load_explicit(&tc->flush_seen, memory_order_relaxed)))
 		mv_tcache_flush_asked(h, tc, gen);
+}
+
+/* Decay of what threads own (kcompactd, every decay_ms): bump decay_gen,
+ * and point the malloc fast path's direct entries of every cache whose
+ * raw slabs hold more than min_surplus bytes beyond its live data at
+ * mv_slab_empty, so that its next small malloc takes the slow path, which
+ * answers (mv_tcache_answer_decay) and puts them back. The owner alone may
+ * touch its slabs; a thread that never allocates again keeps them until
+ * it flushes (mova_thread_flush, malloc_trim) or exits. */
+void mv_heap_ask_decay(struct mv_heap *h, size_t min_surplus);
+/* bytes of raw slabs tc owns beyond its live data (racy, for pacing) */
+size_t mv_tcache_raw_surplus(const struct mv_tcache *tc);
+void mv_tcache_decay(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen);
+static inline void mv_tcache_answer_decay(struct mv_heap *h, struct mv_tcache *tc)
+{
+	uint32_t gen = atomic_load_explicit(&h->decay_gen, memory_order_relaxed);
+	if (unlikely(gen != tc->decay_seen))
+		mv_tcache_decay(h, tc, gen);
 }
 
 /* every live thread's page lists back to the zone (drain_all_pages) */

@@ -19,7 +19,11 @@
  *    freeing a slot that is parked is reported and ignored: the next
  *    allocations never return one block twice;
  *  - abandoned_slabs_purge_on_trim: slabs of an exited thread are purged
- *    by the trim (mova_compact) under their bin's lock.
+ *    by the trim (mova_compact) under their bin's lock;
+ *  - idle_slabs_decay_without_a_call: a thread that thinned out what it
+ *    holds and then only allocates now and then (a server's timer) gives
+ *    the free pages back within a few decay periods, with no call of any
+ *    kind: kcompactd asks, the thread answers on its next small malloc.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,9 +32,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#ifdef MV_CR_STANDALONE
+#include "../common/cr_standalone.c"
+#else
 #include <criterion/criterion.h>
+#endif
 
 #include "mova.h"
 
@@ -317,6 +326,30 @@ Test(purge, abandoned_slabs_purge_on_trim)
 	cr_assert_gt(returned(), r0, "abandoned slabs were not purged");
 	check_live();
 	/* and the blocks can be freed from here */
+	for (size_t i = 0; i < N; i++)
+		mova_free(obj[i]);
+}
+
+Test(purge, idle_slabs_decay_without_a_call)
+{
+	fill_and_thin(31);
+	size_t before = resident();
+	uint64_t r0 = returned();
+	/* a timer's worth of work: a small malloc and free every 20 ms, for
+	 * at most 8 s (decay_ms is 1 s: kcompactd asks once a second) */
+	size_t now = before;
+	for (int i = 0; i < 400 && now > before * 3 / 4; i++) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		void *p = mova_malloc(48);
+		cr_assert(p);
+		mova_free(p);
+		now = resident();
+	}
+	cr_assert_lt(now, before * 3 / 4,
+		     "resident %zu -> %zu bytes: the idle slabs did not decay (%lu pages returned)",
+		     before, now, (unsigned long)(returned() - r0));
+	check_live();
 	for (size_t i = 0; i < N; i++)
 		mova_free(obj[i]);
 }
