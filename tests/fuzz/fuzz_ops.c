@@ -350,7 +350,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			mova_thread_flush(mova_default_arena());
 			for (int j = 0; j < MAXR; j++)
 				if (r[j].p)
-					check_contents(r[j].p, r[j].size, r[j].fill, "after a purge");
+					check_contents(r[j].p, r[j].size, r[j].fill,
+						       "after a purge");
 			break;
 		}
 	}
