@@ -189,8 +189,10 @@ if [ $mode = smoke ]; then
 else
 	md=$repo/docs/BENCHMARKS.md
 	data=$repo/docs/benchmarks
-	# everything this script wrote; programs.md is bench/programs.sh's
-	[ -d "$data" ] && find "$data" -mindepth 1 -maxdepth 1 ! -name programs.md -exec rm -rf {} +
+	# everything this script wrote; programs.md is bench/programs.sh's,
+	# redis-frag.md bench/redis-frag.sh's
+	[ -d "$data" ] && find "$data" -mindepth 1 -maxdepth 1 ! -name programs.md \
+		! -name redis-frag.md -exec rm -rf {} +
 fi
 mkdir -p "$data/series"
 log "report: $md"
