@@ -551,6 +551,18 @@ void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 				return mv_slab_pop(s);
 			}
 			if (s->purged || s->nbump < s->nregs) {
+				if (!next || next->refault) {
+					/* no slab left to walk: grow this one now
+					 * (a fresh slab's every extension came here) */
+					if (s->purged)
+						raw_unpurge(h, s, s->purged);
+					else
+						mv_slab_extend(s);
+					if (s->free) {
+						raw_make_current(tc, cls, s);
+						return mv_slab_pop(s);
+					}
+				}
 				/* (2) only: behind the others */
 				q_remove(q, s);
 				q_push_back(q, s);

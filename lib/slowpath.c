@@ -54,6 +54,14 @@ __thread uint32_t mv_slowpath_ticks __attribute__((tls_model("initial-exec")));
  *    the watermarks proactiveness sets), which needs two free pageblocks.
  * A process that allocates a little never gets the thread.
  */
+/* the calling thread's slabs hold much more than its live data: their
+ * idle pages should decay (mv_heap_ask_decay), which is kcompactd's work */
+static bool owner_decay_wanted(struct mova_arena *a)
+{
+	struct mv_tcache *tc = mv_tcache_peek(&a->heap);
+	return tc && !tc->dead && mv_tcache_raw_surplus(tc) > 4 * MV_OWNER_DECAY_MIN;
+}
+
 void mv_slowpath_housekeep(struct mova_arena *a)
 {
 	if (!a->cfg.kcompactd)
@@ -65,16 +73,21 @@ void mv_slowpath_housekeep(struct mova_arena *a)
 	size_t free_backed = mv_relaxed_load(&a->heap.zone.free_backed_pages);
 	bool give_back =
 	    free_backed > mv_kcompactd_floor_pages(a) + a->heap.zone.pageblock_nr_pages;
-	/* this thread's slabs hold much more than its live data: its idle
-	 * slabs should decay too (mv_heap_ask_decay), kcompactd's work */
-	struct mv_tcache *tc = mv_tcache_peek(&a->heap);
-	bool owner_decay = tc && !tc->dead && mv_tcache_raw_surplus(tc) > 4 * MV_OWNER_DECAY_MIN;
 	if (mv_kcompactd_started(a)) {
 		if (give_back)
 			mv_kcompactd_kick(a);
 		return;
 	}
-	if (give_back || owner_decay || mv_kcompactd_proactive_wanted(a))
+	if (give_back || owner_decay_wanted(a) || mv_kcompactd_proactive_wanted(a))
+		mv_kcompactd_ensure(a);
+}
+
+void mv_slowpath_thinning(struct mova_arena *a)
+{
+	static __thread uint32_t ticks __attribute__((tls_model("initial-exec")));
+	if (!a->cfg.kcompactd || mv_kcompactd_started(a))
+		return;
+	if ((++ticks & (MV_HOUSEKEEP_EVERY - 1)) == 0 && owner_decay_wanted(a))
 		mv_kcompactd_ensure(a);
 }
 

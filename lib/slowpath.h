@@ -38,6 +38,12 @@ static inline void mv_slowpath_tick(struct mova_arena *a)
 	if (unlikely((++mv_slowpath_ticks & (MV_HOUSEKEEP_EVERY - 1)) == 0))
 		mv_slowpath_housekeep(a);
 }
+/* a thread freed into one of its full slabs (thinning out what it holds):
+ * every MV_HOUSEKEEP_EVERY of those, while kcompactd is not running,
+ * start it if the thread's slabs hold far more than its live data, so
+ * that they decay (mv_heap_ask_decay). Nothing more on this path: the
+ * housekeeping's other work woke kcompactd too often for batch frees. */
+void mv_slowpath_thinning(struct mova_arena *a);
 /* after a large free: kcompactd's decay will give it back (started if
  * need be); without kcompactd, pageblocks above the retain threshold go
  * back now (hysteresis) */
