@@ -69,7 +69,7 @@ EXPORT size_t malloc_usable_size(void *p)
 {
 	static size_t (*fn)(void *);
 	if (!fn)
-		fn = (size_t (*)(void *))libc_sym("malloc_usable_size");
+		fn = (size_t(*)(void *))libc_sym("malloc_usable_size");
 	return fn ? fn(p) : 0;
 }
 
