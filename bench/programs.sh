@@ -8,23 +8,29 @@
 # (python and SQL: tests/preload/workloads/, at their "bench" size).
 #
 # usage: bench/programs.sh [-n ROUNDS] [--lib PATH] [--only python,sqlite,git,redis]
-#                          [--out FILE.md]
+#                          [--add NAME=PATH]... [--peers a,b,...] [--out FILE.md]
 #   --lib   the preload library (default: build-bench/lib/libmova-preload.so,
 #           else build/lib/libmova-preload.so)
+#   --add   another preload library to run beside them (a before/after:
+#           --add old=../old/build/lib/libmova-preload.so)
+#   --peers run only these (glibc, jemalloc, mimalloc, tcmalloc, mova, the
+#           names given to --add)
 #   --out   also write the tables as markdown to FILE.md
 # Needs python3, sqlite3, git, redis-server/redis-benchmark and GNU time
 # (tools/deps installs them). Peak RSS is the largest process of the command
 # (GNU time's %M): for redis, the server.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-rounds=3 lib="" only="python,sqlite,git,redis" out=""
+rounds=3 lib="" only="python,sqlite,git,redis" out="" peers="" adds=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) rounds=$2; shift ;;
 	--lib) lib=$2; shift ;;
 	--only) only=$2; shift ;;
 	--out) out=$2; shift ;;
-	-h | --help) sed -n '2,18p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--add) adds+=(--add "$2"); shift ;;
+	--peers) peers=$2; shift ;;
+	-h | --help) sed -n '3,22p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "programs.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -97,7 +103,8 @@ for w in ${only//,/ }; do
 	emit "### $w"
 	emit ""
 	emit '```'
-	table=$(timeout 1800 "$vs" -n "$rounds" --add mova="$lib" -- bash "$work/$w.sh" 2>&1)
+	table=$(timeout 1800 "$vs" -n "$rounds" --add mova="$lib" ${adds[@]+"${adds[@]}"} \
+		${peers:+--only "$peers"} -- bash "$work/$w.sh" 2>&1)
 	emit "$table"
 	emit '```'
 done
