@@ -1065,3 +1065,54 @@ Test(threads, live_bytes_count_every_thread)
 	cr_assert_eq(default_live_bytes(), live0, "everything freed: %zu, %zu before",
 		     default_live_bytes(), live0);
 }
+
+/* Large objects count in the allocating thread's own counter and leave
+ * from the freeing thread's (malloc.c's large_live_add): the sum stays
+ * right when one thread frees what another allocated, and when either
+ * exits. */
+#define LL_N 64
+static void *ll_obj[LL_N];
+static const size_t ll_size[4] = {20000, 40000, 100000, 300000};
+
+static void *ll_alloc(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < LL_N; i++) {
+		ll_obj[i] = mova_malloc(ll_size[i % 4]);
+		if (ll_obj[i])
+			memset(ll_obj[i], (int)i, ll_size[i % 4]);
+	}
+	return NULL;
+}
+
+static void *ll_free_half(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < LL_N; i += 2)
+		mova_free(ll_obj[i]);
+	return NULL;
+}
+
+Test(threads, large_live_bytes_across_threads)
+{
+	size_t live0 = default_live_bytes(), sum = 0;
+	for (unsigned i = 0; i < LL_N; i++)
+		sum += ll_size[i % 4];
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, ll_alloc, NULL), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0); /* the allocating thread exited */
+	for (unsigned i = 0; i < LL_N; i++)
+		cr_assert(ll_obj[i]);
+	cr_assert_eq(default_live_bytes() - live0, sum, "after the allocations: %zu, expected %zu",
+		     default_live_bytes() - live0, sum);
+	cr_assert_eq(pthread_create(&t, NULL, ll_free_half, NULL), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	for (unsigned i = 0; i < LL_N; i += 2)
+		sum -= ll_size[i % 4];
+	cr_assert_eq(default_live_bytes() - live0, sum, "after another thread freed half: %zu, %zu",
+		     default_live_bytes() - live0, sum);
+	for (unsigned i = 1; i < LL_N; i += 2)
+		mova_free(ll_obj[i]);
+	cr_assert_eq(default_live_bytes(), live0, "everything freed: %zu, %zu before",
+		     default_live_bytes(), live0);
+}
