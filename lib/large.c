@@ -84,19 +84,6 @@ void *mv_large_alloc(struct mv_heap *h, struct mv_tcache *tc, size_t size, size_
 	if (!nr)
 		nr = 1;
 	size_t align_pages = align > MV_PAGE_SIZE ? align >> MV_PAGE_SHIFT : 1;
-	if (tc && !tc->dead && align_pages == 1 && mt == MIGRATE_UNMOVABLE &&
-	    nr >= MV_LCACHE_MIN_PAGES && nr <= MV_LCACHE_MAX_PAGES) {
-		struct mv_lcache *c = &tc->lcache[nr - MV_LCACHE_MIN_PAGES];
-		if (c->n) {
-			size_t pfn = c->pfn[--c->n];
-			mv_rstore(tc->lcache_pages, tc->lcache_pages - (uint32_t)nr);
-			mv_large_set_run(z, pfn, nr, mt, size);
-			void *p = mv_zone_addr(z, pfn);
-			if (zero)
-				memset(p, 0, size);
-			return p;
-		}
-	}
 	bool zeroed;
 	size_t pfn = large_pages(h, tc, nr, align_pages, mt, &zeroed);
 	if (pfn == MV_PFN_NONE) {
@@ -119,18 +106,6 @@ void mv_large_free(struct mv_heap *h, struct mv_tcache *tc, void *p)
 	struct mv_page *hd = mv_pfn_to_page(z, pfn);
 	size_t nr = mv_pg_load(hd->x);
 	mark_tails(z, pfn, nr, PG_NONE);
-	if (tc && !tc->dead && nr >= MV_LCACHE_MIN_PAGES && nr <= MV_LCACHE_MAX_PAGES &&
-	    mv_pg_load(hd->mt) == MIGRATE_UNMOVABLE &&
-	    tc->lcache_pages + nr <= MV_MAX(mv_kept_max(z), (uint32_t)MV_LCACHE_MAX_PAGES)) {
-		struct mv_lcache *c = &tc->lcache[nr - MV_LCACHE_MIN_PAGES];
-		if (c->n < MV_LCACHE_DEPTH) {
-			/* kept for the next run of this length (tcache.h) */
-			mv_pg_store(hd->type, (uint8_t)PG_ALLOC);
-			c->pfn[c->n++] = (uint32_t)pfn;
-			mv_rstore(tc->lcache_pages, tc->lcache_pages + (uint32_t)nr);
-			return;
-		}
-	}
 	mv_pg_store(hd->type, (uint8_t)PG_NONE);
 	mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn, nr);
 }

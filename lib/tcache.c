@@ -158,22 +158,6 @@ void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot)
 	}
 }
 
-void mv_tcache_lcache_drain(struct mv_heap *h, struct mv_tcache *tc)
-{
-	if (!tc->lcache_pages)
-		return;
-	for (unsigned i = 0; i < MV_LCACHE_MAX_PAGES - MV_LCACHE_MIN_PAGES + 1; i++) {
-		struct mv_lcache *c = &tc->lcache[i];
-		while (c->n) {
-			size_t pfn = c->pfn[--c->n];
-			mv_pg_store(mv_pfn_to_page(&h->zone, pfn)->type, (uint8_t)PG_NONE);
-			mv_pcp_free_range(&h->zone, tc->dead ? NULL : &tc->pcp, pfn,
-					  i + MV_LCACHE_MIN_PAGES);
-		}
-	}
-	mv_rstore(tc->lcache_pages, 0u);
-}
-
 void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
@@ -181,7 +165,6 @@ void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
 	mv_raw_release_kept(h, tc);
-	mv_tcache_lcache_drain(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
 }
 
@@ -192,7 +175,6 @@ void mv_tcache_release_now(struct mv_heap *h, struct mv_tcache *tc)
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
 	mv_raw_release_kept(h, tc);
-	mv_tcache_lcache_drain(h, tc);
 }
 
 void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
@@ -202,7 +184,6 @@ void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
 	mv_raw_release_kept(h, tc);
-	mv_tcache_lcache_drain(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	atomic_store_explicit(&tc->flush_seen, gen, memory_order_release);
 }
@@ -210,8 +191,7 @@ void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen
 size_t mv_tcache_raw_surplus(const struct mv_tcache *tc)
 {
 	int64_t live = mv_relaxed_load(&tc->live_bytes);
-	size_t held = ((size_t)mv_relaxed_load(&tc->raw_pages) + mv_rload(tc->lcache_pages))
-		      << MV_PAGE_SHIFT;
+	size_t held = (size_t)mv_relaxed_load(&tc->raw_pages) << MV_PAGE_SHIFT;
 	return live <= 0 ? held : held > (size_t)live ? held - (size_t)live : 0;
 }
 
@@ -221,7 +201,6 @@ void mv_tcache_decay(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
 	mv_raw_rbuf_flush_all(tc);
 	mv_raw_collect_delayed(h, tc);
 	mv_raw_decay(h, tc);
-	mv_tcache_lcache_drain(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	/* the fast path's entries back (kcompactd pointed them away) */
 	for (unsigned q = 0; q <= 64; q++)
@@ -262,7 +241,6 @@ void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_abandon_all(h, tc);
 	mv_htable_drain(&h->htab, tc->hidx, &tc->nhidx, 0);
-	mv_tcache_lcache_drain(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	mv_lock(&h->threads_lock);
 	if (tc->tprev)
@@ -281,9 +259,7 @@ void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 
 void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc)
 {
-	/* the page lists were under their lock when fork copied them; the
-	 * kept runs are the dead thread's alone (not on the page lists) */
-	mv_tcache_lcache_drain(h, tc);
+	/* the page lists were under their lock when fork copied them */
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	/* a remote free that had begun notifying this cache's owner ended
 	 * nowhere: its slab would make every later free to it wait */

@@ -45,24 +45,6 @@ struct mv_slabq {
 	struct mv_slab *first, *last;
 };
 
-/* Freed page runs of MV_LCACHE_MIN_PAGES..MV_LCACHE_MAX_PAGES pages (raw
- * objects of 16 KiB to 256 KiB) a thread keeps for its next allocation of
- * the same length: the pcp lists of large objects, without a lock (they
- * took the page lists' lock and the buddy's for runs past order 3 on
- * every malloc/free pair: 34 ns at 32 KiB, 70 at 64 KiB; tcmalloc 3.7).
- * A kept run's head says PG_ALLOC (an unmovable run nobody may free), so
- * a double free of it is refused. At most mv_kept_max pages a thread, as
- * for kept slabs, or MV_LCACHE_MAX_PAGES (a small process's 16 could not
- * keep one 64 KiB run beside a 32 KiB one); given back with the page
- * lists (flush, decay, exit). */
-#define MV_LCACHE_MIN_PAGES 5
-#define MV_LCACHE_MAX_PAGES 64
-#define MV_LCACHE_DEPTH 4
-struct mv_lcache {
-	uint32_t n;
-	uint32_t pfn[MV_LCACHE_DEPTH];
-};
-
 struct mv_tcache {
 	/* the fast paths */
 	struct mv_slab *direct[65]; /* raw current slab by (size + 15) >> 4, size <= 1024 */
@@ -87,8 +69,6 @@ struct mv_tcache {
 	uint32_t decay_tick;         /* decays answered (mv_slab.tick) */
 	_Atomic uint32_t raw_pages;  /* pages of the raw slabs it owns (owner-written) */
 	struct mv_pcp pcp;
-	struct mv_lcache lcache[MV_LCACHE_MAX_PAGES - MV_LCACHE_MIN_PAGES + 1];
-	uint32_t lcache_pages;
 	struct mv_tcache *tnext, *tprev; /* arena->tcaches, under arena->threads_lock */
 #if MV_STAT
 	_Atomic uint64_t fstat[MV_NR_FSTAT]; /* owner-written; summed by stats */
@@ -154,9 +134,6 @@ void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot);
 void mv_tcache_flush_pending(struct mv_heap *h, struct mv_tcache *tc);
 /* Free the pending batch before returning, waiting for readers if any. */
 void mv_tcache_flush_pending_now(struct mv_heap *h, struct mv_tcache *tc);
-
-/* the kept page runs back to the page allocator */
-void mv_tcache_lcache_drain(struct mv_heap *h, struct mv_tcache *tc);
 
 /* update a tcache's current raw slab for a class (and its direct entries) */
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s);
