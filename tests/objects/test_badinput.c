@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mova.h"
+#include "../common/statstext.h"
 #include "../common/pattern.h"
 
 #define KiB ((size_t)1 << 10)
@@ -915,26 +916,6 @@ Test(badinput, conf_invalid_whole_uses_defaults)
 }
 
 /* ------------------------------------------------------------ counted, not lost */
-
-static unsigned long stat_value(const char *text, const char *name)
-{
-	char key[64];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *at = strstr(text, key);
-	cr_assert(at, "mova_stats_print has no '%s' line:\n%s", name, text);
-	return strtoul(at + strlen(key), NULL, 10);
-}
-
-static char *stats_text(void)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	cr_assert(f);
-	mova_stats_print(mova_default_arena(), f);
-	fclose(f);
-	return buf;
-}
 
 /* Only the first bad free is printed: the rest must still be visible
  * somewhere, or a program that frees garbage in a loop looks healthy. With

@@ -42,6 +42,7 @@
 #endif
 
 #include "mova.h"
+#include "../common/statstext.h"
 
 #define N 20000
 
@@ -62,11 +63,14 @@ static uint64_t returned(void)
 	return st.pages_returned;
 }
 
-/* fill, then free 80% at random; returns how many live */
-static size_t fill_and_thin(unsigned seed)
+/* fill with objects of size_even and size_odd bytes (by index), then free
+ * 80% at random, the freed blocks' addresses to dead[] if given; returns
+ * how many live */
+static size_t fill_and_thin_sized(unsigned seed, size_t size_even, size_t size_odd, void **dead,
+				  size_t *nd)
 {
 	for (size_t i = 0; i < N; i++) {
-		sz[i] = i % 2 ? 8192 : 3072;
+		sz[i] = i % 2 ? size_odd : size_even;
 		obj[i] = mova_malloc(sz[i]);
 		cr_assert(obj[i]);
 		memset(obj[i], (int)(i & 0xff), sz[i]);
@@ -76,12 +80,19 @@ static size_t fill_and_thin(unsigned seed)
 		seed = seed * 1103515245u + 12345u;
 		if ((seed >> 16) % 5) {
 			mova_free(obj[i]);
+			if (dead)
+				dead[(*nd)++] = obj[i];
 			obj[i] = NULL;
 		} else {
 			live++;
 		}
 	}
 	return live;
+}
+
+static size_t fill_and_thin(unsigned seed)
+{
+	return fill_and_thin_sized(seed, 3072, 8192, NULL, NULL);
 }
 
 static void check_live(void)
@@ -177,21 +188,8 @@ Test(purge, refill_takes_backed_holes_first)
 {
 	static void *dead[N];
 	size_t nd = 0;
-	for (size_t i = 0; i < N; i++) {
-		sz[i] = 3072; /* four slots in three pages: most straddle two */
-		obj[i] = mova_malloc(sz[i]);
-		cr_assert(obj[i]);
-		memset(obj[i], (int)(i & 0xff), sz[i]);
-	}
-	unsigned seed = 5;
-	for (size_t i = 0; i < N; i++) {
-		seed = seed * 1103515245u + 12345u;
-		if ((seed >> 16) % 5) {
-			mova_free(obj[i]);
-			dead[nd++] = obj[i];
-			obj[i] = NULL;
-		}
-	}
+	/* four slots in three pages: most straddle two */
+	fill_and_thin_sized(5, 3072, 3072, dead, &nd);
 	uint64_t r0 = returned();
 	mova_thread_flush(mova_default_arena());
 	cr_assert_gt(returned(), r0, "nothing was purged");
@@ -238,16 +236,9 @@ Test(purge, refill_takes_backed_holes_first)
 /* the process's count of refused frees (mova_stats_print's vmstat) */
 static unsigned long invalid_frees(void)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	cr_assert(f);
-	mova_stats_print(mova_default_arena(), f);
-	fclose(f);
-	const char *at = strstr(buf, "invalid_frees ");
-	cr_assert(at, "no invalid_frees in the statistics");
-	unsigned long n = strtoul(at + 14, NULL, 10);
-	free(buf);
+	char *text = stats_text();
+	unsigned long n = stat_value(text, "invalid_frees");
+	free(text);
 	return n;
 }
 
