@@ -223,9 +223,11 @@ Test(purge, refill_takes_backed_holes_first)
 			  "allocation %zu of %zu holes lies on a purged page", i, holes);
 		memset(got[i], 0x77, 3072);
 	}
-	cr_assert_eq(resident(), res0,
-		     "pages were taken back while holes were left: %zu -> %zu bytes", res0,
-		     resident());
+	/* kcompactd's decay may give back more meanwhile (TSan's slowness
+	 * lets a decay_ms pass), never less */
+	cr_assert_leq(resident(), res0,
+		      "pages were taken back while holes were left: %zu -> %zu bytes", res0,
+		      resident());
 	check_live();
 	for (size_t i = 0; i < holes; i++)
 		mova_free(got[i]);
