@@ -387,36 +387,38 @@ MOVA_API int mova_set_limit(mova_arena *a, size_t limit_bytes);
 /* ------------------------------------------------------------- statistics */
 
 /* vmstat-style event counters, in the kernel's names where it has them. */
-#define MOVA_VMSTAT_ITEMS(X)                                                              \
-	X(pgalloc)         /* page blocks handed out by the buddy allocator */            \
-	X(pgfree)          /* page blocks given back to the buddy allocator */            \
-	X(pcp_refill)      /* per-thread page list refills from the zone */               \
-	X(pcp_drain)       /* per-thread page list drains to the zone */                  \
-	X(pageblock_grow)  /* pageblocks brought into the arena */                        \
-	X(pageblock_claim) /* fallbacks that claimed a whole pageblock */                 \
-	X(pageblock_steal) /* fallbacks that took only the pages needed */                \
-	X(pages_returned)  /* free pages given back to the OS (MADV_DONTNEED) */          \
-	X(slab_alloc)      /* slabs created */                                            \
-	X(slab_free)       /* slabs given back to the page allocator */                   \
-	X(compact_stall)                                                                  \
-	X(compact_success)                                                                \
-	X(compact_fail)                                                                   \
-	X(compact_migrate_scanned)                                                        \
-	X(compact_free_scanned)                                                           \
-	X(compact_isolated)                                                               \
-	X(compact_daemon_wake)                                                            \
-	X(compact_daemon_migrate_scanned)                                                 \
-	X(compact_daemon_free_scanned)                                                    \
-	X(pgmigrate_success)                                                              \
-	X(pgmigrate_fail)                                                                 \
-	X(rcu_batches)        /* grace-period batches of freed memory */                  \
-	X(allocstall)         /* allocations that reclaimed to stay within the budget */  \
-	X(slabs_scanned)      /* objects shrinkers were asked to scan */                  \
-	X(shrink_reclaimed)   /* objects shrinkers freed */                               \
-	X(mempolicy_migrated) /* objects moved by a policy change (MR_MEMPOLICY_MBIND) */ \
-	X(flush_requests)     /* reclaims that asked all threads for their caches */      \
-	X(section_add)        /* 64 MiB sections of address space mapped (hotplug) */     \
-	X(section_remove)     /* sections emptied and unmapped */
+#define MOVA_VMSTAT_ITEMS(X)                                                                \
+	X(pgalloc)         /* page blocks handed out by the buddy allocator */              \
+	X(pgfree)          /* page blocks given back to the buddy allocator */              \
+	X(pcp_refill)      /* per-thread page list refills from the zone */                 \
+	X(pcp_drain)       /* per-thread page list drains to the zone */                    \
+	X(pageblock_grow)  /* pageblocks brought into the arena */                          \
+	X(pageblock_claim) /* fallbacks that claimed a whole pageblock */                   \
+	X(pageblock_steal) /* fallbacks that took only the pages needed */                  \
+	X(pages_returned)  /* free pages given back to the OS (MADV_DONTNEED) */            \
+	X(slab_alloc)      /* slabs created */                                              \
+	X(slab_free)       /* slabs given back to the page allocator */                     \
+	X(compact_stall)                                                                    \
+	X(compact_success)                                                                  \
+	X(compact_fail)                                                                     \
+	X(compact_migrate_scanned)                                                          \
+	X(compact_free_scanned)                                                             \
+	X(compact_isolated)                                                                 \
+	X(compact_daemon_wake)                                                              \
+	X(compact_daemon_migrate_scanned)                                                   \
+	X(compact_daemon_free_scanned)                                                      \
+	X(pgmigrate_success)                                                                \
+	X(pgmigrate_fail)                                                                   \
+	X(rcu_batches)        /* grace-period batches of freed memory */                    \
+	X(allocstall)         /* allocations that reclaimed to stay within the budget */    \
+	X(slabs_scanned)      /* objects shrinkers were asked to scan */                    \
+	X(shrink_reclaimed)   /* objects shrinkers freed */                                 \
+	X(mempolicy_migrated) /* objects moved by a policy change (MR_MEMPOLICY_MBIND) */   \
+	X(flush_requests)     /* reclaims that asked all threads for their caches */        \
+	X(section_add)        /* 64 MiB sections of address space mapped (hotplug) */       \
+	X(section_remove)     /* sections emptied and unmapped */                           \
+	X(twin_alloc)         /* raw objects placed in two free slots of half their size */ \
+	X(twin_free)          /* such objects freed */
 
 typedef struct mova_stats {
 	size_t reserved_bytes;  /* address space the arena's sections map */

@@ -99,18 +99,21 @@ MV_INLINE void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t s
 		unsigned cls = mv_raw_class(size);
 		struct mv_slab *s = tc->raw_cur[cls];
 		uint64_t *p = s->free;
+		uint32_t usize;
 		if (p) {
 			mv_slab_pop(s);
+			usize = s->usize;
 		} else {
+			/* maybe in twin slots (slab.h): the class's size */
 			p = mv_slowpath_raw(a, tc, cls);
 			if (unlikely(!p))
 				return NULL;
-			s = tc->raw_cur[cls];
+			usize = mv_classes[cls].size;
 		}
 		p[1] = 0;
-		mv_owner_add(&tc->live_bytes, (int64_t)s->usize);
+		mv_owner_add(&tc->live_bytes, (int64_t)usize);
 		if (zero)
-			memset(p, 0, s->usize);
+			memset(p, 0, usize);
 		return p;
 	}
 	void *p = mv_slowpath_large(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
@@ -157,6 +160,27 @@ void *mova_calloc(size_t nmemb, size_t size)
 
 /* ------------------------------------------------------------ free */
 
+/* free_slow's end: the slot p of s, and q after it (a twin) if not NULL */
+static void raw_free_slots(struct mova_arena *a, struct mv_tcache *tc, struct mv_slab *s, void *p,
+			   void *q)
+{
+	int64_t bytes = (int64_t)s->usize * (q ? 2 : 1);
+	if (tc)
+		mv_owner_add(&tc->live_bytes, -bytes);
+	else
+		mv_relaxed_add(&a->heap.dead_live_bytes, -bytes);
+	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+		mv_raw_free_local_slow(&a->heap, tc, s, p);
+		if (q)
+			mv_raw_free_local_slow(&a->heap, tc, s, q);
+		mv_slowpath_thinning(a);
+	} else {
+		mv_raw_free_remote(&a->heap, s, p);
+		if (q)
+			mv_raw_free_remote(&a->heap, s, q);
+	}
+}
+
 static MV_NOINLINE void free_slow(void *p)
 {
 	struct mova_arena *a = mv_default;
@@ -184,7 +208,8 @@ static MV_NOINLINE void free_slow(void *p)
 		mv_report_invalid("pointer", "free", p);
 		return;
 	}
-	if (unlikely(mv_pg_load(pg->order))) {
+	uint8_t mark = mv_pg_load(pg->order);
+	if (unlikely(mark == MV_PG_PURGED)) {
 		/* a slot starting on a page its slab gave back: parked, free */
 		mv_report_invalid("pointer (double free)", "free", p);
 		return;
@@ -195,21 +220,28 @@ static MV_NOINLINE void free_slow(void *p)
 		mv_report_invalid("pointer", "free", p);
 		return;
 	}
+	/* a slab with twins (slab.h): a twin's first slot frees both, its
+	 * second is an interior pointer */
+	int twin = mark == MV_PG_TWINS ? mv_twin_kind(s, idx) : 0;
+	if (twin < 0) {
+		mv_report_invalid("pointer (inside an object)", "free", p);
+		return;
+	}
 	uint64_t *w = p;
+	if (twin > 0 && mv_twin_end(s, idx)) {
+		uint64_t *w2 = (uint64_t *)(void *)((char *)p + s->usize);
+		w[1] = dfkey(p);
+		w2[1] = dfkey(w2);
+		mv_count(&a->heap.vm, MV_VM_twin_free, 1);
+		raw_free_slots(a, tc, s, p, w2);
+		return;
+	}
 	if (unlikely(w[1] == dfkey(p))) {
 		mv_report_invalid("pointer (double free)", "free", p);
 		return;
 	}
 	w[1] = dfkey(p);
-	if (tc)
-		mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
-	else
-		mv_relaxed_add(&a->heap.dead_live_bytes, -(int64_t)s->usize);
-	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-		mv_raw_free_local_slow(&a->heap, tc, s, p);
-		mv_slowpath_thinning(a);
-	} else
-		mv_raw_free_remote(&a->heap, s, p);
+	raw_free_slots(a, tc, s, p, NULL);
 }
 
 void mova_free(void *p)
@@ -279,8 +311,12 @@ size_t mova_usable_size(const void *p)
 			return 0;
 		size_t off = (size_t)((const char *)p - s->addr);
 		uint32_t idx = mv_class_slot(&mv_classes[s->cls], off);
-		if ((size_t)idx * s->usize != off || idx >= mv_rload(s->nbump) ||
-		    ((const uint64_t *)p)[1] == dfkey(p))
+		if ((size_t)idx * s->usize != off || idx >= mv_rload(s->nbump))
+			return 0;
+		int twin = mv_pg_load(pg->order) == MV_PG_TWINS ? mv_twin_kind(s, idx) : 0;
+		if (twin)
+			return twin > 0 ? 2 * (size_t)s->usize : 0;
+		if (((const uint64_t *)p)[1] == dfkey(p))
 			return 0;
 		return s->usize;
 	}

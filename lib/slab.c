@@ -75,6 +75,7 @@ void mv_slab_splice(struct mv_slab *s, void *head, const char *list)
 }
 
 static void mark_purged(struct mv_heap *h, struct mv_slab *s, uint32_t pages, uint8_t v);
+static void unkeep(struct mv_tcache *tc, struct mv_slab *s);
 
 /* ------------------------------------------------------------ creation */
 
@@ -87,6 +88,9 @@ static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_
 	s->span16 = (uint32_t)(((size_t)c->nregs * c->size) >> 4);
 	s->purged = 0;
 	s->refault = 0;
+	s->twinscan = 0;
+	if (!c->movable)
+		mv_rstore(s->twins, (struct mv_twins *)NULL);
 	s->cls = (uint8_t)cls;
 	s->usize = c->size;
 	s->magic = c->magic;
@@ -148,8 +152,11 @@ struct mv_slab *mv_slab_new(struct mv_heap *h, struct mv_tcache *tc, unsigned cl
 void mv_slab_destroy(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
 {
 	const struct mv_class *c = &mv_classes[s->cls];
-	if (s->purged) /* its pages go back to the buddy allocator as they are */
-		mark_purged(h, s, s->purged, 0);
+	struct mv_twins *tw = c->movable ? NULL : s->twins;
+	if (s->purged || tw) /* its pages go back to the buddy allocator as they are */
+		mark_purged(h, s, tw ? (uint32_t)(((uint64_t)1 << c->npages) - 1) : s->purged, 0);
+	if (tw)
+		mv_meta_free(&h->meta, tw, sizeof *tw + tw->words * sizeof(uint64_t));
 	for (unsigned i = 0; i < c->npages; i++) {
 		struct mv_page *pg = mv_pfn_to_page(&h->zone, s->pfn + i);
 		mv_pg_store(pg->type, (uint8_t)PG_NONE);
@@ -395,7 +402,7 @@ static unsigned raw_purge(struct mv_heap *h, struct mv_slab *s)
 		return 0;
 	raw_rebuild(s, bm, s->purged | want);
 	s->used = s->nbump - nfree;
-	mark_purged(h, s, want, 1);
+	mark_purged(h, s, want, MV_PG_PURGED);
 	for (unsigned k = 0; k < c->npages;) {
 		if (!(want >> k & 1)) {
 			k++;
@@ -428,7 +435,7 @@ static void raw_unpurge(struct mv_heap *h, struct mv_slab *s, uint32_t pages)
 	for (unsigned k = lo; k <= hi; k++)
 		if (pages >> k & 1)
 			mv_zone_held_backed(&h->zone, s->pfn + k, 1);
-	mark_purged(h, s, pages, 0);
+	mark_purged(h, s, pages, s->twins ? MV_PG_TWINS : 0);
 	s->purged &= ~pages;
 	uint32_t first = (uint32_t)(((size_t)lo << MV_PAGE_SHIFT) / s->usize);
 	uint32_t last = (uint32_t)(((((size_t)hi + 1) << MV_PAGE_SHIFT) - 1) / s->usize);
@@ -448,6 +455,209 @@ static void raw_unpurge(struct mv_heap *h, struct mv_slab *s, uint32_t pages)
 		head = p;
 	}
 	s->free = head;
+}
+
+/* ------------------------------------------------------------ twin slots
+ *
+ * (slab.h has what twins are.) When a class has no free slot on a backed
+ * page, its slow path takes a reserved pair of a sparse slab of the half
+ * class before it faults any page in: free memory among small objects
+ * then takes a refill of objects twice their size. The pairs are found a
+ * slab at a time (raw_twin_take), on backed pages, and counted as used
+ * while reserved, so that nothing else (the purge, the decay, retirement)
+ * needs to know of them; they go back to the free list when the owner
+ * decays, flushes or exits (raw_twin_return). The search goes round the
+ * half class's queue from where it stopped, a few slabs a call, skipping
+ * those found without a pair since the owner's last decay. Owner only.
+ */
+#define TWIN_MAX 4096       /* the largest class twins hold */
+#define TWIN_SEARCH 16      /* slabs looked at in one search */
+#define TWIN_WINDOW 256     /* twin allocations between checks for churn */
+#define TWIN_OFF (1u << 16) /* slow paths without twins after churn */
+
+/* the class whose twin slots hold an object of cls, or MV_NR_RAW_CLASSES:
+ * past 256 B every raw class is twice one, and a power of two is left out
+ * (aligned_alloc relies on those classes' natural alignment) */
+static unsigned twin_half(unsigned cls)
+{
+	uint32_t sz = mv_classes[cls].size;
+	if (sz <= 256 || sz > TWIN_MAX || !(sz & (sz - 1)))
+		return MV_NR_RAW_CLASSES;
+	unsigned hc = mv_raw_class(sz / 2);
+	return mv_classes[hc].size * 2 == sz ? hc : MV_NR_RAW_CLASSES;
+}
+
+static bool bm_test(const uint64_t *bm, uint32_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+/* the next pair of s at or below slot i (a free slot i-1, i on backed
+ * pages, from the top): its first slot, or UINT32_MAX */
+static uint32_t twin_pair_below(const struct mv_slab *s, const uint64_t *bm, uint32_t i)
+{
+	for (; i >= 1 && i != UINT32_MAX; i--)
+		if (bm_test(bm, i) && bm_test(bm, i - 1) && !slot_parked(s, i) &&
+		    !slot_parked(s, i - 1))
+			return i - 1;
+	return UINT32_MAX;
+}
+
+/* Reserve the free pairs of s for twins, s being sparse: how many. */
+static uint32_t raw_twin_take(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *s)
+{
+	raw_collect_all(s);
+	if (s->used * 2 > s->nregs || s->nbump < 2)
+		return 0;
+	uint64_t bm[RAW_BM_WORDS];
+	raw_free_bitmap(s, bm);
+	if (twin_pair_below(s, bm, s->nbump - 1) == UINT32_MAX)
+		return 0;
+	struct mv_twins *tw = s->twins;
+	if (!tw) {
+		uint32_t words = (s->nregs + 63) / 64;
+		tw = mv_meta_alloc(&h->meta, sizeof *tw + words * sizeof(uint64_t));
+		if (!tw)
+			return 0;
+		tw->words = words;
+		mv_rstore(s->twins, tw);
+		/* from now on every free of s takes free's slow path */
+		for (unsigned k = 0; k < mv_classes[s->cls].npages; k++)
+			if (!(s->purged >> k & 1))
+				mv_pg_store(mv_pfn_to_page(&h->zone, s->pfn + k)->order,
+					    (uint8_t)MV_PG_TWINS);
+	}
+	/* from the top down, so the chain hands out the lowest first */
+	uint32_t n = 0;
+	void *head = tw->head;
+	for (uint32_t i = twin_pair_below(s, bm, s->nbump - 1); i != UINT32_MAX;
+	     i = i ? twin_pair_below(s, bm, i - 1) : UINT32_MAX) {
+		bm[i / 64] &= ~((uint64_t)1 << (i % 64));
+		bm[(i + 1) / 64] &= ~((uint64_t)1 << ((i + 1) % 64));
+		char *p = s->addr + (size_t)i * s->usize;
+		mv_fl_set(p, head);
+		head = p;
+		n++;
+	}
+	raw_rebuild(s, bm, s->purged);
+	unkeep(tc, s); /* not empty any more */
+	tw->head = head;
+	tw->nfree += n;
+	s->used += 2 * n;
+	return n;
+}
+
+/* The reserved pairs of s back to its free list. */
+static void raw_twin_return(struct mv_slab *s)
+{
+	struct mv_twins *tw = s->twins;
+	if (!tw || !tw->head)
+		return;
+	for (void *p = tw->head, *next; p; p = next) {
+		next = mv_fl_next(s, p);
+		char *q = (char *)p + s->usize;
+		mv_fl_set(q, s->free);
+		mv_fl_set(p, q);
+		s->free = p;
+	}
+	s->used -= 2 * tw->nfree;
+	tw->head = NULL;
+	tw->nfree = 0;
+}
+
+/* Every reserved pair of tc back to its slab; no search goes on. */
+static void raw_twins_return_all(struct mv_tcache *tc)
+{
+	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
+		if (tc->twinsrc[c])
+			raw_twin_return(tc->twinsrc[c]);
+		tc->twinsrc[c] = tc->twincur[c] = NULL;
+	}
+	tc->twin_off = 0;
+}
+
+/* Churn: the last window's twins were freed about as fast as they were
+ * made (a malloc/free loop of a size whose class has no slab, beside
+ * sparse slabs of its half: every call on the slow paths, 1 us a pair
+ * against 46 ns). Twins off, so the class gets a slab of its own. */
+static bool raw_twin_churn(struct mv_heap *h, struct mv_tcache *tc)
+{
+	if (tc->twin_off) {
+		if (tc->slow_count - tc->twin_off < TWIN_OFF)
+			return true;
+		tc->twin_off = 0;
+	}
+	if (tc->twin_allocs >= TWIN_WINDOW) {
+		uint64_t frees = mv_relaxed_load(&h->vm.ev[MV_VM_twin_free]);
+		bool churn = frees - tc->twin_frees0 >= tc->twin_allocs / 2;
+		tc->twin_allocs = 0;
+		tc->twin_frees0 = frees;
+		if (churn) {
+			raw_twins_return_all(tc);
+			tc->twin_off = tc->slow_count | 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A slab of class hc with reserved pairs, found going round rawq[hc]. */
+static struct mv_slab *raw_twin_source(struct mv_heap *h, struct mv_tcache *tc, unsigned hc)
+{
+	struct mv_slabq *q = &tc->rawq[hc];
+	uint8_t mark = (uint8_t)(tc->decay_tick % 255 + 1);
+	struct mv_slab *s = tc->twincur[hc];
+	bool wrapped = false;
+	for (unsigned n = 0; n < TWIN_SEARCH; n++) {
+		/* the end of the queue's part with holes: round to its start
+		 * (once; a slab parked full meanwhile also ends it) */
+		if (!s || s->refault || s->list != MV_SL_OWNED || s->cls != hc) {
+			if (wrapped)
+				break;
+			wrapped = true;
+			s = q->first;
+			if (!s || s->refault)
+				break;
+		}
+		struct mv_slab *next = s->next;
+		if (s != tc->raw_cur[hc] && s->twinscan != mark && s->nregs - s->used >= 4) {
+			if (raw_twin_take(h, tc, s)) {
+				if (tc->twinsrc[hc] && tc->twinsrc[hc] != s)
+					raw_twin_return(tc->twinsrc[hc]);
+				tc->twinsrc[hc] = s;
+				tc->twincur[hc] = next;
+				return s;
+			}
+			s->twinscan = mark;
+		}
+		s = next;
+	}
+	tc->twincur[hc] = s;
+	return NULL;
+}
+
+/* An object of class cls in twin slots, or NULL. */
+static void *raw_twin_alloc(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
+{
+	unsigned hc = twin_half(cls);
+	if (hc >= MV_NR_RAW_CLASSES || raw_twin_churn(h, tc))
+		return NULL;
+	struct mv_slab *s = tc->twinsrc[hc];
+	if (!s || !s->twins->head) {
+		s = raw_twin_source(h, tc, hc);
+		if (!s)
+			return NULL;
+	}
+	struct mv_twins *tw = s->twins;
+	void *p = tw->head;
+	tw->head = mv_fl_next(s, p);
+	tw->nfree--;
+	uint32_t i = mv_slab_slot(s, p);
+	atomic_fetch_or_explicit(&tw->live[i / 64], (uint64_t)1 << (i % 64), memory_order_relaxed);
+	mv_count(&h->vm, MV_VM_twin_alloc, 1);
+	if (!tc->twin_allocs++)
+		tc->twin_frees0 = mv_relaxed_load(&h->vm.ev[MV_VM_twin_free]);
+	return p;
 }
 
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
@@ -490,6 +700,10 @@ static void raw_retire(struct mv_heap *h, struct mv_tcache *tc, struct mv_slab *
 	 * the final CAS landed on the next slab's header). */
 	raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
 	unkeep(tc, s);
+	if (tc->twincur[s->cls] == s)
+		tc->twincur[s->cls] = NULL;
+	if (tc->twinsrc[s->cls] == s)
+		tc->twinsrc[s->cls] = NULL; /* empty: no pair reserved */
 	q_remove(&tc->rawq[s->cls], s);
 	mv_owner_add(&tc->raw_pages, -(uint32_t)mv_classes[s->cls].npages);
 	if (tc->raw_cur[s->cls] == s)
@@ -578,6 +792,11 @@ void *mv_raw_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 			}
 			s = next;
 		}
+		/* no hole in the class: twin slots in sparse slabs of the
+		 * half class cost no page either */
+		void *tw = raw_twin_alloc(h, tc, cls);
+		if (tw)
+			return tw;
 		/* what is left of the queue is (2)'s: take the first */
 		s = q->first;
 		if (s) {
@@ -625,6 +844,7 @@ void mv_raw_free_local_slow(struct mv_heap *h, struct mv_tcache *tc, struct mv_s
 		q_push_back(&tc->rawq[s->cls], s);
 		s->list = MV_SL_OWNED;
 		mv_rstore(s->fast_owner, tc);
+		s->twinscan = 0; /* it has a hole again: worth a look for twins */
 	}
 	mv_slab_push(s, p);
 	s->used--;
@@ -654,6 +874,7 @@ void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc)
 	 * Take them in, and retire what is empty, the current slab included:
 	 * 120 MiB freed by a live thread stayed resident through
 	 * mova_thread_flush and mova_compact (issue 17 item 11). */
+	raw_twins_return_all(tc);
 	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
 		struct mv_slab *s = tc->rawq[c].first, *next;
 		for (; s; s = next) {
@@ -670,6 +891,7 @@ void mv_raw_release_kept(struct mv_heap *h, struct mv_tcache *tc)
 void mv_raw_decay(struct mv_heap *h, struct mv_tcache *tc)
 {
 	uint32_t tick = tc->decay_tick++;
+	raw_twins_return_all(tc);
 	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
 		struct mv_slab *s = tc->rawq[c].first, *next;
 		for (; s; s = next) {
@@ -872,6 +1094,7 @@ void mv_raw_abandon_all(struct mv_heap *h, struct mv_tcache *tc)
 		raw_set_delayed(s, 0xf, MV_NEVER_DELAYED, false);
 	/* 2. the notifications already sent */
 	mv_raw_collect_delayed(h, tc);
+	raw_twins_return_all(tc);
 	/* 3. hand every slab to its bin */
 	for (unsigned c = 0; c < MV_NR_RAW_CLASSES; c++) {
 		mv_tcache_set_raw_cur(tc, c, &mv_slab_empty);

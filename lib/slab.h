@@ -76,7 +76,10 @@ struct mv_slab {
 	 * do not bounce the owner's line */
 	_Alignas(MV_CACHELINE) _Atomic uint64_t xfree;
 	struct mv_slab *next, *prev;
-	void *xlist; /* movable: frees to a frozen slab by others, under bin lock */
+	union {
+		void *xlist; /* movable: frees to a frozen slab by others, under bin lock */
+		struct mv_twins *twins; /* raw: objects held in two slots (below), or NULL */
+	};
 	uint32_t nxlist;
 	uint32_t nregs;
 	uint64_t *backref; /* handle classes: {handle index, size} per slot, at the slab's end */
@@ -88,6 +91,9 @@ struct mv_slab {
 	/* raw: at the back of its class queue with no free slot on a backed
 	 * page, to be taken up only when no slab has one (mv_raw_alloc_slow) */
 	uint8_t refault;
+	/* raw: the owner's decay_tick (low byte) when a search for twin
+	 * slots last found none here (raw_twin_source skips it till then) */
+	uint8_t twinscan;
 	/* raw: the owner's decay_tick when the slab was last made current
 	 * (a slab current since the last decay is in use: left alone) */
 	uint32_t tick;
@@ -187,6 +193,52 @@ MV_INLINE void mv_slab_push(struct mv_slab *s, void *p)
 /* put a chain of s's free slots (NULL-terminated, walked and checked) at
  * the head of s->free */
 void mv_slab_splice(struct mv_slab *s, void *head, const char *list);
+
+/*
+ * Twin slots (issue 15). A raw object of class C (a size past 256 B, not a
+ * power of two) may be held in two adjacent free slots of the class of
+ * half its size, in a slab of that class left sparse by frees: the free
+ * space a random deletion leaves among small objects then takes a refill
+ * of larger ones, as a coalescing malloc's does, where a segregated one
+ * faults in new pages beside the holes (redis-server refilled after an
+ * 80% random DEL). A slab that ever held twins has s->twins: the bitmap of
+ * its live twins' first slots (atomic: any thread's free clears a bit, the
+ * owner sets them), and the pairs reserved for the owner's next twin
+ * allocations (counted as used slots). Its pages' descriptors say
+ * MV_PG_TWINS in `order`, so free's one compare sends every free of it to
+ * the slow path, which frees both slots of a twin, and refuses the second
+ * slot of a live twin as the interior pointer it is.
+ */
+#define MV_PG_PURGED 1 /* PG_SLAB page given back (descriptor `order`) */
+#define MV_PG_TWINS 2  /* PG_SLAB page of a slab with twins */
+struct mv_twins {
+	void *head;     /* reserved pairs: first slots, linked as free slots. Owner's. */
+	uint32_t nfree; /* on head */
+	uint32_t words;
+	_Atomic uint64_t live[]; /* bit i: a twin starts at slot i */
+};
+/* 1: slot i of s starts a live twin; -1: it is a live twin's second slot */
+static inline int mv_twin_kind(const struct mv_slab *s, uint32_t i)
+{
+	struct mv_twins *tw = mv_rload(s->twins);
+	if (!tw)
+		return 0;
+	if (atomic_load_explicit(&tw->live[i / 64], memory_order_relaxed) >> (i % 64) & 1)
+		return 1;
+	if (i &&
+	    atomic_load_explicit(&tw->live[(i - 1) / 64], memory_order_relaxed) >> ((i - 1) % 64) &
+		1)
+		return -1;
+	return 0;
+}
+/* end the twin starting at slot i of s: false if there was none (a
+ * racing free took it) */
+static inline bool mv_twin_end(struct mv_slab *s, uint32_t i)
+{
+	uint64_t bit = (uint64_t)1 << (i % 64);
+	struct mv_twins *tw = mv_rload(s->twins);
+	return atomic_fetch_and_explicit(&tw->live[i / 64], ~bit, memory_order_relaxed) & bit;
+}
 
 static inline struct mv_slab *mv_slab_of(const struct mv_zone *z, const void *p)
 {

@@ -59,6 +59,18 @@ struct mv_tcache {
 	/* raw slabs this thread owns */
 	struct mv_slabq rawq[MV_NR_RAW_CLASSES];
 	struct mv_slabq rawfull;
+	/* twin slots, by the half class: the slab whose reserved pairs the
+	 * next twins come from, and where the search for one goes on (a slab
+	 * of rawq[class], or NULL). Owner's; slab.c clears them as slabs go. */
+	struct mv_slab *twinsrc[MV_NR_RAW_CLASSES];
+	struct mv_slab *twincur[MV_NR_RAW_CLASSES];
+	/* twins are for refills: a window of TWIN_WINDOW twin allocations
+	 * that saw as many twin frees (the arena's) is churn, which the fast
+	 * path serves better: then no twins till twin_off + TWIN_OFF slow
+	 * paths have passed, or the next decay */
+	uint32_t twin_allocs;
+	uint32_t twin_off; /* slow_count when twins were switched off, | 1; 0: on */
+	uint64_t twin_frees0;
 	_Atomic(void *) xdelayed;
 	struct mv_rbuf rbuf[MV_RBUF_SLOTS];
 	uint32_t slow_count; /* slow paths taken, to pace periodic work */

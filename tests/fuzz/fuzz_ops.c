@@ -17,7 +17,8 @@
  * aligned_alloc, alloc_contig/free_contig, bad handles (stale, forged,
  * foreign), bad pointers (interior, double free), a section emptied and
  * given back, a thread flush (raw slabs' free pages purged, then
- * refaulted by the next allocations).
+ * refaulted by the next allocations) or a sparse burst (raw objects of
+ * one size, 4 in 5 freed, then objects of twice the size: twin slots).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -98,6 +99,35 @@ static size_t pick_size(struct input *in)
 	case 1: return word(in) % 17000 + 1;       /* up to the largest class */
 	case 2: return word(in) * 4u % 300000 + 1; /* large */
 	default: return b % 200 + 1;
+	}
+}
+
+/* the survivors of op 19's sparse bursts: raw objects of the default
+ * arena, one in five of each burst, checked and freed at the end */
+#define MAXS 256
+static struct robj sparse[MAXS];
+static unsigned nsparse;
+
+static void check_contents(const unsigned char *p, size_t size, uint8_t fill, const char *what);
+
+/* 320 objects of size bytes, then 4 in 5 freed: slabs of that class are
+ * left sparse, so objects of twice the size may take twin slots */
+static void sparse_burst(size_t size, uint8_t fill)
+{
+	static unsigned char *b[320];
+	for (int i = 0; i < 320; i++) {
+		b[i] = mova_malloc(size);
+		if (!b[i])
+			FAIL("malloc(%zu) failed", size);
+		memset(b[i], fill, size);
+	}
+	for (int i = 0; i < 320; i++) {
+		if (i % 5 == 0 && nsparse < MAXS) {
+			sparse[nsparse++] = (struct robj){b[i], size, fill};
+			continue;
+		}
+		check_contents(b[i], size, fill, "burst");
+		mova_free(b[i]);
 	}
 }
 
@@ -311,10 +341,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  * and usable_size refuse them (they must not resize a slot
 			  * from its middle) */
 			if (ro->p && ro->size > 16) {
-				mova_free(ro->p + 16);
+				/* 16 bytes in, or half way: a twin's second slot */
+				size_t off = k & 2 ? mova_usable_size(ro->p) / 2 : 16;
+				off = off < 16 ? 16 : off;
+				mova_free(ro->p + off);
 				errno = 0;
-				if (mova_usable_size(ro->p + 16) ||
-				    mova_realloc(ro->p + 16, 8) != NULL || errno != EINVAL)
+				if (mova_usable_size(ro->p + off) ||
+				    mova_realloc(ro->p + off, 8) != NULL || errno != EINVAL)
 					FAIL("interior pointer accepted by usable_size or realloc");
 				check_contents(ro->p, ro->size, ro->fill, "after a bad free");
 			}
@@ -345,8 +378,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     st0.nr_sections, st1.nr_sections);
 			break;
 		}
-		case 19: /* flush: the default arena's raw slabs purge their free
-			  * pages; what is live must keep its bytes */
+		case 19:
+			if (k & 1) {
+				/* a sparse burst, then objects of about twice its
+				 * size in free raw entries: twins (lib/slab.h) */
+				size_t hs = 129 + word(&in) % 1920;
+				sparse_burst(hs, (uint8_t)(k + 1));
+				for (int j = 0, made = 0; j < MAXR && made < 4; j++) {
+					if (r[j].p)
+						continue;
+					r[j].size = 2 * hs - byte(&in) % 16;
+					r[j].p = mova_malloc(r[j].size);
+					if (!r[j].p)
+						FAIL("malloc(%zu) failed", r[j].size);
+					if (mova_usable_size(r[j].p) < r[j].size)
+						FAIL("usable size %zu < %zu",
+						     mova_usable_size(r[j].p), r[j].size);
+					r[j].fill = (uint8_t)(k + j);
+					memset(r[j].p, r[j].fill, r[j].size);
+					made++;
+				}
+				break;
+			}
+			/* flush: the default arena's raw slabs purge their free
+			 * pages; what is live must keep its bytes */
 			mova_thread_flush(mova_default_arena());
 			for (int j = 0; j < MAXR; j++)
 				if (r[j].p)
@@ -374,6 +429,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_contents(r[j].p, r[j].size, r[j].fill, "final raw");
 			mova_free(r[j].p);
 		}
+	for (unsigned j = 0; j < nsparse; j++)
+		check_contents(sparse[j].p, sparse[j].size, sparse[j].fill, "final sparse");
+	for (unsigned j = 0; j < nsparse; j++)
+		mova_free(sparse[j].p);
+	nsparse = 0;
 	mova_stats st;
 	mova_stats_get(arena, &st);
 	if (st.live_handles != 0)
