@@ -113,8 +113,8 @@ static void *refill_body(void *arg)
 	/* 80% of 30,000 208-byte slots free: about 10,000 pairs */
 	cr_assert_geq(twins, NL / 3, "only %llu of %d objects in twin slots",
 		      (unsigned long long)twins, NL);
-	size_t grew = s1.resident_bytes > s0.resident_bytes ? s1.resident_bytes - s0.resident_bytes
-							    : 0;
+	size_t grew =
+	    s1.resident_bytes > s0.resident_bytes ? s1.resident_bytes - s0.resident_bytes : 0;
 	cr_assert_lt(grew, (size_t)NL * 416 * 3 / 4,
 		     "resident grew by %zu for %d x 416 B, %llu of them twins", grew, NL,
 		     (unsigned long long)twins);
@@ -334,9 +334,9 @@ Test(twins, exiting_thread_returns_reserved_pairs)
 	/* every slab the thread made went back when it exited: none was
 	 * left behind with reserved slots counted as live */
 	cr_assert_geq(s1.slab_free - s0.slab_free, s1.slab_alloc - s0.slab_alloc,
-		     "%llu slabs made, %llu freed",
-		     (unsigned long long)(s1.slab_alloc - s0.slab_alloc),
-		     (unsigned long long)(s1.slab_free - s0.slab_free));
+		      "%llu slabs made, %llu freed",
+		      (unsigned long long)(s1.slab_alloc - s0.slab_alloc),
+		      (unsigned long long)(s1.slab_free - s0.slab_free));
 }
 
 static void *churn_body(void *arg)

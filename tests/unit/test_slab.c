@@ -557,3 +557,108 @@ Test(slab, corrupt_cycle_detected_by_splice, .init = setup, .fini = teardown)
 	mv_diag_set_abort(NULL);
 	cr_assert_eq(nr_fatal, 1, "a cyclic chain was spliced");
 }
+
+/* ------------------------------------------------------------ twin slots */
+
+/* Objects of a class with no free slot take two adjacent free slots of
+ * sparse slabs of the half class (lib/slab.h): no page is taken, no slot
+ * is handed out twice or overlaps a live one, the slab's pages send frees
+ * to free's slow path, and the pairs reserved but not used go back to the
+ * free list when the owner flushes. */
+Test(slab, twins_from_sparse_half_class_slabs, .init = setup, .fini = teardown)
+{
+	unsigned hc = mv_raw_class(200), cls = mv_raw_class(400);
+	cr_assert_eq(mv_classes[hc].size * 2, mv_classes[cls].size);
+	unsigned nregs = mv_classes[hc].nregs, n = 3 * nregs;
+	void **a = calloc(n, sizeof *a);
+	for (unsigned i = 0; i < n; i++) {
+		a[i] = mv_raw_alloc_slow(h, tc, hc);
+		cr_assert_not_null(a[i]);
+		memset(a[i], 0xa5, mv_classes[hc].size);
+	}
+	/* the first two slabs keep one slot in four; the third is current */
+	unsigned live = 0;
+	for (unsigned i = 0; i < 2 * nregs; i++) {
+		if (i % 4) {
+			mv_raw_free_local_slow(h, tc, mv_slab_of(&h->zone, a[i]), a[i]);
+			a[i] = NULL;
+		} else
+			live++;
+	}
+	size_t pages0 = used_pages();
+	uint64_t slabs0 = uh_ev(h, MV_VM_slab_alloc);
+	enum { MAXT = 4096 };
+	void **t = calloc(MAXT, sizeof *t);
+	unsigned nt = 0;
+	while (nt < MAXT) {
+		uint64_t tw0 = uh_ev(h, MV_VM_twin_alloc);
+		void *p = mv_raw_alloc_slow(h, tc, cls);
+		cr_assert_not_null(p);
+		if (uh_ev(h, MV_VM_twin_alloc) == tw0) {
+			/* no pair left: a slab of the class itself */
+			cr_assert_eq(mv_slab_of(&h->zone, p)->cls, cls);
+			break;
+		}
+		struct mv_slab *s = mv_slab_of(&h->zone, p);
+		cr_assert_eq(s->cls, hc, "a twin lies in a slab of the half class");
+		uint32_t i = mv_slab_slot(s, p);
+		cr_assert_eq(mv_twin_kind(s, i), 1);
+		cr_assert_eq(mv_twin_kind(s, i + 1), -1, "its second slot is inside it");
+		cr_assert_eq(mv_pfn_to_page(&h->zone, s->pfn)->order, MV_PG_TWINS,
+			     "the slab's pages send every free to the slow path");
+		memset(p, nt & 0xff, mv_classes[cls].size);
+		t[nt++] = p;
+	}
+	/* a pair per two free slots of each run between live ones, in each
+	 * of two slabs (slot 4k lives) */
+	unsigned pairs = 0;
+	for (unsigned i = 0; i < nregs; i += 4)
+		pairs += MV_MIN(3u, nregs - 1 - i) / 2;
+	cr_assert_eq(nt, 2 * pairs, "%u twins, %u pairs a slab", nt, pairs);
+	cr_assert_eq(uh_ev(h, MV_VM_slab_alloc), slabs0 + 1, "one slab, of the class, at the end");
+	cr_assert_leq(used_pages(), pages0 + mv_classes[cls].npages);
+	/* nothing overlaps: every live small slot and every twin as written */
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned b = 0; a[i] && b < mv_classes[hc].size; b++)
+			cr_assert_eq(((uint8_t *)a[i])[b], 0xa5, "small slot %u overwritten", i);
+	for (unsigned k = 0; k < nt; k++)
+		for (unsigned b = 0; b < mv_classes[cls].size; b++)
+			cr_assert_eq(((uint8_t *)t[k])[b], k & 0xff, "twin %u overwritten", k);
+
+	/* reserved pairs (the last source's, none left here) go back on a
+	 * flush, and the slabs' counts stay exact: live slots + 2 per twin */
+	mv_raw_release_kept(h, tc);
+	unsigned b0 = (nregs + 3) / 4 * 4; /* B's first live slot */
+	struct mv_slab *A = mv_slab_of(&h->zone, a[0]), *B = mv_slab_of(&h->zone, a[b0]);
+	cr_assert_neq(A, B);
+	cr_assert_eq(A->used + B->used, live + 2 * nt);
+	cr_assert_eq(A->twins->nfree + B->twins->nfree, 0);
+	free(t);
+	free(a);
+}
+
+/* A thread that reserved pairs and took one gives the others back when it
+ * flushes: the slab's count is its live slots and the twin's two. */
+Test(slab, reserved_pairs_return_on_flush, .init = setup, .fini = teardown)
+{
+	unsigned hc = mv_raw_class(200), cls = mv_raw_class(400);
+	unsigned nregs = mv_classes[hc].nregs;
+	void **a = calloc(2 * nregs, sizeof *a);
+	for (unsigned i = 0; i < 2 * nregs; i++)
+		a[i] = mv_raw_alloc_slow(h, tc, hc);
+	struct mv_slab *A = mv_slab_of(&h->zone, a[0]);
+	unsigned live = 0;
+	for (unsigned i = 0; i < nregs; i++)
+		if (i % 4)
+			mv_raw_free_local_slow(h, tc, A, a[i]);
+		else
+			live++;
+	void *p = mv_raw_alloc_slow(h, tc, cls);
+	cr_assert_eq(mv_slab_of(&h->zone, p), A);
+	cr_assert_gt(A->twins->nfree, 0, "the slab's other pairs are reserved");
+	cr_assert_eq(A->used, live + 2 + 2 * A->twins->nfree, "reserved pairs count as used");
+	mv_raw_release_kept(h, tc);
+	cr_assert_eq(A->twins->nfree, 0);
+	cr_assert_eq(A->used, live + 2);
+	free(a);
+}
