@@ -271,7 +271,13 @@ void mova_free(void *p)
 					mv_slab_push(s, p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 					mv_fstat(tc, free_local);
-					if (unlikely(--s->used == 0)) {
+					/* a current slab that empties stays as it is:
+					 * test that first, as a slab of a few live
+					 * objects empties at random (a mispredicted
+					 * branch every third free: 30 ns a pair
+					 * instead of 18, bench-wp tight) */
+					s->used--;
+					if (unlikely(!s->cur) && s->used == 0) {
 						mv_raw_slab_idle(&mv_default->heap, tc, s);
 						/* freed pages may be work for kcompactd */
 						mv_slowpath_tick(mv_default);

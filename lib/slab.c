@@ -89,6 +89,7 @@ static void slab_setup(struct mv_heap *h, struct mv_slab *s, unsigned cls, size_
 	s->purged = 0;
 	s->refault = 0;
 	s->twinscan = 0;
+	s->cur = 0;
 	if (!c->movable)
 		mv_rstore(s->twins, (struct mv_twins *)NULL);
 	s->cls = (uint8_t)cls;
@@ -662,6 +663,11 @@ static void *raw_twin_alloc(struct mv_heap *h, struct mv_tcache *tc, unsigned cl
 
 void mv_tcache_set_raw_cur(struct mv_tcache *tc, unsigned cls, struct mv_slab *s)
 {
+	struct mv_slab *old = tc->raw_cur[cls];
+	if (old != &mv_slab_empty)
+		old->cur = 0;
+	if (s != &mv_slab_empty)
+		s->cur = 1;
 	tc->raw_cur[cls] = s;
 	if (mv_classes[cls].size <= 1024) {
 		for (unsigned q = 0; q <= 64; q++)

@@ -94,6 +94,9 @@ struct mv_slab {
 	/* raw: the owner's decay_tick (low byte) when a search for twin
 	 * slots last found none here (raw_twin_source skips it till then) */
 	uint8_t twinscan;
+	/* raw: its owner's current slab of the class (raw_cur), so that a
+	 * free that empties it skips mv_raw_slab_idle (owner's) */
+	uint8_t cur;
 	/* raw: the owner's decay_tick when the slab was last made current
 	 * (a slab current since the last decay is in use: left alone) */
 	uint32_t tick;

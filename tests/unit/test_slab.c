@@ -166,6 +166,7 @@ Test(slab, raw_full_parked_reused_and_retired, .init = setup, .fini = teardown)
 		cr_assert_eq(mv_slab_of(&h->zone, a[i]), A, "one slab fills before the next");
 	cr_assert_eq(A->used, nregs);
 	cr_assert_eq(tc->raw_cur[cls], A);
+	cr_assert(A->cur);
 	cr_assert_eq(tc->direct[(64 + 15) >> 4], A, "the direct table follows the current slab");
 	cr_assert_eq(A->list, MV_SL_OWNED);
 
@@ -179,6 +180,7 @@ Test(slab, raw_full_parked_reused_and_retired, .init = setup, .fini = teardown)
 	cr_assert_eq(MV_XF_STATE(atomic_load(&A->xfree)), MV_USE_DELAYED,
 		     "a parked slab asks to hear of its next remote free");
 	cr_assert_eq(tc->raw_cur[cls], B);
+	cr_assert(B->cur && !A->cur, "the current flag follows raw_cur (free's fast test)");
 	cr_assert_eq(atomic_load(&h->bins[cls].nr_slabs), 2);
 
 	/* a local free to the parked slab brings it back to the class queue */
