@@ -890,6 +890,54 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 	return true;
 }
 
+size_t mv_buddy_claim_upto(struct mv_zone *z, size_t pfn, size_t min_nr, size_t max_nr)
+{
+	size_t head = 0;
+	unsigned o = 0;
+	if (!min_nr || max_nr < min_nr || pfn + max_nr < pfn)
+		return 0;
+	mv_lock(&z->lock);
+	/* under a budget no more than asked: a refusal notes the request */
+	if (mv_relaxed_load(&z->limit_pages))
+		max_nr = min_nr;
+	size_t limit = MV_MIN(pfn + max_nr, mv_relaxed_load(&z->populated_pfn));
+	if (limit < pfn + min_nr) {
+		mv_unlock(&z->lock);
+		return 0;
+	}
+	if (!mv_zone_contiguous(z, pfn, limit - pfn)) {
+		limit = pfn + min_nr;
+		if (!mv_zone_contiguous(z, pfn, min_nr)) {
+			mv_unlock(&z->lock);
+			return 0;
+		}
+	}
+	/* how far the free blocks reach, up to limit */
+	size_t end = pfn;
+	while (end < limit && covering_free_block(z, end, &head, &o) &&
+	       mv_get_pfnblock_migratetype(z, end) != MIGRATE_ISOLATE)
+		end = head + ((size_t)1 << o);
+	end = MV_MIN(end, limit);
+	if (end < pfn + min_nr || mv_zone_over_limit(z, pfn, end - pfn)) {
+		mv_unlock(&z->lock);
+		return 0;
+	}
+	for (size_t p = pfn; p < end;) {
+		covering_free_block(z, p, &head, &o);
+		size_t bend = head + ((size_t)1 << o);
+		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
+		if (head < pfn)
+			free_range_locked(z, head, pfn - head);
+		if (bend > end)
+			free_range_locked(z, end, bend - end);
+		p = bend;
+	}
+	mv_zone_mark_backed(z, pfn, end - pfn);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgalloc, 1);
+	return end - pfn;
+}
+
 unsigned mv_buddy_isolate_freepages_block(struct mv_zone *z, size_t pfn, unsigned max_order,
 					  uint32_t *pfns, uint8_t *orders, unsigned max,
 					  size_t *scanned)
