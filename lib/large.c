@@ -160,13 +160,15 @@ bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t si
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn + nr_new, nr - nr_new);
 	} else if (nr_new > nr) {
-		/* room to grow again: a buffer grown by small steps (a page at a
-		 * time, say) then takes the zone lock every eighth of its size,
-		 * not every step; the room is free pages that were taken as they
-		 * are, backed or not, and goes back with the object or a shrink */
-		size_t got =
-		    mv_buddy_claim_upto(z, pfn + nr, nr_new - nr,
-					MV_MIN(nr_new - nr + nr_new / 8, z->nr_pages_max - nr));
+		/* room to grow again, from 64 pages on: a buffer grown by small
+		 * steps (a page at a time, say) then takes the zone lock every
+		 * eighth of its size, not every step; the room is free pages
+		 * taken as they are, backed or not, and goes back with the object
+		 * or a shrink. Smaller runs get none: room on every small
+		 * growing block raised git's peak RSS by 0.2-0.3 MiB (18.4) */
+		size_t got = mv_buddy_claim_upto(
+		    z, pfn + nr, nr_new - nr,
+		    MV_MIN(nr_new - nr + (nr_new >= 64 ? nr_new / 8 : 0), z->nr_pages_max - nr));
 		if (!got)
 			return false;
 		nr_new = nr + got;
@@ -186,14 +188,12 @@ void *mv_large_realloc_move(struct mv_heap *h, struct mv_tcache *tc, void *p, si
 	}
 	size_t pfn = mv_zone_pfn(z, p);
 	struct mv_page *hd = mv_pfn_to_page(z, pfn);
-	size_t nr = mv_large_pages(hd), old = mv_large_size(hd);
+	size_t nr = mv_large_pages(hd);
 	size_t nr_new = MV_MAX((size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT, (size_t)1);
-	/* room to grow in place next time, as mv_large_resize takes: a run
-	 * of a few pages would otherwise end where the page lists hold the
-	 * rest of its block, and move again at the next page */
+	/* room to grow in place next time, as mv_large_resize takes */
 	size_t nr_want = nr_new;
 	if (nr_new > nr)
-		nr_new = MV_MIN(nr_new <= 8 ? 8 : nr_new + nr_new / 8, z->nr_pages_max);
+		nr_new = MV_MIN(nr_new >= 64 ? nr_new + nr_new / 8 : nr_new, z->nr_pages_max);
 	bool zeroed;
 	size_t npfn = large_pages(h, tc, nr_new, 1, MIGRATE_UNMOVABLE, &zeroed);
 	if (npfn == MV_PFN_NONE && nr_new > nr_want) /* no room for the room */
@@ -215,7 +215,8 @@ void *mv_large_realloc_move(struct mv_heap *h, struct mv_tcache *tc, void *p, si
 		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn, nr);
 		return q;
 	}
-	memcpy(q, p, MV_MIN(old, size));
+	/* all of the usable size (malloc_usable_size: the whole pages) */
+	memcpy(q, p, MV_MIN(nr << MV_PAGE_SHIFT, size));
 	mv_large_free(h, tc, p);
 	return q;
 }
