@@ -63,6 +63,11 @@ void mv_buddy_free_bulk(struct mv_zone *z, const uint32_t *pfns, unsigned n, uns
  * pages are handed out, or false and nothing changed. Takes zone->lock. */
 bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolated_ok);
 
+/* As mv_buddy_claim_range for [pfn, pfn+n) with min_nr <= n <= max_nr, n
+ * as large as the free pages there allow (realloc's growth in place with
+ * room to grow again). Returns n, or 0 and nothing changed. */
+size_t mv_buddy_claim_upto(struct mv_zone *z, size_t pfn, size_t min_nr, size_t max_nr);
+
 /* A run of nr_pageblocks contiguous, wholly free pageblocks, typed mt and
  * handed out as one PG_ALLOC run (for objects larger than the largest
  * order). MV_PFN_NONE if the arena has no such run. Takes zone->lock. */

@@ -80,6 +80,9 @@ struct mv_heap {
 	struct mv_tcache *tcaches;
 	_Atomic int64_t dead_live_bytes;  /* counters of thread caches torn down */
 	_Atomic int64_t large_live_bytes; /* raw large objects, asked-for bytes */
+	/* large objects' pages moved by realloc since the map count was last
+	 * looked at (large.c); the high bit: moves refused until the next look */
+	_Atomic uint32_t large_moved;
 #if MV_STAT
 	_Atomic uint64_t dead_fstat[MV_NR_FSTAT]; /* MV_STAT: caches torn down */
 #endif

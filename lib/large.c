@@ -2,8 +2,39 @@
 /* large.c: see large.h. */
 #include "large.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <string.h>
+
+/*
+ * Moved runs. realloc moves a large object whose neighbours are taken to a
+ * new run; when that run's pages were never backed, a copy would fault
+ * each of them in (11-40 us a page on this project's virtual machine,
+ * against 0.2 us for the copy), so from MV_LARGE_MOVE_MIN_PAGES on the
+ * pages themselves are moved (mv_os_move_pages, mremap): no fault, no
+ * copy, and the old run's pages go to the new one instead of staying
+ * behind as free backed memory. The kernel makes the moved range a mapping
+ * of its own (its page offsets no longer follow its neighbours'): up to two
+ * more entries in the process's map count each time, which nothing takes
+ * back until the slot is unmapped. So every MV_LARGE_MOVE_CHECK moves the
+ * map count is read (/proc/self/maps); past a quarter of vm.max_map_count,
+ * realloc copies (and looks again after as many more attempts).
+ */
+#define MV_LARGE_MOVE_MIN_PAGES 64 /* 256 KiB */
+#define MV_LARGE_MOVE_CHECK 1024u
+
+/* may this move be made? (counts it) */
+static bool move_allowed(struct mv_heap *h)
+{
+	uint32_t n = mv_relaxed_add(&h->large_moved, 1u) + 1;
+	if (n % MV_LARGE_MOVE_CHECK)
+		return !(n & 0x80000000u); /* the high bit: refused until the next look */
+	long maps = mv_os_map_count(), max = mv_os_max_map_count();
+	bool ok = maps >= 0 && maps < max / 4;
+	atomic_store_explicit(&h->large_moved, ok ? 0u : 0x80000000u, memory_order_relaxed);
+	return ok;
+}
 
 static void mark_tails(struct mv_zone *z, size_t pfn, size_t nr, uint8_t type)
 {
@@ -122,17 +153,70 @@ bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t si
 		nr_new = 1;
 	if (nr_new > z->nr_pages_max)
 		return false;
-	if (nr_new < nr) {
+	/* a growth within the room keeps it; only a smaller size gives back */
+	if (nr_new < nr && size < mv_large_size(hd)) {
 		mark_tails(z, pfn, nr, PG_NONE);
 		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn + nr_new, nr - nr_new);
 	} else if (nr_new > nr) {
-		if (!mv_buddy_claim_range(z, pfn + nr, nr_new - nr, false))
+		/* room to grow again, from 64 pages on: a buffer grown by small
+		 * steps (a page at a time, say) then takes the zone lock every
+		 * eighth of its size, not every step; the room is free pages
+		 * taken as they are, backed or not, and goes back with the object
+		 * or a shrink. Smaller runs get none: room on every small
+		 * growing block raised git's peak RSS by 0.2-0.3 MiB (18.4) */
+		size_t got = mv_buddy_claim_upto(
+		    z, pfn + nr, nr_new - nr,
+		    MV_MIN(nr_new - nr + (nr_new >= 64 ? nr_new / 8 : 0), z->nr_pages_max - nr));
+		if (!got)
 			return false;
+		nr_new = nr + got;
 		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 	}
 	mv_pg_store(hd->priv, (uint64_t)size);
 	return true;
+}
+
+void *mv_large_realloc_move(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t size)
+{
+	struct mv_zone *z = &h->zone;
+	if (size > z->reserve_bytes) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t pfn = mv_zone_pfn(z, p);
+	struct mv_page *hd = mv_pfn_to_page(z, pfn);
+	size_t nr = mv_large_pages(hd);
+	size_t nr_new = MV_MAX((size + MV_PAGE_SIZE - 1) >> MV_PAGE_SHIFT, (size_t)1);
+	/* room to grow in place next time, as mv_large_resize takes */
+	size_t nr_want = nr_new;
+	if (nr_new > nr)
+		nr_new = MV_MIN(nr_new >= 64 ? nr_new + nr_new / 8 : nr_new, z->nr_pages_max);
+	bool zeroed;
+	size_t npfn = large_pages(h, tc, nr_new, 1, MIGRATE_UNMOVABLE, &zeroed);
+	if (npfn == MV_PFN_NONE && nr_new > nr_want) /* no room for the room */
+		npfn = large_pages(h, tc, nr_new = nr_want, 1, MIGRATE_UNMOVABLE, &zeroed);
+	if (npfn == MV_PFN_NONE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	mv_large_set_run(z, npfn, nr_new, MIGRATE_UNMOVABLE, size);
+	void *q = mv_zone_addr(z, npfn);
+	size_t n = MV_MIN(nr, nr_new);
+	/* onto pages never backed (zeroed): move them rather than fault them in */
+	if (zeroed && n >= MV_LARGE_MOVE_MIN_PAGES && move_allowed(h) &&
+	    mv_os_move_pages(p, q, n << MV_PAGE_SHIFT) == 0) {
+		/* p's range reads as zeros now: its pages are free, not backed */
+		mv_zone_held_unbacked(z, pfn, nr);
+		mark_tails(z, pfn, nr, PG_NONE);
+		mv_pg_store(hd->type, (uint8_t)PG_NONE);
+		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn, nr);
+		return q;
+	}
+	/* all of the usable size (malloc_usable_size: the whole pages) */
+	memcpy(q, p, MV_MIN(nr << MV_PAGE_SHIFT, size));
+	mv_large_free(h, tc, p);
+	return q;
 }

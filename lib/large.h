@@ -19,8 +19,15 @@ void *mv_large_alloc(struct mv_heap *h, struct mv_tcache *tc, size_t size, size_
 /* make pages [pfn, pfn+nr) the caller holds a large object of size bytes */
 void mv_large_set_run(struct mv_zone *z, size_t pfn, size_t nr, int mt, size_t size);
 void mv_large_free(struct mv_heap *h, struct mv_tcache *tc, void *p);
-/* Grow or shrink in place; false when the pages beyond are not free. */
+/* Grow or shrink in place; false when the pages beyond are not free. A
+ * growth to 64 pages or more takes up to an eighth more than asked where
+ * they are free (mv_large_pages then says more than size needs). */
 bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t size);
+/* realloc of the unmovable large object p to size bytes in a new run (its
+ * neighbours are taken): its pages moved there when the run's pages were
+ * never backed (see large.c), else copied; p is freed. The new object, or
+ * NULL with errno ENOMEM and p untouched. No reclaim (slowpath.c's). */
+void *mv_large_realloc_move(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t size);
 
 static inline size_t mv_large_pages(const struct mv_page *head)
 {

@@ -355,6 +355,13 @@ void *mova_realloc(void *p, size_t size)
 			large_live_add(a, tc, (int64_t)size - (int64_t)old);
 			return p;
 		}
+		if (size > MV_SMALL_MAX && tc && !is_migrate_movable(mv_pg_load(pg->mt))) {
+			/* to a new run, by moving the pages where that saves faults */
+			void *q = mv_slowpath_large_realloc(a, tc, p, size);
+			if (q)
+				large_live_add(a, tc, (int64_t)size - (int64_t)old);
+			return q;
+		}
 	} else if (size <= usable && size > usable / 2) {
 		return p; /* the slot still fits without wasting half of it */
 	}

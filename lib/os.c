@@ -5,10 +5,15 @@
  * committed with mprotect; giving memory back is MADV_DONTNEED, after which
  * the pages read as zeros.
  */
+#define _GNU_SOURCE /* mremap */
 #include "os.h"
 
+#include "diag.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -215,4 +220,73 @@ void *mv_os_map_aligned(size_t len, size_t align, void *hint)
 			munmap(q, len);
 	}
 	return reserve_prot(len, align, prot);
+}
+
+int mv_os_move_pages(void *from, void *to, size_t len)
+{
+	int err = fault(MV_OS_MOVE, len);
+	if (err)
+		return err;
+	/* Through scratch address space of its own: on kernels before 6.17
+	 * mremap(MREMAP_FIXED) unmaps its target before it checks its source
+	 * (EFAULT for a source over two mappings), which would leave a hole in
+	 * the arena. Only the scratch range can be holed that way; the second
+	 * call's source is one mapping the first made. MREMAP_DONTUNMAP leaves
+	 * from mapped (no hole another thread's mmap could take). */
+	void *x = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (x == MAP_FAILED)
+		return errno;
+	void *r = mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, x);
+	if (r == MAP_FAILED) {
+		err = errno; /* EINVAL before Linux 5.7: the caller copies */
+		munmap(x, len);
+		return err;
+	}
+	r = mremap(x, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (r == MAP_FAILED) {
+		/* to may be unmapped by now: map it again, copy, and still
+		 * succeed (the pages left from) */
+		void *q = mmap(to, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+		if (q == MAP_FAILED)
+			mv_fatal("mova: arena range %p+%zu lost in a failed page move (errno %d)",
+				 to, len, errno);
+		memcpy(to, x, len);
+		munmap(x, len);
+	}
+	return 0;
+}
+
+static long count_lines(const char *path, long *first)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[4096];
+	long n = 0, v = 0;
+	bool digits = first != NULL;
+	ssize_t got;
+	while ((got = read(fd, buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < got; i++) {
+			n += buf[i] == '\n';
+			if (digits && buf[i] >= '0' && buf[i] <= '9')
+				v = v * 10 + (buf[i] - '0');
+			else
+				digits = false;
+		}
+	close(fd);
+	if (first)
+		*first = v;
+	return n;
+}
+
+long mv_os_map_count(void)
+{
+	return count_lines("/proc/self/maps", NULL);
+}
+
+long mv_os_max_map_count(void)
+{
+	long v = 0;
+	return count_lines("/proc/sys/vm/max_map_count", &v) > 0 && v > 0 ? v : 65530;
 }

@@ -10,7 +10,15 @@
 
 #include "internal.h"
 
-enum mv_os_op { MV_OS_RESERVE, MV_OS_COMMIT, MV_OS_DECOMMIT, MV_OS_MAP, MV_OS_MBIND, MV_OS_NR_OPS };
+enum mv_os_op {
+	MV_OS_RESERVE,
+	MV_OS_COMMIT,
+	MV_OS_DECOMMIT,
+	MV_OS_MAP,
+	MV_OS_MBIND,
+	MV_OS_MOVE, /* mv_os_move_pages */
+	MV_OS_NR_OPS
+};
 
 /* Test-only: when set, called before each operation; a non-zero return
  * makes the operation fail with that errno, without calling the OS. */
@@ -42,6 +50,18 @@ void *mv_os_map_noreserve(size_t len);
  * align (a power of two), at hint when that is free (never over another
  * mapping), or NULL with errno. Maps no more than len + align meanwhile. */
 void *mv_os_map_aligned(size_t len, size_t align, void *hint);
+
+/* Move the pages of [from, from+len) to [to, to+len) without copying
+ * (mremap): both ranges page-aligned, apart, inside read-write private
+ * anonymous mappings of the caller's (the arena's slots). to's old pages go
+ * back to the OS; from stays mapped and reads as zeros. 0, or errno with
+ * nothing moved (from keeps its pages; to may have lost its old ones). */
+int mv_os_move_pages(void *from, void *to, size_t len);
+/* The process's memory mappings now (lines of /proc/self/maps), or -1;
+ * and vm.max_map_count (65530 when it cannot be read). Slow: a read of
+ * the whole table. */
+long mv_os_map_count(void);
+long mv_os_max_map_count(void);
 
 /* NUMA (mempolicy.h): the syscalls, which glibc does not wrap (libnuma
  * does). 0 or errno; ENOSYS where the kernel has no NUMA support. */

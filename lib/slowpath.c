@@ -171,6 +171,22 @@ void *mv_slowpath_large(struct mova_arena *a, struct mv_tcache *tc, size_t size,
 	return p;
 }
 
+void *mv_slowpath_large_realloc(struct mova_arena *a, struct mv_tcache *tc, void *p, size_t size)
+{
+	size_t nr = mv_large_pages(mv_zone_page_of(p));
+	if (!tc->dead)
+		mv_tcache_answer_flush(&a->heap, tc);
+	mv_slowpath_tick(a);
+	void *q = mv_large_realloc_move(&a->heap, tc, p, size);
+	if (unlikely(!q) && size <= a->heap.zone.reserve_bytes && mv_slowpath_reclaim(a, tc))
+		q = mv_large_realloc_move(&a->heap, tc, p, size);
+	if (unlikely(!q))
+		failed(a);
+	else if (nr >= a->heap.zone.pageblock_nr_pages / 2)
+		mv_slowpath_maybe_return(a); /* as a free of p would */
+	return q;
+}
+
 void mv_slowpath_large_free(struct mova_arena *a, struct mv_tcache *tc, void *p)
 {
 	const struct mv_page *hd = mv_zone_page_of(p);

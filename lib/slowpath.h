@@ -17,6 +17,10 @@ void *mv_slowpath_mov(struct mova_arena *a, struct mv_tcache *tc, unsigned cls);
 /* a page run (large.h); tc may be NULL */
 void *mv_slowpath_large(struct mova_arena *a, struct mv_tcache *tc, size_t size, size_t align,
 			int mt, bool zero);
+/* realloc of the unmovable page run p to size bytes in a new run
+ * (mv_large_realloc_move), reclaiming once if need be; tc not NULL. The new
+ * object, or NULL with errno ENOMEM and p untouched. */
+void *mv_slowpath_large_realloc(struct mova_arena *a, struct mv_tcache *tc, void *p, size_t size);
 /* free a page run, and give free pageblocks back when it was large */
 void mv_slowpath_large_free(struct mova_arena *a, struct mv_tcache *tc, void *p);
 

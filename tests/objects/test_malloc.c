@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "mova.h"
 #include "../common/pattern.h"
@@ -352,6 +353,58 @@ Test(malloc, realloc_large_in_place_or_copied)
 	cr_assert_eq(check(n, 64 * KiB, 6), 64 * KiB, "large realloc overwrote a neighbour");
 	mova_free(n);
 	mova_free(q);
+}
+
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* A large block whose neighbour is taken grows into a new run. Its pages
+ * are moved there, not copied: a copy onto pages never touched faults each
+ * of them in (the test sees those faults); a chain of such moves, a shrink
+ * and frees keep every byte. */
+Test(malloc, realloc_large_moves_pages)
+{
+	const size_t n = 8 * MiB;
+	char *p = mova_malloc(n);
+	cr_assert_not_null(p);
+	fill(p, n, 7);
+	char *blockers[4];
+	size_t size = n;
+	int moved = 0;
+	for (int i = 0; i < 4; i++) {
+		/* taken right after the block, most likely (first fit) */
+		blockers[i] = mova_malloc(2 * MiB);
+		cr_assert_not_null(blockers[i]);
+		fill(blockers[i], 64 * KiB, 8);
+		long before = minor_faults();
+		char *q = mova_realloc(p, 2 * size);
+		long faults = minor_faults() - before;
+		cr_assert_not_null(q);
+		cr_assert_eq(check(q, size, 7), size, "realloc %zu -> %zu lost bytes", size,
+			     2 * size);
+		if (q != p) {
+			moved++;
+			cr_assert_lt(faults, (long)(size / 4096 / 4),
+				     "moving %zu bytes faulted %ld pages in", size, faults);
+		}
+		fill(q, 2 * size, 7);
+		p = q;
+		size *= 2;
+	}
+	cr_assert_gt(moved, 0, "no growth had its neighbour taken");
+	/* shrink a moved block, then free everything */
+	p = mova_realloc(p, size / 3);
+	cr_assert_not_null(p);
+	cr_assert_eq(check(p, size / 3, 7), size / 3);
+	mova_free(p);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(check(blockers[i], 64 * KiB, 8), 64 * KiB, "a neighbour overwritten");
+		mova_free(blockers[i]);
+	}
 }
 
 Test(malloc, realloc_failure_keeps_the_block)

@@ -553,6 +553,34 @@ Test(buddy, backed_pages_reused_first)
 	model_fini(&m);
 }
 
+/* The same for runs of whole pageblocks (objects past a max-order block):
+ * of the free stretches long enough, the one with backed pages is taken,
+ * not the lowest (a stretch given back would be faulted in again). */
+Test(buddy, backed_pageblock_runs_reused_first)
+{
+	static struct model m;
+	model_init(&m, ((size_t)8 << 6) * MV_PAGE_SIZE, 6, 1);
+	bool zeroed;
+	size_t x = mv_buddy_alloc_pageblocks(&m.z, 2, MIGRATE_UNMOVABLE, &zeroed);
+	size_t y = mv_buddy_alloc_pageblocks(&m.z, 2, MIGRATE_UNMOVABLE, &zeroed);
+	cr_assert_neq(x, NONE);
+	cr_assert_neq(y, NONE);
+	cr_assert_lt(x, y);
+	/* x freed and given back (unbacked), then y freed (backed) */
+	mv_buddy_free_range(&m.z, x, 128);
+	mv_zone_return_free(&m.z, 0, 0);
+	mv_buddy_free_range(&m.z, y, 128);
+	size_t resident = atomic_load(&m.z.resident_pages);
+	size_t r = mv_buddy_alloc_pageblocks(&m.z, 2, MIGRATE_UNMOVABLE, &zeroed);
+	cr_assert_eq(r, y, "the backed stretch (pfn %zu), not %zu", y, r);
+	cr_assert_not(zeroed);
+	cr_assert_eq(atomic_load(&m.z.resident_pages), resident, "no page backed anew");
+	mv_buddy_free_range(&m.z, r, 128);
+	const char *err = mv_zone_verify(&m.z);
+	cr_assert_null(err, "%s", err);
+	model_fini(&m);
+}
+
 /* Frees that arrive while mv_zone_return_free has the lock dropped (around
  * its madvise calls) are not its business: a call gives back at most what
  * was resident when it began. Before, it looped until it found no backed

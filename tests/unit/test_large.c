@@ -12,6 +12,11 @@
  *  - free gives every page back, and the zone's invariants hold;
  *  - zeroing; resize shrinks in place, grows in place when the pages
  *    beyond are free and refuses (changing nothing) when they are not;
+ *    a growth of 64 pages or more takes room to grow again, an eighth
+ *    more where it is free;
+ *  - realloc's move to a new run (with an eighth more room) moves the
+ *    pages (no copy) when the new run was never backed, copies when it
+ *    was or the move fails, and the old run's pages go back unbacked;
  *  - absurd sizes fail with ENOMEM.
  */
 #include <criterion/criterion.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 
 #include "large.h"
+#include "os.h"
 #include "unit_heap.h"
 
 TestSuite(large, .timeout = 60);
@@ -207,6 +213,159 @@ Test(large, resize_in_place, .init = setup, .fini = teardown)
 	cr_assert_not(mv_large_resize(h, NULL, p, z->reserve_bytes + 1));
 	check_run(p, 8 * 4096, 8, MIGRATE_UNMOVABLE);
 	mv_large_free(h, NULL, p);
+	cr_assert_eq(in_use(), before);
+	uh_verify(h);
+}
+
+Test(large, growth_takes_room_where_free, .init = setup, .fini = teardown)
+{
+	struct mv_zone *z = &h->zone;
+	size_t before = in_use();
+	char *p = mv_large_alloc(h, NULL, 64 * 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(p);
+	size_t pfn = mv_zone_pfn(z, p);
+	memset(p, 3, 64 * 4096);
+	/* pages beyond, free (growth claims only pages of the arena) */
+	cr_assert_neq(mv_buddy_grow_free(z, 4, MIGRATE_UNMOVABLE), MV_PFN_NONE);
+	before = in_use();
+	/* a page more asked: 65 pages and an eighth of them (8) */
+	cr_assert(mv_large_resize(h, NULL, p, 64 * 4096 + 1));
+	check_run(p, 64 * 4096 + 1, 73, MIGRATE_UNMOVABLE);
+	cr_assert_eq(in_use(), before + 9);
+	/* growing within the room takes nothing */
+	cr_assert(mv_large_resize(h, NULL, p, 73 * 4096));
+	check_run(p, 73 * 4096, 73, MIGRATE_UNMOVABLE);
+	cr_assert_eq(in_use(), before + 9);
+	/* a page taken 3 pages beyond: the room stops there */
+	cr_assert(mv_buddy_claim_range(z, pfn + 76, 1, false));
+	cr_assert(mv_large_resize(h, NULL, p, 74 * 4096));
+	check_run(p, 74 * 4096, 76, MIGRATE_UNMOVABLE);
+	/* and what was asked does not fit: refused, nothing changed */
+	size_t mid = in_use();
+	cr_assert_not(mv_large_resize(h, NULL, p, 78 * 4096));
+	cr_assert_eq(in_use(), mid);
+	check_run(p, 74 * 4096, 76, MIGRATE_UNMOVABLE);
+	for (size_t i = 0; i < 64 * 4096; i++)
+		cr_assert_eq(p[i], 3, "byte %zu kept", i);
+	/* a shrink gives the room back with the rest */
+	cr_assert(mv_large_resize(h, NULL, p, 10 * 4096));
+	check_run(p, 10 * 4096, 10, MIGRATE_UNMOVABLE);
+	mv_buddy_free_range(z, pfn + 76, 1);
+	mv_large_free(h, NULL, p);
+	cr_assert_eq(in_use(), before - 64);
+	uh_verify(h);
+}
+
+static int fail_moves(enum mv_os_op op, size_t len)
+{
+	(void)len;
+	return op == MV_OS_MOVE ? ENOMEM : 0;
+}
+
+static void fill(char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i += 512)
+		p[i] = (char)(i / 512 * 31 + seed);
+}
+static void check_fill(const char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i += 512)
+		cr_assert_eq(p[i], (char)(i / 512 * 31 + seed), "byte %zu of %zu lost", i, n);
+}
+
+/* A run of 128 pages, the next pages taken: a growth must go elsewhere. */
+static char *blocked_run(size_t *blocker)
+{
+	char *p = mv_large_alloc(h, NULL, 128 * 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(p);
+	fill(p, 128 * 4096, 1);
+	*blocker = mv_zone_pfn(&h->zone, p) + 128;
+	/* free pages beyond, never backed, the first of them taken */
+	cr_assert_neq(mv_buddy_grow_free(&h->zone, 16, MIGRATE_UNMOVABLE), MV_PFN_NONE);
+	cr_assert(mv_buddy_claim_range(&h->zone, *blocker, 1, false));
+	return p;
+}
+
+Test(large, realloc_move_moves_pages_onto_fresh_runs, .init = setup, .fini = teardown)
+{
+	struct mv_zone *z = &h->zone;
+	size_t blocker;
+	char *p = blocked_run(&blocker);
+	size_t before = in_use() - 128 - 1;
+	size_t pfn = mv_zone_pfn(z, p);
+	cr_assert_not(mv_large_resize(h, NULL, p, 200 * 4096));
+	/* the new run is on pages never backed: the pages move */
+	char *q = mv_large_realloc_move(h, NULL, p, 200 * 4096);
+	cr_assert_not_null(q);
+	cr_assert_neq(q, p);
+	check_run(q, 200 * 4096, 225, MIGRATE_UNMOVABLE);
+	cr_assert_eq(h->large_moved, 1u, "one move counted");
+	check_fill(q, 128 * 4096, 1);
+	check_gone(pfn, 128);
+	cr_assert_not(mv_zone_any_backed(z, pfn, 128), "the old run's pages went with the move");
+	cr_assert_eq(p[0], 0, "the old range reads as zeros");
+	cr_assert_eq(in_use(), before + 225 + 1, "in use %zu, before %zu", in_use(), before);
+	/* moved again */
+	size_t qpfn = mv_zone_pfn(z, q), blocker2 = qpfn + 225;
+	cr_assert(mv_buddy_claim_range(z, blocker2, 1, false));
+	char *r = mv_large_realloc_move(h, NULL, q, 300 * 4096);
+	cr_assert_not_null(r);
+	check_fill(r, 128 * 4096, 1);
+	cr_assert_eq(h->large_moved, 2u);
+	cr_assert_not(mv_zone_any_backed(z, qpfn, 225));
+	/* a moved run shrinks and is freed as any other */
+	cr_assert(mv_large_resize(h, NULL, r, 100 * 4096));
+	check_fill(r, 100 * 4096, 1);
+	mv_large_free(h, NULL, r);
+	mv_buddy_free_range(z, blocker, 1);
+	mv_buddy_free_range(z, blocker2, 1);
+	cr_assert_eq(in_use(), before);
+	uh_verify(h);
+}
+
+Test(large, realloc_move_copies_when_it_must, .init = setup, .fini = teardown)
+{
+	struct mv_zone *z = &h->zone;
+	size_t before = in_use(), blocker;
+	/* the move refused by the OS: copied, the old pages kept backed */
+	char *p = blocked_run(&blocker);
+	size_t pfn = mv_zone_pfn(z, p);
+	atomic_store(&mv_os_fault_hook, fail_moves);
+	char *q = mv_large_realloc_move(h, NULL, p, 200 * 4096);
+	atomic_store(&mv_os_fault_hook, (mv_os_fault_fn)NULL);
+	cr_assert_not_null(q);
+	check_run(q, 200 * 4096, 225, MIGRATE_UNMOVABLE);
+	cr_assert_eq(h->large_moved, 1u, "the attempt counted");
+	check_fill(q, 128 * 4096, 1);
+	cr_assert(mv_zone_any_backed(z, pfn, 128), "a copy leaves the old pages backed");
+	/* a copied run moves again */
+	size_t qpfn = mv_zone_pfn(z, q);
+	cr_assert(mv_buddy_claim_range(z, qpfn + 225, 1, false));
+	char *r = mv_large_realloc_move(h, NULL, q, 328 * 4096);
+	cr_assert_not_null(r);
+	check_fill(r, 128 * 4096, 1);
+	/* past a look at the map count that found too many: copied */
+	atomic_store(&h->large_moved, 0x80000000u);
+	size_t rpfn = mv_zone_pfn(z, r), rnr = mv_large_pages(head_of(r));
+	cr_assert(mv_buddy_claim_range(z, rpfn + rnr, 1, false));
+	char *t = mv_large_realloc_move(h, NULL, r, 400 * 4096);
+	cr_assert_not_null(t);
+	check_fill(t, 128 * 4096, 1);
+	cr_assert(mv_zone_any_backed(z, rpfn, rnr), "refused: copied");
+	/* the next look (every 1024 attempts) finds few mappings: moves again */
+	atomic_store(&h->large_moved, 1023u);
+	size_t tpfn = mv_zone_pfn(z, t), tnr = mv_large_pages(head_of(t));
+	cr_assert(mv_buddy_claim_range(z, tpfn + tnr, 1, false));
+	char *u = mv_large_realloc_move(h, NULL, t, 500 * 4096);
+	cr_assert_not_null(u);
+	check_fill(u, 128 * 4096, 1);
+	cr_assert_eq(h->large_moved, 0u, "the count starts again");
+	cr_assert_not(mv_zone_any_backed(z, tpfn, tnr), "moved");
+	mv_large_free(h, NULL, u);
+	mv_buddy_free_range(z, rpfn + rnr, 1);
+	mv_buddy_free_range(z, tpfn + tnr, 1);
+	mv_buddy_free_range(z, qpfn + 225, 1);
+	mv_buddy_free_range(z, blocker, 1);
 	cr_assert_eq(in_use(), before);
 	uh_verify(h);
 }
