@@ -194,6 +194,9 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 				MV_ASSERT(cleared <= mv_relaxed_load(&z->resident_pages));
 				mv_relaxed_add(&z->resident_pages, -cleared);
 				done += cleared;
+				/* no longer dense: no huge page for khugepaged to
+				 * rebuild from what is left */
+				mv_zone_thp_unadvise(z, batch_pfn[i], (size_t)1 << batch_order[i]);
 			}
 			free_given_back(z, batch_pfn[i], batch_order[i]);
 		}

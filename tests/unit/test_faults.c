@@ -206,6 +206,52 @@ Test(faults, give_back_fails)
 	mova_arena_destroy(a);
 }
 
+/* --------------------------------------------------- huge page advice refused */
+
+/* madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE) failing (an older kernel's
+ * EINVAL, vm.max_map_count's ENOMEM) only means no huge pages: the arena
+ * works, nothing is counted as advised, and nothing is left half done. */
+Test(faults, thp_advice_fails)
+{
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	cfg.thp = MOVA_THP_MADVISE;
+	inject_on(MV_OS_ADVISE, 0);
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert(a);
+	static mova_handle h[40000];
+	for (unsigned i = 0; i < 40000; i++) {
+		h[i] = mova_halloc(a, i % 100 ? 600 : 3 << 20); /* 24 MiB + 120 MiB */
+		cr_assert(h[i], "allocation %u failed", i);
+		if (i % 100 == 0)
+			pin_fill(a, h[i], (unsigned char)i);
+	}
+	mova_stats st;
+	mova_stats_get(a, &st);
+	if (mv_os_thp_system() != MOVA_THP_NEVER)
+		cr_assert(atomic_load(&fail_count) > 0, "no advice was tried");
+	cr_assert_eq(st.thp_advised, 0);
+	cr_assert_eq(st.thp_advised_pageblocks, 0);
+	consistent(a);
+	for (unsigned i = 0; i < 40000; i += 2)
+		mova_hfree(a, h[i]);
+	cr_assert_eq(mova_compact(a, -1), 0);
+	inject_off();
+	consistent(a);
+	for (unsigned i = 1; i < 40000; i += 2)
+		cr_assert_eq(mova_hfree(a, h[i]), 0);
+	/* with the fault gone, large runs are advised */
+	if (mv_os_thp_system() != MOVA_THP_NEVER) {
+		mova_handle big = mova_halloc(a, 8 << 20);
+		cr_assert(big);
+		mova_stats_get(a, &st);
+		cr_assert_geq(st.thp_advised, 3);
+		cr_assert_eq(mova_hfree(a, big), 0);
+	}
+	mova_arena_destroy(a);
+}
+
 /* --------------------------------------------------- kcompactd under load */
 
 struct load {
