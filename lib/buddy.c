@@ -272,7 +272,7 @@ static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
  * backed counts stay exact; allocation then prefers them (pick_backed),
  * filling the huge page before touching more memory, and giving back sees
  * them. */
-static void back_pageblock(struct mv_zone *z, size_t pb)
+void mv_buddy_back_pageblock(struct mv_zone *z, size_t pb)
 {
 	for (size_t p = pb; p < pb + z->pageblock_nr_pages;) {
 		struct mv_page *pg = mv_pfn_to_page(z, p);
@@ -308,7 +308,7 @@ static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int 
 	    nr < z->pageblock_nr_pages && z->thp == MV_THP_MADVISE && mv_zone_thp_dense(z, pfn, mt);
 	bool zero = mv_zone_mark_backed(z, pfn, nr);
 	if (dense)
-		back_pageblock(z, mv_pageblock_start_pfn(z, pfn));
+		mv_buddy_back_pageblock(z, mv_pageblock_start_pfn(z, pfn));
 	if (zeroed)
 		*zeroed = zero;
 }

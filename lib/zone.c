@@ -234,6 +234,14 @@ static void thp_mark(struct mv_zone *z, size_t pfn, size_t nr)
 		thp_apply(z, pfn, nr, true, want_advise, r);
 }
 
+bool mv_zone_thp_advise_pageblock(struct mv_zone *z, size_t pb)
+{
+	if (z->thp != MV_THP_MADVISE || thp_bit(z, pb))
+		return false;
+	thp_run(z, pb, 1, true);
+	return thp_bit(z, pb);
+}
+
 bool mv_zone_thp_dense(struct mv_zone *z, size_t pfn, int mt)
 {
 	size_t pb = mv_pageblock_start_pfn(z, pfn), pbn = z->pageblock_nr_pages;

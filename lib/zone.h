@@ -363,6 +363,9 @@ void mv_zone_thp_unadvise(struct mv_zone *z, size_t pfn, size_t nr);
  * the caller marks its free pages backed (buddy.c). Caller holds
  * zone->lock. */
 bool mv_zone_thp_dense(struct mv_zone *z, size_t pfn, int mt);
+/* Advise the pageblock pb MADV_HUGEPAGE; true if it was not and now is.
+ * Caller holds zone->lock. */
+bool mv_zone_thp_advise_pageblock(struct mv_zone *z, size_t pb);
 /* Is the pageblock of pfn advised MADV_HUGEPAGE? Caller holds zone->lock. */
 bool mv_zone_thp_advised(const struct mv_zone *z, size_t pfn);
 
