@@ -261,7 +261,9 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 	/* the descriptors of this many pageblocks walked at most, under the
 	 * lock: a few hundred microseconds */
 	unsigned n = 0, walks = 0, max_walks = 64;
-	if (z->thp != MV_THP_MADVISE || !max)
+	/* under a budget the free pages a collapse makes resident would be
+	 * charged for nothing */
+	if (z->thp != MV_THP_MADVISE || !max || mv_relaxed_load(&z->limit_pages))
 		return 0;
 	max = MV_MIN(max, (unsigned)MAX);
 	mv_lock(&z->lock);
