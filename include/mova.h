@@ -467,8 +467,8 @@ typedef struct mova_stats {
 	uint64_t thp_collapse_failed;    /* ... and failed (the kernel's fault-time or
 	                                    khugepaged huge pages are not counted here) */
 	size_t thp_anon_huge_bytes;      /* AnonHugePages of the whole process, from
-	                                    /proc/self/smaps_rollup, read by this call (0 if
-	                                    unreadable) */
+	                                    /proc/self/smaps_rollup, read at most every 100 ms
+	                                    (0 if unreadable or the system has no huge pages) */
 } mova_stats;
 
 /* Snapshot of the arena's statistics. Safe to call from any thread at any

@@ -26,6 +26,25 @@ static const char *const vm_names[MV_NR_VM_ITEMS] = {
 #undef MV_VM_NAME
 };
 
+/* The process's AnonHugePages: reading smaps_rollup walks the page tables
+ * of the whole process (10 ms under ThreadSanitizer's shadow), so it is
+ * read at most every 100 ms, and never where the system has no huge
+ * pages. */
+static size_t anon_huge_bytes(void)
+{
+	static _Atomic uint64_t last_ns;
+	static _Atomic size_t last;
+	if (mv_os_thp_system() == MOVA_THP_NEVER)
+		return 0;
+	uint64_t now = mv_os_now_ns(), t = mv_relaxed_load(&last_ns);
+	if (t && now - t < 100000000u)
+		return mv_relaxed_load(&last);
+	size_t v = mv_os_anon_huge_bytes();
+	mv_relaxed_store(&last, v);
+	mv_relaxed_store(&last_ns, now | 1);
+	return v;
+}
+
 void mova_stats_get(mova_arena *a, mova_stats *st)
 {
 	memset(st, 0, sizeof *st);
@@ -88,7 +107,7 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 	st->thp_advised_pageblocks = mv_relaxed_load(&z->thp_advised_now);
 	st->thp_collapse = mv_relaxed_load(&z->thp_collapse);
 	st->thp_collapse_failed = mv_relaxed_load(&z->thp_collapse_failed);
-	st->thp_anon_huge_bytes = mv_os_anon_huge_bytes();
+	st->thp_anon_huge_bytes = anon_huge_bytes();
 }
 
 void mova_stats_print(mova_arena *a, FILE *f)
