@@ -90,7 +90,20 @@ typedef struct mova_config {
 	                        over this many ms (jemalloc's dirty decay: a smoothstep from
 	                        freed to gone); kept down to retain_bytes; 0 = at once.
 	                        Done by kcompactd (default 1000, at most 600000) */
+	unsigned thp;             /* transparent huge pages (MOVA_THP_*): MADVISE (0, default):
+	                        pageblocks that will be dense (runs of whole pageblocks for
+	                        large objects; pageblocks first taken for a type once the
+	                        arena holds 16 MiB) are advised MADV_HUGEPAGE, the advice
+	                        taken back when a page of one goes back to the OS, the rest
+	                        MADV_NOHUGEPAGE; NEVER: the whole arena MADV_NOHUGEPAGE (no
+	                        huge pages even where the system's setting is always);
+	                        ALWAYS: the whole arena MADV_HUGEPAGE as it is mapped. Where
+	                        the system's setting is never (or unreadable) mova makes
+	                        no such call. MOVA_CONF: thp:never|madvise|always */
 } mova_config;
+
+/* mova_config.thp and mova_stats.thp_mode / thp_system */
+enum mova_thp { MOVA_THP_MADVISE = 0, MOVA_THP_NEVER = 1, MOVA_THP_ALWAYS = 2 };
 
 /* ------------------------------------------------------------------ arena */
 
@@ -445,6 +458,19 @@ typedef struct mova_stats {
 #undef MOVA_STATS_FIELD
 	size_t max_bytes;   /* the most the arena may map: reserve_bytes, or 512 GiB */
 	size_t nr_sections; /* sections mapped now (section_add - section_remove) */
+	/* ---- transparent huge pages (mova_config.thp) ---- */
+	unsigned thp_mode;      /* the policy in force: MOVA_THP_*; NEVER where the system's is */
+	unsigned thp_system;    /* /sys/kernel/mm/transparent_hugepage/enabled, read once:
+	                        MOVA_THP_* (NEVER also when it cannot be read) */
+	uint64_t thp_advised;   /* pageblocks advised MADV_HUGEPAGE (events) */
+	uint64_t thp_unadvised; /* advice taken back (a page of the pageblock went back) */
+	uint64_t thp_advised_pageblocks; /* pageblocks advised now */
+	uint64_t thp_collapse;           /* MADV_COLLAPSE calls that succeeded (kcompactd) */
+	uint64_t thp_collapse_failed;    /* ... and failed (the kernel's fault-time or
+	                                    khugepaged huge pages are not counted here) */
+	size_t thp_anon_huge_bytes;      /* AnonHugePages of the whole process, from
+	                                    /proc/self/smaps_rollup, read at most every 100 ms
+	                                    (0 if unreadable or the system has no huge pages) */
 } mova_stats;
 
 /* Snapshot of the arena's statistics. Safe to call from any thread at any

@@ -136,8 +136,11 @@ static void arena_free_memory(struct mova_arena *a)
 /* The zone: nothing mapped yet, the arena's sections come as it grows. */
 static int reserve_zone(struct mova_arena *a)
 {
-	return mv_zone_init(&a->heap.zone, a->cfg.reserve_bytes, a->cfg.pageblock_order,
-			    &a->heap.vm);
+	int err =
+	    mv_zone_init(&a->heap.zone, a->cfg.reserve_bytes, a->cfg.pageblock_order, &a->heap.vm);
+	if (!err)
+		mv_zone_set_thp(&a->heap.zone, a->cfg.thp);
+	return err;
 }
 
 void mv_arena_full_warn(struct mova_arena *a)

@@ -266,6 +266,34 @@ static void free_range_locked(struct mv_zone *z, size_t pfn, size_t nr)
 	}
 }
 
+/* A pageblock just advised MADV_HUGEPAGE (mv_zone_thp_dense): its first
+ * touch faults the whole huge page in, so its free blocks count as backed
+ * from now on. They are taken off the lists and put back, so the lists'
+ * backed counts stay exact; allocation then prefers them (pick_backed),
+ * filling the huge page before touching more memory, and giving back sees
+ * them. */
+void mv_buddy_back_pageblock(struct mv_zone *z, size_t pb)
+{
+	for (size_t p = pb; p < pb + z->pageblock_nr_pages;) {
+		struct mv_page *pg = mv_pfn_to_page(z, p);
+		uint8_t type = mv_pg_load(pg->type);
+		if (type == PG_BUDDY || type == PG_PCP) {
+			unsigned o = mv_pg_load(pg->order);
+			int mt = mv_pg_load(pg->mt);
+			if (type == PG_BUDDY)
+				del_from_free_list(z, p, o, mt);
+			size_t n = mv_zone_set_backed(z, p, (size_t)1 << o, true);
+			if (n)
+				mv_relaxed_add(&z->resident_pages, n);
+			if (type == PG_BUDDY)
+				add_to_free_list(z, p, o, mt, false);
+			p += (size_t)1 << o;
+			continue;
+		}
+		p++;
+	}
+}
+
 static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int type, bool *zeroed)
 {
 	struct mv_page *pg = mv_pfn_to_page(z, pfn);
@@ -275,7 +303,12 @@ static void prep_new_page(struct mv_zone *z, size_t pfn, size_t nr, int mt, int 
 	mv_pg_store(pg->x, (uint32_t)nr);
 	mv_pg_store(pg->order, (uint8_t)0);
 	mv_pg_store(pg->type, (uint8_t)type);
+	/* a fresh pageblock that will be filled: huge pages (zone.h) */
+	bool dense =
+	    nr < z->pageblock_nr_pages && z->thp == MV_THP_MADVISE && mv_zone_thp_dense(z, pfn, mt);
 	bool zero = mv_zone_mark_backed(z, pfn, nr);
+	if (dense)
+		mv_buddy_back_pageblock(z, mv_pageblock_start_pfn(z, pfn));
 	if (zeroed)
 		*zeroed = zero;
 }

@@ -109,6 +109,11 @@ int mv_find_suitable_fallback(const struct mv_zone *z, unsigned order, int mt, b
 void mv_del_page_from_free_list(struct mv_zone *z, size_t pfn, unsigned order, int mt);
 size_t mv_free_one_page(struct mv_zone *z, size_t pfn, unsigned order, int mt, unsigned *out_order);
 
+/* A pageblock advised MADV_HUGEPAGE: its first touch (or a collapse)
+ * faults all of it in, so its free blocks count as backed from now on
+ * (off the lists and back, the counts exact). Caller holds zone->lock. */
+void mv_buddy_back_pageblock(struct mv_zone *z, size_t pb);
+
 /* ---- isolation.c */
 
 /* Isolation for contiguous allocation (set_migratetype_isolate and undo). */
@@ -132,6 +137,16 @@ size_t mv_zone_return_free(struct mv_zone *z, size_t keep_pageblocks, unsigned m
  * backed blocks: what it costs follows what it returns, not the arena's
  * size. Returns pages given back. */
 size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages);
+/* Huge pages for pageblocks compaction filled (thp=madvise): up to max
+ * movable pageblocks at least 3/4 in use by movable objects (the rest
+ * free: slab carving leaves a few pages between slabs), and not advised,
+ * are advised MADV_HUGEPAGE, their free pages counted backed, and
+ * collapsed now
+ * (MADV_COLLAPSE, with zone->lock dropped), counted in thp_collapse or
+ * thp_collapse_failed (an older kernel, no huge page to be had: nothing
+ * else happens). Returns how many were tried. For kcompactd, within its
+ * CPU budget. */
+unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max);
 /* Give back whole the sections that hold nothing, neither allocated nor
  * backed (every giving back above ends with this): the highest first; the
  * lowest stays. Returns how many went. Takes zone->lock. */

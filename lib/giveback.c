@@ -178,6 +178,12 @@ static size_t return_free(struct mv_zone *z, size_t keep, unsigned min_order, si
 		unsigned n =
 		    take_backed(z, min_order, whole, by_pages, &excess, batch_pfn, batch_order);
 		mv_relaxed_store(&z->free_backed_low, low);
+		/* no longer dense: no huge page for khugepaged to rebuild from
+		 * what is left. Before the pages go, so that a collapse
+		 * (mv_zone_thp_collapse) racing with the giving back fails
+		 * rather than fault them in again. */
+		for (unsigned i = 0; i < n; i++)
+			mv_zone_thp_unadvise(z, batch_pfn[i], (size_t)1 << batch_order[i]);
 		mv_unlock(&z->lock);
 		if (!n)
 			break;
@@ -232,4 +238,52 @@ size_t mv_zone_free_backed_low(struct mv_zone *z)
 	mv_relaxed_store(&z->free_backed_low, mv_relaxed_load(&z->free_backed_pages));
 	mv_unlock(&z->lock);
 	return low;
+}
+
+/* a pageblock worth collapsing: movable, not advised yet, at least 3/4
+ * of it movable objects (slabs and large runs), the rest free (the free
+ * pages will be resident in the huge page: a quarter at most) */
+static bool collapsible(struct mv_zone *z, size_t pb, unsigned *walks)
+{
+	size_t free_pages, movable_pages, pbn = z->pageblock_nr_pages;
+	if (mv_get_pfnblock_migratetype(z, pb) != MIGRATE_MOVABLE || mv_zone_thp_advised(z, pb) ||
+	    mv_zone_count_unbacked(z, pb, pbn) > pbn / 4)
+		return false;
+	(*walks)++;
+	mv_prep_move_freepages_block(z, pb, &free_pages, &movable_pages);
+	return movable_pages >= pbn - pbn / 4 && movable_pages + free_pages == pbn;
+}
+
+unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
+{
+	enum { MAX = 8 };
+	size_t pbs[MAX];
+	/* the descriptors of this many pageblocks walked at most, under the
+	 * lock: a few hundred microseconds */
+	unsigned n = 0, walks = 0, max_walks = 64;
+	/* under a budget the free pages a collapse makes resident would be
+	 * charged for nothing */
+	if (z->thp != MV_THP_MADVISE || !max || mv_relaxed_load(&z->limit_pages))
+		return 0;
+	max = MV_MIN(max, (unsigned)MAX);
+	mv_lock(&z->lock);
+	/* from the top down, where compaction's free scanner packs objects */
+	size_t top = mv_relaxed_load(&z->populated_pfn);
+	for (size_t pb = top; pb >= z->pageblock_nr_pages && n < max && walks < max_walks;) {
+		pb -= z->pageblock_nr_pages;
+		if (!mv_zone_pfn_valid(z, pb) || !collapsible(z, pb, &walks))
+			continue;
+		if (mv_zone_thp_advise_pageblock(z, pb)) {
+			mv_buddy_back_pageblock(z, pb);
+			pbs[n++] = pb;
+		}
+	}
+	mv_unlock(&z->lock);
+	/* the sections cannot go meanwhile: their pageblocks are in use */
+	for (unsigned i = 0; i < n; i++) {
+		int err = mv_os_hugepage(mv_zone_addr(z, pbs[i]),
+					 z->pageblock_nr_pages << MV_PAGE_SHIFT, MV_OS_COLLAPSE);
+		mv_relaxed_add(err ? &z->thp_collapse_failed : &z->thp_collapse, 1);
+	}
+	return n;
 }

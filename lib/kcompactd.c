@@ -31,6 +31,8 @@
 /* a failed start (EAGAIN under RLIMIT_NPROC, a sandbox without clone) is
  * tried again no sooner than this */
 #define MV_KCD_RETRY_NS 1000000000ull
+/* huge pages collapsed after a compaction pass, at most (mv_zone_thp_collapse) */
+#define MV_KCD_COLLAPSE_MAX 2
 
 static void init_sync(struct mv_kcompactd *k)
 {
@@ -324,8 +326,10 @@ static void *kcompactd(void *arg)
 		if (stop)
 			break;
 		uint64_t c0 = mv_os_thread_cpu_ns(), t0 = mv_os_now_ns();
+		bool compacted = false;
 		if (order > 0) {
 			kcompactd_do_work(a, order);
+			compacted = true;
 		} else if (forced || t0 >= next_proactive) {
 			next_proactive = t0 + interval_ns;
 			/* the timeout: proactive compaction (kcompactd's else branch).
@@ -340,6 +344,7 @@ static void *kcompactd(void *arg)
 					   : k->backoff_free_pages - free_pages;
 			if (t0 >= k->backoff_until_ns || delta > populated / 16) {
 				int r = kcompactd_proactive(a);
+				compacted = true;
 				k->backoff_until_ns =
 				    r == 0 ? t0 + (interval_ns << COMPACT_MAX_DEFER_SHIFT) : 0;
 				k->backoff_free_pages =
@@ -355,6 +360,10 @@ static void *kcompactd(void *arg)
 			k->owner_decay_ns = now;
 			mv_heap_ask_decay(&a->heap, MV_OWNER_DECAY_MIN);
 		}
+		/* pageblocks the pass filled get huge pages: two at most (a
+		 * collapse copies 2 MiB), and the time counts in the budget */
+		if (compacted)
+			mv_zone_thp_collapse(&a->heap.zone, MV_KCD_COLLAPSE_MAX);
 		decaying = decay_step(a, mv_os_now_ns());
 		uint64_t cpu = mv_os_thread_cpu_ns() - c0, wall = mv_os_now_ns() - t0;
 		k->cpu_ns_used += cpu;

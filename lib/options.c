@@ -142,6 +142,29 @@ static bool parse_number(const char *s, size_t len, bool bytes, unsigned long lo
 	return true;
 }
 
+/* thp's names: never, madvise, always (a number is taken too) */
+static bool parse_thp(const char *s, size_t len, unsigned long long *out)
+{
+	static const struct {
+		const char *name;
+		unsigned v;
+	} names[] = {
+	    {"never", MOVA_THP_NEVER}, {"madvise", MOVA_THP_MADVISE}, {"always", MOVA_THP_ALWAYS}};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (len == strlen(names[i].name) && !memcmp(s, names[i].name, len)) {
+			*out = names[i].v;
+			return true;
+		}
+	return parse_number(s, len, false, out);
+}
+
+static bool parse_value(enum mv_opt_type type, const char *s, size_t len, unsigned long long *out)
+{
+	if (type == MV_OPT_THP)
+		return parse_thp(s, len, out);
+	return parse_number(s, len, type == MV_OPT_BYTES, out);
+}
+
 void mv_options_parse(const char *conf, mova_config *cfg)
 {
 	const char *p = conf;
@@ -165,20 +188,27 @@ void mv_options_parse(const char *conf, mova_config *cfg)
 		unsigned long long v;
 #define MV_SET_C(name) cfg->name = (__typeof__(cfg->name))v;
 #define MV_SET_P(name) mv_popts.name = (int)v;
-#define MV_PARSE(kind, name, type, def, min, max, doc)                                           \
-	if (!known && klen == sizeof(#name) - 1 && !memcmp(p, #name, klen)) {                    \
-		known = true;                                                                    \
-		if (!parse_number(val, vlen, type == MV_OPT_BYTES, &v) ||                        \
-		    check_range(v, (unsigned long long)(min), (unsigned long long)(max)))        \
-			mv_warn("MOVA_CONF: bad value '%.*s' for %s (want %s in %llu .. %llu); " \
-				"ignored",                                                       \
-				(int)vlen, val, #name,                                           \
-				type == MV_OPT_BYTES ? "bytes, with an optional k/M/G/T suffix," \
-						     : "a number",                               \
-				(unsigned long long)(min), (unsigned long long)(max));           \
-		else {                                                                           \
-			MV_SET_##kind(name)                                                      \
-		}                                                                                \
+#define MV_PARSE(kind, name, type, def, min, max, doc)                                            \
+	if (!known && klen == sizeof(#name) - 1 && !memcmp(p, #name, klen)) {                     \
+		known = true;                                                                     \
+		if (!parse_value(type, val, vlen, &v) ||                                          \
+		    check_range(v, (unsigned long long)(min), (unsigned long long)(max))) {       \
+			if (type == MV_OPT_THP)                                                   \
+				mv_warn("MOVA_CONF: bad value '%.*s' for %s (want never, "        \
+					"madvise or always); ignored",                            \
+					(int)vlen, val, #name);                                   \
+			else                                                                      \
+				mv_warn("MOVA_CONF: bad value '%.*s' for %s (want %s in %llu .. " \
+					"%llu); "                                                 \
+					"ignored",                                                \
+					(int)vlen, val, #name,                                    \
+					type == MV_OPT_BYTES                                      \
+					    ? "bytes, with an optional k/M/G/T suffix,"           \
+					    : "a number",                                         \
+					(unsigned long long)(min), (unsigned long long)(max));    \
+		} else {                                                                          \
+			MV_SET_##kind(name)                                                       \
+		}                                                                                 \
 	}
 		MV_OPTIONS(MV_PARSE)
 #undef MV_PARSE

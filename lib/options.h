@@ -19,7 +19,12 @@
 #define MV_MAX_PAGEBLOCK_ORDER 10
 
 /* kind: C = mova_config field, P = process-wide setting (MOVA_CONF only) */
-enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
+enum mv_opt_type {
+	MV_OPT_BYTES,
+	MV_OPT_UINT,
+	MV_OPT_BOOL,
+	MV_OPT_THP /* never / madvise / always (or the MOVA_THP_* number) */
+};
 
 /* X(kind, name, type, default, min, max, doc) */
 #define MV_OPTIONS(X)                                                                             \
@@ -55,6 +60,8 @@ enum mv_opt_type { MV_OPT_BYTES, MV_OPT_UINT, MV_OPT_BOOL };
 	X(C, decay_ms, MV_OPT_UINT, 1000, 0, 600000,                                              \
 	  "free memory nobody reused goes back to the OS gradually over this many ms (0 = at "    \
 	  "once)")                                                                                \
+	X(C, thp, MV_OPT_THP, MOVA_THP_MADVISE, 0, 2,                                             \
+	  "transparent huge pages: madvise (pageblocks that will be dense), never, always")       \
 	X(P, stats_print, MV_OPT_BOOL, 0, 0, 1, "print the default arena's statistics at exit")   \
 	X(P, verbose, MV_OPT_BOOL, 0, 0, 1, "report the settings in force at start")
 

@@ -19,6 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#ifndef MADV_NOHUGEPAGE
+#define MADV_NOHUGEPAGE 15
+#endif
+#ifndef MADV_COLLAPSE /* Linux 6.1; Debian 12's headers lack it */
+#define MADV_COLLAPSE 25
+#endif
+
 _Atomic(mv_os_fault_fn) mv_os_fault_hook;
 
 static int fault(enum mv_os_op op, size_t len)
@@ -289,4 +299,89 @@ long mv_os_max_map_count(void)
 {
 	long v = 0;
 	return count_lines("/proc/sys/vm/max_map_count", &v) > 0 && v > 0 ? v : 65530;
+}
+
+/* ---- transparent huge pages ---- */
+
+/* a small file into buf (NUL-terminated), with no allocation: bytes read,
+ * or -1 */
+static ssize_t read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t n = 0;
+	while (n + 1 < cap) {
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* the bracketed word of "always [madvise] never" */
+static unsigned parse_thp_enabled(const char *s)
+{
+	if (strstr(s, "[always]"))
+		return MOVA_THP_ALWAYS;
+	if (strstr(s, "[madvise]"))
+		return MOVA_THP_MADVISE;
+	return MOVA_THP_NEVER;
+}
+
+unsigned mv_os_thp_system(void)
+{
+	/* 0: not read yet; else the setting + 1. Racing first readers read
+	 * the same file and store the same value. */
+	static _Atomic unsigned cached;
+	unsigned c = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (c)
+		return c - 1;
+	char buf[128];
+	unsigned v = MOVA_THP_NEVER;
+	int saved = errno;
+	if (read_small("/sys/kernel/mm/transparent_hugepage/enabled", buf, sizeof buf) > 0)
+		v = parse_thp_enabled(buf);
+	errno = saved;
+	atomic_store_explicit(&cached, v + 1, memory_order_relaxed);
+	return v;
+}
+
+int mv_os_hugepage(void *p, size_t len, enum mv_os_advice advice)
+{
+	int err = fault(MV_OS_ADVISE, len);
+	if (err)
+		return err;
+	int adv = advice == MV_OS_HUGE     ? MADV_HUGEPAGE
+		  : advice == MV_OS_NOHUGE ? MADV_NOHUGEPAGE
+					   : MADV_COLLAPSE;
+	int saved = errno;
+	err = madvise(p, len, adv) ? errno : 0;
+	errno = saved;
+	return err;
+}
+
+size_t mv_os_anon_huge_bytes(void)
+{
+	char buf[4096];
+	int saved = errno;
+	ssize_t n = read_small("/proc/self/smaps_rollup", buf, sizeof buf);
+	errno = saved;
+	if (n <= 0)
+		return 0;
+	const char *l = strstr(buf, "\nAnonHugePages:");
+	if (!l)
+		return 0;
+	l += strlen("\nAnonHugePages:");
+	while (*l == ' ' || *l == '\t')
+		l++;
+	size_t kb = 0;
+	for (; *l >= '0' && *l <= '9'; l++)
+		kb = kb * 10 + (size_t)(*l - '0');
+	return kb << 10;
 }

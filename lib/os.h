@@ -16,7 +16,8 @@ enum mv_os_op {
 	MV_OS_DECOMMIT,
 	MV_OS_MAP,
 	MV_OS_MBIND,
-	MV_OS_MOVE, /* mv_os_move_pages */
+	MV_OS_MOVE,   /* mv_os_move_pages */
+	MV_OS_ADVISE, /* huge page advice and collapse */
 	MV_OS_NR_OPS
 };
 
@@ -71,6 +72,21 @@ int mv_os_get_mempolicy(int *mode, unsigned long *nodemask, unsigned long maxnod
 			unsigned long flags);
 /* the node of the CPU this thread runs on (0 if unknown) */
 unsigned mv_os_current_node(void);
+
+/* Transparent huge pages. The system's setting
+ * (/sys/kernel/mm/transparent_hugepage/enabled), read once: MOVA_THP_*,
+ * MOVA_THP_NEVER when it cannot be read. */
+unsigned mv_os_thp_system(void);
+/* Advise [p, p+len): MV_OS_HUGE (MADV_HUGEPAGE), MV_OS_NOHUGE
+ * (MADV_NOHUGEPAGE) or MV_OS_COLLAPSE (MADV_COLLAPSE, Linux 6.1: back it
+ * with huge pages now, synchronously). 0 or errno; a failure only means no
+ * huge pages (EINVAL from an older kernel, ENOMEM from vm.max_map_count,
+ * EAGAIN when no huge page could be had). */
+enum mv_os_advice { MV_OS_HUGE, MV_OS_NOHUGE, MV_OS_COLLAPSE };
+int mv_os_hugepage(void *p, size_t len, enum mv_os_advice advice);
+/* AnonHugePages of the process in bytes (/proc/self/smaps_rollup), 0 if
+ * it cannot be read. Opens and reads a file: never on a hot path. */
+size_t mv_os_anon_huge_bytes(void);
 
 /* futex on a 32-bit word, private to the process */
 void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns);

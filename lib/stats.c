@@ -14,6 +14,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "os.h"
 
 static const char *const migratetype_names[MIGRATE_TYPES] = {
     "Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate",
@@ -24,6 +25,25 @@ static const char *const vm_names[MV_NR_VM_ITEMS] = {
     MOVA_VMSTAT_ITEMS(MV_VM_NAME)
 #undef MV_VM_NAME
 };
+
+/* The process's AnonHugePages: reading smaps_rollup walks the page tables
+ * of the whole process (10 ms under ThreadSanitizer's shadow), so it is
+ * read at most every 100 ms, and never where the system has no huge
+ * pages. */
+static size_t anon_huge_bytes(void)
+{
+	static _Atomic uint64_t last_ns;
+	static _Atomic size_t last;
+	if (mv_os_thp_system() == MOVA_THP_NEVER)
+		return 0;
+	uint64_t now = mv_os_now_ns(), t = mv_relaxed_load(&last_ns);
+	if (t && now - t < 100000000u)
+		return mv_relaxed_load(&last);
+	size_t v = mv_os_anon_huge_bytes();
+	mv_relaxed_store(&last, v);
+	mv_relaxed_store(&last_ns, now | 1);
+	return v;
+}
 
 void mova_stats_get(mova_arena *a, mova_stats *st)
 {
@@ -80,6 +100,14 @@ void mova_stats_get(mova_arena *a, mova_stats *st)
 #define MV_VM_COPY(name) st->name = mv_relaxed_load(&a->heap.vm.ev[MV_VM_##name]);
 	MOVA_VMSTAT_ITEMS(MV_VM_COPY)
 #undef MV_VM_COPY
+	st->thp_mode = mv_zone_thp_mode(z);
+	st->thp_system = mv_os_thp_system();
+	st->thp_advised = mv_relaxed_load(&z->thp_advised);
+	st->thp_unadvised = mv_relaxed_load(&z->thp_unadvised);
+	st->thp_advised_pageblocks = mv_relaxed_load(&z->thp_advised_now);
+	st->thp_collapse = mv_relaxed_load(&z->thp_collapse);
+	st->thp_collapse_failed = mv_relaxed_load(&z->thp_collapse_failed);
+	st->thp_anon_huge_bytes = anon_huge_bytes();
 }
 
 void mova_stats_print(mova_arena *a, FILE *f)
@@ -127,6 +155,16 @@ void mova_stats_print(mova_arena *a, FILE *f)
 	const uint64_t *ev = &st.pgalloc;
 	for (int i = 0; i < MV_NR_VM_ITEMS; i++)
 		fprintf(f, "%s %lu\n", vm_names[i], (unsigned long)ev[i]);
+	static const char *const thp_names[] = {"madvise", "never", "always"};
+	fprintf(f, "thp_mode %s\nthp_system %s\n", thp_names[st.thp_mode % 3],
+		thp_names[st.thp_system % 3]);
+	fprintf(f, "thp_advised %lu\nthp_unadvised %lu\nthp_advised_pageblocks %lu\n",
+		(unsigned long)st.thp_advised, (unsigned long)st.thp_unadvised,
+		(unsigned long)st.thp_advised_pageblocks);
+	fprintf(f, "thp_collapse %lu\nthp_collapse_failed %lu\n", (unsigned long)st.thp_collapse,
+		(unsigned long)st.thp_collapse_failed);
+	/* process-wide, as the kernel counts it */
+	fprintf(f, "anon_huge_bytes %zu\n", st.thp_anon_huge_bytes);
 #if MV_STAT
 	static const char *const fstat_names[MV_NR_FSTAT] = {
 #define MV_FS_NAME(name) #name,

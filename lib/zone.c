@@ -105,6 +105,164 @@ static size_t meta_touched(size_t n)
 	return n ? mv_align_up(MV_SEC_DESC_OFF + n * sizeof(struct mv_page), MV_PAGE_SIZE) : 0;
 }
 
+/* ------------------------------------------------------------ huge pages */
+
+/* the huge page size (PMD) the advice is given in units of */
+#define MV_THP_ORDER 9
+
+void mv_zone_set_thp(struct mv_zone *z, unsigned mova_thp)
+{
+	if (mv_os_thp_system() == MOVA_THP_NEVER)
+		z->thp = MV_THP_OFF;
+	else if (mova_thp == MOVA_THP_ALWAYS)
+		z->thp = MV_THP_ALWAYS;
+	else if (mova_thp == MOVA_THP_NEVER || z->pageblock_order < MV_THP_ORDER)
+		z->thp = MV_THP_NEVER; /* a pageblock smaller than a huge page: none */
+	else
+		z->thp = MV_THP_MADVISE;
+}
+
+unsigned mv_zone_thp_mode(const struct mv_zone *z)
+{
+	switch (z->thp) {
+	case MV_THP_ALWAYS: return MOVA_THP_ALWAYS;
+	case MV_THP_MADVISE: return MOVA_THP_MADVISE;
+	default: return MOVA_THP_NEVER;
+	}
+}
+
+static bool thp_bit(const struct mv_zone *z, size_t pfn)
+{
+	size_t i = (pfn & MV_SECTION_PAGE_MASK) >> z->pageblock_order;
+	return (mv_zone_section(z, pfn)->thp[i / 64] >> (i % 64)) & 1;
+}
+
+static void thp_set_bit(struct mv_zone *z, size_t pfn, bool on)
+{
+	size_t i = (pfn & MV_SECTION_PAGE_MASK) >> z->pageblock_order;
+	uint64_t *w = &mv_zone_section(z, pfn)->thp[i / 64], m = (uint64_t)1 << (i % 64);
+	*w = on ? *w | m : *w & ~m;
+}
+
+bool mv_zone_thp_advised(const struct mv_zone *z, size_t pfn)
+{
+	return z->thp == MV_THP_MADVISE && thp_bit(z, pfn);
+}
+
+/* A newly mapped stretch: the whole of it advised as the policy says (in
+ * madvise mode, MADV_NOHUGEPAGE: what is not advised gets no huge page
+ * even where the system's setting is always, and pageblocks whose advice
+ * is taken back merge with their neighbours again). */
+static void thp_mapped(struct mv_zone *z, char *base, size_t len)
+{
+	if (z->thp == MV_THP_OFF)
+		return;
+	bool huge = z->thp == MV_THP_ALWAYS;
+	if (!mv_os_hugepage(base, len, huge ? MV_OS_HUGE : MV_OS_NOHUGE) && huge)
+		mv_relaxed_add(&z->thp_advised, len >> (MV_PAGE_SHIFT + z->pageblock_order));
+}
+
+/* MADV_HUGEPAGE (on) or MADV_NOHUGEPAGE over the pageblocks [pfn, pfn +
+ * n * pageblock) of one slot, their bits following. */
+static void thp_run(struct mv_zone *z, size_t pfn, size_t n, bool on)
+{
+	size_t pbn = z->pageblock_nr_pages;
+	if (!n || mv_os_hugepage(mv_zone_addr(z, pfn), (n * pbn) << MV_PAGE_SHIFT,
+				 on ? MV_OS_HUGE : MV_OS_NOHUGE))
+		return;
+	size_t changed = 0;
+	for (size_t i = 0; i < n; i++) {
+		changed += thp_bit(z, pfn + i * pbn) != on;
+		thp_set_bit(z, pfn + i * pbn, on);
+	}
+	if (on) {
+		mv_relaxed_add(&z->thp_advised, changed);
+		mv_relaxed_add(&z->thp_advised_now, changed);
+	} else {
+		mv_relaxed_add(&z->thp_unadvised, changed);
+		mv_relaxed_add(&z->thp_advised_now, -changed);
+	}
+}
+
+/* Advise, or take the advice back from, the pageblocks of [pfn, pfn + nr)
+ * that want(): one call per stretch of them within a slot. */
+static void thp_apply(struct mv_zone *z, size_t pfn, size_t nr, bool on,
+		      bool (*want)(struct mv_zone *z, size_t pb, void *arg), void *arg)
+{
+	size_t pbn = z->pageblock_nr_pages, run = 0, run_start = 0;
+	for (size_t b = mv_pageblock_start_pfn(z, pfn); b < pfn + nr; b += pbn) {
+		bool w = want(z, b, arg);
+		if (run && (!w || !(b & MV_SECTION_PAGE_MASK))) {
+			thp_run(z, run_start, run, on);
+			run = 0;
+		}
+		if (w) {
+			if (!run)
+				run_start = b;
+			run++;
+		}
+	}
+	thp_run(z, run_start, run, on);
+}
+
+static bool want_unadvise(struct mv_zone *z, size_t pb, void *arg)
+{
+	(void)arg;
+	return thp_bit(z, pb);
+}
+
+void mv_zone_thp_unadvise(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	if (z->thp != MV_THP_MADVISE || !mv_relaxed_load(&z->thp_advised_now))
+		return;
+	thp_apply(z, pfn, nr, false, want_unadvise, NULL);
+}
+
+/* which pageblocks mark_backed advises: those [pfn, pfn + nr) covers
+ * whole (a large object's run) */
+static bool want_advise(struct mv_zone *z, size_t pb, void *arg)
+{
+	const size_t *r = arg;
+	return !thp_bit(z, pb) && pb >= r[0] && pb + z->pageblock_nr_pages <= r[0] + r[1];
+}
+
+/* mark_backed's advice */
+static void thp_mark(struct mv_zone *z, size_t pfn, size_t nr)
+{
+	size_t r[2] = {pfn, nr};
+	if (nr >= z->pageblock_nr_pages)
+		thp_apply(z, pfn, nr, true, want_advise, r);
+}
+
+bool mv_zone_thp_advise_pageblock(struct mv_zone *z, size_t pb)
+{
+	if (z->thp != MV_THP_MADVISE || thp_bit(z, pb))
+		return false;
+	thp_run(z, pb, 1, true);
+	return thp_bit(z, pb);
+}
+
+bool mv_zone_thp_dense(struct mv_zone *z, size_t pfn, int mt)
+{
+	size_t pb = mv_pageblock_start_pfn(z, pfn), pbn = z->pageblock_nr_pages;
+	/* Movable and reclaimable pageblocks only: compaction packs them and
+	 * gives back whole pageblocks. Raw slabs (unmovable) give back single
+	 * pages of themselves (slab.c's page purge), and every page given back
+	 * splits the huge page around it: on the fragmentation workload that
+	 * made the frees 10 times slower (the split's cost is paid at the
+	 * next touch of each of its pages) and resident memory 3% higher.
+	 * Under a budget the 2 MiB the kernel faults at once would be charged
+	 * before it is used: no pageblock is advised on a guess then. */
+	if ((mt != MIGRATE_MOVABLE && mt != MIGRATE_RECLAIMABLE) || z->thp != MV_THP_MADVISE ||
+	    mv_relaxed_load(&z->limit_pages) ||
+	    mv_relaxed_load(&z->resident_pages) < MV_THP_DENSE_PAGEBLOCKS * pbn || thp_bit(z, pb) ||
+	    mv_zone_any_backed(z, pb, pbn))
+		return false;
+	size_t before = mv_relaxed_load(&z->thp_advised);
+	thp_run(z, pb, 1, true);
+	return mv_relaxed_load(&z->thp_advised) != before;
+}
+
 /* sparse_add_section: map slots [first, last] as one stretch, with their
  * metadata, and publish them. Caller holds zone->lock. */
 static bool add_sections(struct mv_zone *z, size_t first, size_t last)
@@ -132,6 +290,7 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 		mv_relaxed_store(&z->map_errno, errno ? errno : ENOMEM);
 		return false;
 	}
+	thp_mapped(z, base, total);
 	for (size_t i = first; i <= last; i++) {
 		struct mv_section *s = z->sec[i].s;
 		char *b = base + ((i - first) << MV_SECTION_SHIFT);
@@ -190,6 +349,13 @@ void mv_zone_unmap_section(struct mv_zone *z, size_t i)
 	 * zeros: what a racing lockless reader that found the slot sees */
 	for (size_t w = 0; w < sizeof s->pb / sizeof s->pb[0]; w++)
 		atomic_store_explicit(&s->pb[w], 0, memory_order_relaxed);
+	/* the advice goes with the mapping */
+	for (size_t w = 0; w < sizeof s->thp / sizeof s->thp[0]; w++) {
+		size_t n = (size_t)mv_popcount64(s->thp[w]);
+		if (n)
+			mv_relaxed_add(&z->thp_advised_now, -(uint64_t)n);
+		s->thp[w] = 0;
+	}
 	mv_os_decommit((char *)s + MV_PAGE_SIZE, MV_SEC_META_BYTES - MV_PAGE_SIZE);
 	for (size_t w = 0; w < sizeof s->desc_released / sizeof s->desc_released[0]; w++) {
 		size_t n = (size_t)mv_popcount64(s->desc_released[w]);
@@ -265,6 +431,8 @@ bool mv_zone_over_limit(struct mv_zone *z, size_t pfn, size_t nr)
  * it was backed before, so the pages read as zeros. */
 bool mv_zone_mark_backed(struct mv_zone *z, size_t pfn, size_t nr)
 {
+	if (z->thp == MV_THP_MADVISE)
+		thp_mark(z, pfn, nr);
 	/* a pageblock getting its first backed page is placed (mempolicy) */
 	if (unlikely(z->place)) {
 		for (size_t b = mv_pageblock_start_pfn(z, pfn); b < pfn + nr;
@@ -366,6 +534,7 @@ void mv_zone_held_unbacked(struct mv_zone *z, size_t pfn, size_t nr)
 	size_t n = mv_zone_set_backed(z, pfn, nr, false);
 	if (n)
 		mv_relaxed_add(&z->resident_pages, -n);
+	mv_zone_thp_unadvise(z, pfn, nr);
 	mv_unlock(&z->lock);
 }
 

@@ -85,6 +85,7 @@ struct mv_section {
 	_Atomic uint64_t pb[(MV_SECTION_PAGES >> 6) / MV_PB_PER_WORD]; /* pageblock order >= 6 */
 	uint64_t backed[MV_SECTION_PAGES / 64]; /* a bit per page: backed by the OS */
 	uint64_t desc_released[(MV_SEC_META_PAGES + 63) / 64]; /* metadata pages given back */
+	uint64_t thp[((MV_SECTION_PAGES >> 6) + 63) / 64]; /* a bit per pageblock: MADV_HUGEPAGE */
 };
 _Static_assert(sizeof(struct mv_section) <= MV_PAGE_SIZE, "section header beyond its page");
 
@@ -158,7 +159,25 @@ struct mv_zone {
 	 * pageblock about to get its first backed page, before it is touched */
 	void (*place)(void *arg, size_t pageblock);
 	void *place_arg;
+
+	/* transparent huge pages (mova_config.thp): the policy in force, set
+	 * once before the zone grows (mv_zone_set_thp); under zone->lock, the
+	 * section's thp bits say which pageblocks are advised MADV_HUGEPAGE */
+	uint8_t thp;                  /* MV_THP_* */
+	_Atomic uint64_t thp_advised; /* pageblocks advised, ever */
+	_Atomic uint64_t thp_unadvised;
+	_Atomic uint64_t thp_advised_now;
+	_Atomic uint64_t thp_collapse;
+	_Atomic uint64_t thp_collapse_failed;
 };
+
+/* zone->thp: OFF makes no call at all (the system's setting is never);
+ * the others are mova_config.thp's policies */
+enum { MV_THP_OFF, MV_THP_NEVER, MV_THP_MADVISE, MV_THP_ALWAYS };
+/* pageblocks that get their first backed page are advised once the zone
+ * holds this many pageblocks resident: a small process is not made to
+ * fault 2 MiB for its first few objects */
+#define MV_THP_DENSE_PAGEBLOCKS 8
 
 /* An empty zone: nothing mapped but its slot table; reserve_bytes limits
  * the memory it may map (0: MV_MAX_ZONE_PAGES). 0 or errno (ENOMEM). */
@@ -325,6 +344,30 @@ void mv_zone_desc_unrelease(struct mv_zone *z, size_t pfn, unsigned order);
 /* A free block now wholly unbacked, off the lists: give back the
  * descriptor pages inside it. */
 void mv_zone_desc_release(struct mv_zone *z, size_t pfn, unsigned order);
+
+/* Set the huge page policy (mova_config.thp) before the zone first grows;
+ * MV_THP_OFF when the system's setting is never or unreadable. */
+void mv_zone_set_thp(struct mv_zone *z, unsigned mova_thp);
+/* The policy in force, as MOVA_THP_* (NEVER when off). */
+unsigned mv_zone_thp_mode(const struct mv_zone *z);
+/* Pages of [pfn, pfn + nr) went back to the OS: the pageblocks advised
+ * MADV_HUGEPAGE among those it overlaps are no longer dense, and are
+ * advised MADV_NOHUGEPAGE (khugepaged would otherwise collapse them again,
+ * faulting in the pages given back). Caller holds zone->lock. */
+void mv_zone_thp_unadvise(struct mv_zone *z, size_t pfn, size_t nr);
+/* A block of type mt in pfn's pageblock is about to be handed out: if mt
+ * is movable or reclaimable, the pageblock holds no backed page yet and
+ * the zone is large enough that what it starts is filled
+ * (MV_THP_DENSE_PAGEBLOCKS, no budget), advise it
+ * MADV_HUGEPAGE and return true: the first touch faults all of it in, so
+ * the caller marks its free pages backed (buddy.c). Caller holds
+ * zone->lock. */
+bool mv_zone_thp_dense(struct mv_zone *z, size_t pfn, int mt);
+/* Advise the pageblock pb MADV_HUGEPAGE; true if it was not and now is.
+ * Caller holds zone->lock. */
+bool mv_zone_thp_advise_pageblock(struct mv_zone *z, size_t pb);
+/* Is the pageblock of pfn advised MADV_HUGEPAGE? Caller holds zone->lock. */
+bool mv_zone_thp_advised(const struct mv_zone *z, size_t pfn);
 
 /* set (or clear) the backed bits of a range; returns how many changed */
 static inline size_t mv_zone_set_backed(struct mv_zone *z, size_t pfn, size_t nr, bool on)

@@ -8,6 +8,7 @@
  * configuration became:
  *
  *   reserved_bytes=N (the limit, max_bytes) pageblock_order=N cma_pageblocks=N kcompactd_threads=N
+ *   thp_mode=N thp_system=N (mova_stats': test_config reads them)
  *
  * kcompactd_threads counts this process's threads named "kcompactd" (the
  * default arena's background thread names itself so) after a wakeup: the
@@ -63,8 +64,10 @@ int main(void)
 	}
 	mova_stats st;
 	mova_stats_get(mova_default_arena(), &st);
-	printf("reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu kcompactd_threads=%d\n",
+	printf("reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu kcompactd_threads=%d "
+	       "thp_mode=%u thp_system=%u\n",
 	       st.max_bytes, st.pageblock_order,
-	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], threads);
+	       (unsigned long long)st.nr_pageblocks[MOVA_MIGRATE_CMA], threads, st.thp_mode,
+	       st.thp_system);
 	return 0;
 }

@@ -8,8 +8,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "mova.h"
 
@@ -32,6 +38,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.retain_bytes, 0, "0 means the default: sized from resident memory");
 	cr_assert_eq(cfg.cma_bytes, 0);
 	cr_assert_eq(cfg.max_handles, 0, "0 means the default, reserve_bytes / 64");
+	cr_assert_eq(cfg.thp, MOVA_THP_MADVISE, "huge pages for dense pageblocks by default");
 	const char *msg = "unchanged";
 	cr_assert_eq(mova_config_check(&cfg, &msg), 0);
 	cr_assert_null(msg, "a valid configuration has no message");
@@ -51,6 +58,7 @@ enum field {
 	F_RESERVE,
 	F_CMA,
 	F_HANDLES,
+	F_THP,
 };
 
 struct bad {
@@ -77,6 +85,7 @@ static void apply(mova_config *cfg, const struct bad *b)
 	case F_RESERVE: cfg->reserve_bytes = b->value; break;
 	case F_CMA: cfg->cma_bytes = b->value; break;
 	case F_HANDLES: cfg->max_handles = b->value; break;
+	case F_THP: cfg->thp = (unsigned)b->value; break;
 	}
 }
 
@@ -102,6 +111,8 @@ static const struct bad bad_cases[] = {
     {F_CMA, 257 * GiB, 0, 0, "cma_bytes"}, /* over half of the most an arena can map */
     {F_HANDLES, 5, 0, 0, "max_handles"},
     {F_HANDLES, 1023, 0, 0, "max_handles"},
+    {F_THP, 3, 0, 0, "thp"},
+    {F_THP, UINT32_MAX, 0, 0, "thp"},
 };
 
 Test(config, bad_fields_rejected)
@@ -145,6 +156,9 @@ static const struct bad good_cases[] = {
     {F_RESERVE, 1 * MiB, 0, 6, "reserve_bytes"},
     {F_CMA, 8 * MiB, 16 * MiB, 6, "cma_bytes"},
     {F_HANDLES, 1024, 16 * MiB, 6, "max_handles"},
+    {F_THP, MOVA_THP_MADVISE, 16 * MiB, 6, "thp"},
+    {F_THP, MOVA_THP_NEVER, 16 * MiB, 0, "thp"},
+    {F_THP, MOVA_THP_ALWAYS, 16 * MiB, 0, "thp"},
 };
 
 Test(config, range_edges_accepted, .timeout = 60)
@@ -487,4 +501,266 @@ Test(config, two_arenas_at_once, .timeout = 60)
 	cr_assert_eq(sb.live_handles, N / 2 + 1);
 	mova_arena_destroy(c);
 	mova_arena_destroy(b);
+}
+
+/* ------------------------------------------------------------ huge pages */
+
+extern char **environ;
+
+/* Run conf_probe (next to this program) with MOVA_CONF=conf: its stderr
+ * into err, and the thp_mode and thp_system it printed. */
+static void thp_probe(const char *conf, char *err, size_t errcap, unsigned *mode, unsigned *sys)
+{
+	static char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
+	cr_assert_gt(n, 0);
+	path[n] = '\0';
+	char *slash = strrchr(path, '/');
+	cr_assert_not_null(slash);
+	strcpy(slash + 1, "conf_probe");
+	size_t ne = 0;
+	while (environ[ne])
+		ne++;
+	char **envp = calloc(ne + 2, sizeof *envp), setting[256];
+	cr_assert_not_null(envp);
+	size_t k = 0;
+	for (size_t i = 0; i < ne; i++)
+		if (strncmp(environ[i], "MOVA_CONF=", 10))
+			envp[k++] = environ[i];
+	snprintf(setting, sizeof setting, "MOVA_CONF=%s", conf);
+	envp[k++] = setting;
+	envp[k] = NULL;
+	FILE *out = tmpfile(), *errf = tmpfile();
+	cr_assert(out && errf);
+	posix_spawn_file_actions_t fa;
+	cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(out), STDOUT_FILENO), 0);
+	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(errf), STDERR_FILENO), 0);
+	char *argv[] = {path, NULL};
+	pid_t pid;
+	cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, envp), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "MOVA_CONF=%s: status %#x", conf,
+		  status);
+	char outbuf[512] = "";
+	rewind(out);
+	rewind(errf);
+	size_t got = fread(outbuf, 1, sizeof outbuf - 1, out);
+	outbuf[got] = '\0';
+	got = fread(err, 1, errcap - 1, errf);
+	err[got] = '\0';
+	fclose(out);
+	fclose(errf);
+	free(envp);
+	const char *t = strstr(outbuf, "thp_mode=");
+	cr_assert_not_null(t, "conf_probe printed '%s'", outbuf);
+	cr_assert_eq(sscanf(t, "thp_mode=%u thp_system=%u", mode, sys), 2, "'%s'", outbuf);
+}
+
+Test(config, thp_conf_parsed, .timeout = 60)
+{
+	char err[1024];
+	unsigned mode, sys;
+	thp_probe("thp:never", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err, "");
+	cr_assert_eq(mode, MOVA_THP_NEVER);
+	/* the policy in force: never wherever the system's setting is never */
+	bool sys_never = sys == MOVA_THP_NEVER;
+	thp_probe("thp:always", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err, "");
+	cr_assert_eq(mode, sys_never ? MOVA_THP_NEVER : MOVA_THP_ALWAYS);
+	thp_probe("thp:madvise", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err, "");
+	cr_assert_eq(mode, sys_never ? MOVA_THP_NEVER : MOVA_THP_MADVISE);
+	thp_probe("thp:1", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err, "", "the number of MOVA_THP_NEVER is taken too");
+	cr_assert_eq(mode, MOVA_THP_NEVER);
+	/* a bad value is named and ignored: the default stays, madvise */
+	thp_probe("thp:sometimes", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err,
+			 "mova: MOVA_CONF: bad value 'sometimes' for thp (want never, madvise or "
+			 "always); ignored\n");
+	cr_assert_eq(mode, sys_never ? MOVA_THP_NEVER : MOVA_THP_MADVISE);
+	thp_probe("thp:3,thp:neverr,thp:", err, sizeof err, &mode, &sys);
+	cr_assert_str_eq(err,
+			 "mova: MOVA_CONF: bad value '3' for thp (want never, madvise or always); "
+			 "ignored\n"
+			 "mova: MOVA_CONF: bad value 'neverr' for thp (want never, madvise or "
+			 "always); ignored\n"
+			 "mova: MOVA_CONF: bad value '' for thp (want never, madvise or always); "
+			 "ignored\n");
+	cr_assert_eq(mode, sys_never ? MOVA_THP_NEVER : MOVA_THP_MADVISE);
+}
+
+/* What /proc/self/smaps says of the mappings overlapping [p, p + len):
+ * AnonHugePages summed, and whether the one holding p has the VmFlags
+ * hg (MADV_HUGEPAGE) or nh (MADV_NOHUGEPAGE). */
+struct smaps_range {
+	size_t anon_huge;
+	bool hg, nh;
+};
+
+static struct smaps_range smaps_of(const void *p, size_t len)
+{
+	struct smaps_range r = {0, false, false};
+	FILE *f = fopen("/proc/self/smaps", "r");
+	cr_assert_not_null(f);
+	char line[512];
+	uintptr_t lo = 0, hi = 0, a = (uintptr_t)p;
+	bool in = false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long s0, e0;
+		if (sscanf(line, "%lx-%lx ", &s0, &e0) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			lo = s0;
+			hi = e0;
+			in = lo < a + len && hi > a;
+			continue;
+		}
+		size_t kb;
+		if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+			r.anon_huge += kb << 10;
+		if (in && lo <= a && a < hi && !strncmp(line, "VmFlags:", 8)) {
+			r.hg = strstr(line, " hg") != NULL;
+			r.nh = strstr(line, " nh") != NULL;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/* an arena with a large object of 8 MiB (whole pageblocks), touched */
+static mova_arena *thp_arena(unsigned thp, mova_handle *h, char **p)
+{
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	cfg.thp = thp;
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert_not_null(a);
+	*h = mova_halloc(a, 8 * MiB);
+	cr_assert_neq(*h, MOVA_NULL);
+	*p = mova_pin(a, *h);
+	cr_assert_not_null(*p);
+	memset(*p, 0x5a, 8 * MiB);
+	return a;
+}
+
+static bool thp_system_never(void)
+{
+	mova_stats st;
+	mova_stats_get(mova_default_arena(), &st);
+	if (st.thp_system == MOVA_THP_NEVER) {
+		cr_log_info("transparent huge pages are off on this system: nothing to check");
+		return true;
+	}
+	return false;
+}
+
+Test(config, thp_madvise_large_object, .timeout = 60)
+{
+	if (thp_system_never())
+		return;
+	mova_handle h;
+	char *p;
+	mova_arena *a = thp_arena(MOVA_THP_MADVISE, &h, &p);
+	mova_stats st;
+	mova_stats_get(a, &st);
+	cr_assert_eq(st.thp_mode, MOVA_THP_MADVISE);
+	/* 8 MiB covers at least three whole pageblocks, advised as a run */
+	cr_assert_geq(st.thp_advised, 3, "advised %llu", (unsigned long long)st.thp_advised);
+	cr_assert_eq(st.thp_advised_pageblocks, st.thp_advised);
+	/* the advice is in the kernel's flags of the object's middle */
+	struct smaps_range r = smaps_of(p + 4 * MiB, 1);
+	cr_assert(r.hg && !r.nh, "the object's mapping is not advised MADV_HUGEPAGE");
+	/* huge pages themselves are the kernel's to give (it may fall back) */
+	r = smaps_of(p, 8 * MiB);
+	cr_log_info("AnonHugePages over the object: %zu KiB", r.anon_huge >> 10);
+	cr_assert_eq(mova_unpin(a, h), 0);
+	cr_assert_eq(mova_hfree(a, h), 0);
+	/* given back: the advice is taken back with it */
+	cr_assert_eq(mova_compact(a, -1), 0);
+	mova_stats_get(a, &st);
+	cr_assert_eq(st.thp_advised_pageblocks, 0, "%llu pageblocks still advised",
+		     (unsigned long long)st.thp_advised_pageblocks);
+	cr_assert_geq(st.thp_unadvised, 3);
+	mova_arena_destroy(a);
+}
+
+Test(config, thp_never_large_object, .timeout = 60)
+{
+	if (thp_system_never())
+		return;
+	mova_handle h;
+	char *p;
+	mova_arena *a = thp_arena(MOVA_THP_NEVER, &h, &p);
+	mova_stats st;
+	mova_stats_get(a, &st);
+	cr_assert_eq(st.thp_mode, MOVA_THP_NEVER);
+	cr_assert_eq(st.thp_advised, 0);
+	struct smaps_range r = smaps_of(p, 8 * MiB);
+	cr_assert(r.nh && !r.hg, "the arena is not advised MADV_NOHUGEPAGE");
+	cr_assert_eq(r.anon_huge, 0, "%zu bytes of huge pages under thp=never", r.anon_huge);
+	cr_assert_eq(mova_unpin(a, h), 0);
+	mova_arena_destroy(a);
+}
+
+Test(config, thp_small_arena_not_advised, .timeout = 60)
+{
+	if (thp_system_never())
+		return;
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert_not_null(a);
+	/* a few MiB of small objects: no pageblock of it is taken as dense,
+	 * so the process is not made to fault 2 MiB at a time for them */
+	static mova_handle hs[20000];
+	for (size_t i = 0; i < 20000; i++) {
+		hs[i] = mova_halloc(a, 100);
+		cr_assert_neq(hs[i], MOVA_NULL);
+	}
+	mova_stats st;
+	mova_stats_get(a, &st);
+	cr_assert_eq(st.thp_advised, 0, "%llu pageblocks advised for 2 MiB of objects",
+		     (unsigned long long)st.thp_advised);
+	for (size_t i = 0; i < 20000; i++)
+		cr_assert_eq(mova_hfree(a, hs[i]), 0);
+	mova_arena_destroy(a);
+}
+
+Test(config, thp_dense_pageblocks_advised, .timeout = 60)
+{
+	if (thp_system_never())
+		return;
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert_not_null(a);
+	/* 64 MiB of small objects: past the first pageblocks, each new one is
+	 * taken as dense and advised; memory use stays what mova counts */
+	size_t n = 64 * MiB / 256;
+	mova_handle *hs = malloc(n * sizeof *hs);
+	cr_assert_not_null(hs);
+	for (size_t i = 0; i < n; i++) {
+		hs[i] = mova_halloc(a, 256);
+		cr_assert_neq(hs[i], MOVA_NULL);
+	}
+	mova_stats st;
+	mova_stats_get(a, &st);
+	cr_assert_geq(st.thp_advised, 16, "only %llu pageblocks advised",
+		      (unsigned long long)st.thp_advised);
+	cr_assert_leq(st.thp_advised, st.nr_pageblocks[MOVA_MIGRATE_MOVABLE]);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(mova_hfree(a, hs[i]), 0);
+	free(hs);
+	/* everything given back: no advice is left */
+	cr_assert_eq(mova_compact(a, -1), 0);
+	mova_stats_get(a, &st);
+	cr_assert_eq(st.thp_advised_pageblocks, 0);
+	mova_arena_destroy(a);
 }

@@ -23,6 +23,7 @@
 #endif
 
 #include "arena.h"
+#include "buddy.h"
 #include "kcompactd.h"
 #include "os.h"
 #include "../common/pinned.h"
@@ -202,6 +203,99 @@ Test(faults, give_back_fails)
 	mova_stats_get(a, &after);
 	cr_assert_gt(after.pages_returned, before.pages_returned);
 	cr_assert_lt(after.resident_bytes, before.resident_bytes);
+	consistent(a);
+	mova_arena_destroy(a);
+}
+
+/* --------------------------------------------------- huge page advice refused */
+
+/* madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE) failing (an older kernel's
+ * EINVAL, vm.max_map_count's ENOMEM) only means no huge pages: the arena
+ * works, nothing is counted as advised, and nothing is left half done. */
+Test(faults, thp_advice_fails)
+{
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	cfg.thp = MOVA_THP_MADVISE;
+	inject_on(MV_OS_ADVISE, 0);
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert(a);
+	static mova_handle h[40000];
+	for (unsigned i = 0; i < 40000; i++) {
+		h[i] = mova_halloc(a, i % 100 ? 600 : 3 << 20); /* 24 MiB + 120 MiB */
+		cr_assert(h[i], "allocation %u failed", i);
+		if (i % 100 == 0)
+			pin_fill(a, h[i], (unsigned char)i);
+	}
+	mova_stats st;
+	mova_stats_get(a, &st);
+	if (mv_os_thp_system() != MOVA_THP_NEVER)
+		cr_assert(atomic_load(&fail_count) > 0, "no advice was tried");
+	cr_assert_eq(st.thp_advised, 0);
+	cr_assert_eq(st.thp_advised_pageblocks, 0);
+	consistent(a);
+	for (unsigned i = 0; i < 40000; i += 2)
+		mova_hfree(a, h[i]);
+	cr_assert_eq(mova_compact(a, -1), 0);
+	inject_off();
+	consistent(a);
+	for (unsigned i = 1; i < 40000; i += 2)
+		cr_assert_eq(mova_hfree(a, h[i]), 0);
+	/* with the fault gone, large runs are advised */
+	if (mv_os_thp_system() != MOVA_THP_NEVER) {
+		mova_handle big = mova_halloc(a, 8 << 20);
+		cr_assert(big);
+		mova_stats_get(a, &st);
+		cr_assert_geq(st.thp_advised, 3);
+		cr_assert_eq(mova_hfree(a, big), 0);
+	}
+	mova_arena_destroy(a);
+}
+
+/* Pageblocks packed full of movable objects that were never advised (the
+ * arena's first ones, below the dense threshold) are collapsed into huge
+ * pages after compaction (what kcompactd calls after a pass): each one
+ * tried is advised and counted, done or failed, whatever the kernel says. */
+Test(faults, thp_collapse_full_movable_pageblocks)
+{
+	if (mv_os_thp_system() == MOVA_THP_NEVER)
+		return; /* no huge pages on this system: nothing to collapse */
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert(a);
+	enum { N = 6000 }; /* 2 KiB each: 12 MiB, six pageblocks */
+	static mova_handle h[N];
+	for (unsigned i = 0; i < N; i++) {
+		h[i] = mova_halloc(a, 2048);
+		cr_assert(h[i]);
+		pin_fill(a, h[i], (unsigned char)i);
+	}
+	cr_assert_eq(mova_thread_flush(a), 0);
+	mova_stats before, after;
+	mova_stats_get(a, &before);
+	unsigned n = mv_zone_thp_collapse(&a->heap.zone, 8);
+	mova_stats_get(a, &after);
+	cr_assert_geq(n, 2, "only %u full movable pageblocks found", n);
+	cr_log_info("collapsed %u pageblocks: %llu done, %llu failed", n,
+		    (unsigned long long)(after.thp_collapse - before.thp_collapse),
+		    (unsigned long long)(after.thp_collapse_failed - before.thp_collapse_failed));
+	cr_assert_eq(after.thp_collapse + after.thp_collapse_failed,
+		     before.thp_collapse + before.thp_collapse_failed + n);
+	cr_assert_eq(after.thp_advised, before.thp_advised + n);
+	/* tried once: advised now, not a candidate again */
+	cr_assert_eq(mv_zone_thp_collapse(&a->heap.zone, 8), 0);
+	consistent(a);
+	for (unsigned i = 0; i < N; i++)
+		pin_expect(a, h[i], (unsigned char)i, 1);
+	/* freed and given back: the advice goes with the memory */
+	for (unsigned i = 0; i < N; i++)
+		cr_assert_eq(mova_hfree(a, h[i]), 0);
+	cr_assert_eq(mova_compact(a, -1), 0);
+	mova_stats_get(a, &after);
+	cr_assert_eq(after.thp_advised_pageblocks, 0);
 	consistent(a);
 	mova_arena_destroy(a);
 }
