@@ -172,6 +172,17 @@ bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t si
 		if (!got)
 			return false;
 		nr_new = nr + got;
+		/* The claim checks that its own pages are one stretch of address
+		 * space, not that they follow the run's: a run ending at a
+		 * slot's end grew into the next slot mapped elsewhere, and the
+		 * program's writes past the end landed in whatever slot sat
+		 * after it in the address space (realloc_churn: slabs at the
+		 * bottom of a slot corrupted). Checked once the pages are ours:
+		 * a slot holding them cannot be unmapped or mapped anew. */
+		if (!mv_zone_contiguous(z, pfn, nr_new)) {
+			mv_buddy_free_range(z, pfn + nr, got);
+			return false;
+		}
 		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
 	}

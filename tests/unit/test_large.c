@@ -18,11 +18,13 @@
  *    pages (no copy) when the new run was never backed, copies when it
  *    was or the move fails, and the old run's pages go back unbacked;
  *  - absurd sizes fail with ENOMEM.
+ *  - a run never grows into a slot mapped apart from its own.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "large.h"
 #include "os.h"
@@ -414,4 +416,53 @@ Test(large, absurd_sizes_fail_with_enomem, .init = setup, .fini = teardown)
 	mv_large_free(h, NULL, one);
 	cr_assert_eq(in_use(), before);
 	uh_verify(h);
+}
+
+/* A run ending at the end of a slot must not grow into the next slot when
+ * that slot is mapped elsewhere in the address space: the run's pages would
+ * not be one stretch, and writes past the slot's end would land in whatever
+ * is mapped there (realloc_churn under the preload library corrupted slabs
+ * at the bottom of the slot mapped just above). The claim only checked that
+ * the new pages were contiguous among themselves. */
+Test(large, grow_refuses_a_slot_mapped_apart)
+{
+	struct mv_heap *hh = uh_create(256 * MiB, PBO);
+	struct mv_zone *z = &hh->zone;
+	size_t pbn = z->pageblock_nr_pages;
+	cr_assert_neq(mv_buddy_grow_free(z, MV_SECTION_PAGES / pbn, MIGRATE_UNMOVABLE),
+		      MV_PFN_NONE);
+	/* the address after slot 0 taken (mappings go top-down: it often is
+	 * already): slot 1 is mapped somewhere else */
+	char *after = z->sec[0].base + MV_SECTION_SIZE;
+	void *block = mmap(after, MV_PAGE_SIZE, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (block != (void *)after) {
+		cr_assert(block == MAP_FAILED && errno == EEXIST, "the address after slot 0");
+		block = NULL;
+	}
+	cr_assert_neq(mv_buddy_grow_free(z, MV_SECTION_PAGES / pbn, MIGRATE_UNMOVABLE),
+		      MV_PFN_NONE);
+	cr_assert_not_null(z->sec[1].base);
+	cr_assert_neq(z->sec[1].base, after);
+	cr_assert_not(mv_zone_contiguous(z, MV_SECTION_PAGES - 1, 2));
+	/* all of slot 0 but its last 4 pages in use: a 4-page run lands there */
+	cr_assert(mv_buddy_claim_range(z, 0, MV_SECTION_PAGES - 4, false));
+	char *p = mv_large_alloc(hh, NULL, 4 * 4096, 0, MIGRATE_UNMOVABLE, false);
+	cr_assert_not_null(p);
+	cr_assert_eq(mv_zone_pfn(z, p), MV_SECTION_PAGES - 4, "the run ends at slot 0's end");
+	size_t free_before = uh_free(hh);
+	/* slot 1's first pages are free, but not after the run in memory */
+	cr_assert_not(mv_large_resize(hh, NULL, p, 8 * 4096));
+	cr_assert_eq(uh_free(hh), free_before, "a refused grow keeps no page");
+	cr_assert_eq(mv_large_pages(mv_pfn_to_page(z, MV_SECTION_PAGES - 4)), 4);
+	/* within the slot the run still shrinks and grows back */
+	cr_assert(mv_large_resize(hh, NULL, p, 2 * 4096));
+	cr_assert(mv_large_resize(hh, NULL, p, 4 * 4096));
+	uh_verify(hh);
+	mv_large_free(hh, NULL, p);
+	mv_buddy_free_range(z, 0, MV_SECTION_PAGES - 4);
+	uh_verify(hh);
+	uh_destroy(hh);
+	if (block)
+		munmap(block, MV_PAGE_SIZE);
 }
