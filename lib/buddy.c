@@ -900,6 +900,24 @@ static bool covering_free_block(const struct mv_zone *z, size_t pfn, size_t *hea
 	return false;
 }
 
+/* Take [pfn, end), all in free blocks (checked), off the free lists;
+ * the parts of those blocks outside it go back. Caller holds zone->lock. */
+static void take_free_range(struct mv_zone *z, size_t pfn, size_t end)
+{
+	size_t head = pfn;
+	unsigned o = 0;
+	for (size_t p = pfn; p < end;) {
+		covering_free_block(z, p, &head, &o);
+		size_t bend = head + ((size_t)1 << o);
+		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
+		if (head < pfn)
+			free_range_locked(z, head, pfn - head);
+		if (bend > end)
+			free_range_locked(z, end, bend - end);
+		p = bend;
+	}
+}
+
 bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolated_ok)
 {
 	size_t end = pfn + nr, head;
@@ -921,16 +939,7 @@ bool mv_buddy_claim_range(struct mv_zone *z, size_t pfn, size_t nr, bool isolate
 		mv_unlock(&z->lock);
 		return false;
 	}
-	for (size_t p = pfn; p < end;) {
-		covering_free_block(z, p, &head, &o);
-		size_t bend = head + ((size_t)1 << o);
-		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
-		if (head < pfn)
-			free_range_locked(z, head, pfn - head);
-		if (bend > end)
-			free_range_locked(z, end, bend - end);
-		p = bend;
-	}
+	take_free_range(z, pfn, end);
 	mv_zone_mark_backed(z, pfn, nr);
 	mv_unlock(&z->lock);
 	mv_count(z->vm, MV_VM_pgalloc, 1);
@@ -969,16 +978,7 @@ size_t mv_buddy_claim_upto(struct mv_zone *z, size_t pfn, size_t min_nr, size_t 
 		mv_unlock(&z->lock);
 		return 0;
 	}
-	for (size_t p = pfn; p < end;) {
-		covering_free_block(z, p, &head, &o);
-		size_t bend = head + ((size_t)1 << o);
-		del_from_free_list(z, head, o, mv_pg_load(mv_pfn_to_page(z, head)->mt));
-		if (head < pfn)
-			free_range_locked(z, head, pfn - head);
-		if (bend > end)
-			free_range_locked(z, end, bend - end);
-		p = bend;
-	}
+	take_free_range(z, pfn, end);
 	mv_zone_mark_backed(z, pfn, end - pfn);
 	mv_unlock(&z->lock);
 	mv_count(z->vm, MV_VM_pgalloc, 1);

@@ -36,6 +36,7 @@
 #include "mova.h"
 #include "../common/statstext.h"
 #include "../common/pattern.h"
+#include "../common/capture.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -118,39 +119,6 @@ static void free_objects(mova_arena *a, const mova_handle *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		cr_assert_eq(mova_hfree(a, h[i]), 0);
-}
-
-/* Everything written to fd 2 between capture_begin and capture_end (mova
- * reports with write(2) on fd 2). */
-struct capture {
-	int saved;
-	FILE *f;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->f = tmpfile();
-	cr_assert_not_null(c->f);
-	c->saved = dup(STDERR_FILENO);
-	cr_assert_geq(c->saved, 0);
-	cr_assert_geq(dup2(fileno(c->f), STDERR_FILENO), 0);
-}
-
-static void read_all(FILE *f, char *buf, size_t n)
-{
-	rewind(f);
-	size_t len = fread(buf, 1, n - 1, f);
-	buf[len] = '\0';
-	fclose(f);
-}
-
-static void capture_end(struct capture *c, char *buf, size_t n)
-{
-	fflush(stderr);
-	cr_assert_geq(dup2(c->saved, STDERR_FILENO), 0);
-	close(c->saved);
-	read_all(c->f, buf, n);
 }
 
 /* ------------------------------------------------------------ mova_compact */

@@ -41,6 +41,7 @@
 #include "mova.h"
 #include "../common/pattern.h"
 #include "../common/statstext.h"
+#include "../common/capture.h"
 
 #define SMALL 200 /* the 208-byte class */
 #define LARGE 400 /* the 416-byte class: twice 208 */
@@ -132,33 +133,6 @@ static void *refill_body(void *arg)
 Test(twins, refill_takes_twin_slots)
 {
 	run_in_thread(refill_body, NULL);
-}
-
-/* Everything written to fd 2 between capture_begin and capture_end */
-struct capture {
-	int saved;
-	FILE *f;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->f = tmpfile();
-	cr_assert_not_null(c->f);
-	c->saved = dup(STDERR_FILENO);
-	cr_assert_geq(c->saved, 0);
-	cr_assert_geq(dup2(fileno(c->f), STDERR_FILENO), 0);
-}
-
-static void capture_end(struct capture *c, char *buf, size_t n)
-{
-	fflush(stderr);
-	cr_assert_geq(dup2(c->saved, STDERR_FILENO), 0);
-	close(c->saved);
-	rewind(c->f);
-	size_t len = fread(buf, 1, n - 1, c->f);
-	buf[len] = '\0';
-	fclose(c->f);
 }
 
 /* a LARGE object that is a twin (the first after the thinning) */
