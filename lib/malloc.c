@@ -271,13 +271,17 @@ void mova_free(void *p)
 					mv_slab_push(s, p);
 					mv_owner_add(&tc->live_bytes, -(int64_t)s->usize);
 					mv_fstat(tc, free_local);
-					/* a current slab that empties stays as it is:
-					 * test that first, as a slab of a few live
-					 * objects empties at random (a mispredicted
-					 * branch every third free: 30 ns a pair
-					 * instead of 18, bench-wp tight) */
+					/* an emptied slab that is not current goes
+					 * idle. One branch on both: a slab of a few
+					 * live objects empties at random (bench-wp
+					 * tight: a mispredict every third free when
+					 * used == 0 is tested alone, 30 ns a pair
+					 * instead of 18), and a random free hits a
+					 * current slab at random (randstep: 1.1M
+					 * mispredicts per 0.6M frees when !cur is
+					 * tested alone, 0.69 s instead of 0.41) */
 					s->used--;
-					if (unlikely(!s->cur) && s->used == 0) {
+					if (unlikely((s->used | s->cur) == 0)) {
 						mv_raw_slab_idle(&mv_default->heap, tc, s);
 						/* freed pages may be work for kcompactd */
 						mv_slowpath_tick(mv_default);
