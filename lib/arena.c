@@ -22,7 +22,6 @@
 #include "options.h"
 
 struct mova_arena *mv_default;
-struct mv_default_range mv_dflt MV_ALIGNED_CL;
 
 /*
  * Handle tags. A handle carries its arena's tag (17 bits, never 0), so a
@@ -269,7 +268,7 @@ static void default_init(void)
 			cfg.reserve_bytes);
 		return;
 	}
-	mv_dflt.zone = &a->heap.zone;
+	mv_zone_mark_default(&a->heap.zone);
 	atomic_thread_fence(memory_order_release);
 	mv_default = a;
 #ifndef MV_PRELOAD

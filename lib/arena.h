@@ -42,12 +42,9 @@ static inline struct mova_arena *mv_arena_of(struct mv_heap *h)
 /* every live arena, under mv_heap_registry_lock (fork.c) */
 void mv_arena_foreach(void (*fn)(struct mova_arena *a, void *arg), void *arg);
 
-/* the default arena's range, for mova_free's one-compare ownership test */
+/* the default arena; its zone's section map entries are tagged
+ * (MV_SECMAP_DFLT), mova_free's ownership test */
 extern struct mova_arena *mv_default;
-/* the default arena's zone, what mova_free compares a section's with */
-extern struct mv_default_range {
-	const struct mv_zone *zone;
-} mv_dflt;
 struct mova_arena *mv_default_arena_slow(void);
 
 static inline bool mv_arena_owns(const struct mova_arena *a, const void *p)

@@ -246,8 +246,10 @@ static MV_NOINLINE void free_slow(void *p)
 
 void mova_free(void *p)
 {
-	const struct mv_section *sec = mv_section_of(p);
-	if (likely(sec && sec->zone == mv_dflt.zone)) {
+	/* the default arena's section: the map entry says so (zone.h) */
+	uintptr_t e = mv_secmap_entry(p);
+	if (likely(e & MV_SECMAP_DFLT)) {
+		const struct mv_section *sec = (const struct mv_section *)(e - MV_SECMAP_DFLT);
 		const struct mv_page *pg =
 		    mv_section_desc(sec) + (((uintptr_t)p >> MV_PAGE_SHIFT) & MV_SECTION_PAGE_MASK);
 		/* a slab page, not given back (purged: order 1) */

@@ -36,12 +36,26 @@ static int secmap_init(void)
 	return 0;
 }
 
-static void secmap_set(const char *base, size_t len, struct mv_section *s)
+static void secmap_set(const struct mv_zone *z, const char *base, size_t len, struct mv_section *s)
 {
 	struct mv_section *_Atomic *map = atomic_load_explicit(&mv_secmap, memory_order_acquire);
+	struct mv_section *e = s ? (struct mv_section *)((uintptr_t)s | z->secmap_tag) : NULL;
 	for (size_t i = (uintptr_t)base >> MV_SECTION_SHIFT;
 	     i <= ((uintptr_t)base + len - 1) >> MV_SECTION_SHIFT; i++)
-		atomic_store_explicit(&map[i], s, memory_order_release);
+		atomic_store_explicit(&map[i], e, memory_order_release);
+}
+
+void mv_zone_mark_default(struct mv_zone *z)
+{
+	/* before the arena is published: the sections mapped so far are
+	 * tagged again, the later ones as they come (an untagged entry only
+	 * sends a free the slow way) */
+	mv_lock(&z->lock);
+	z->secmap_tag = MV_SECMAP_DFLT;
+	for (size_t i = 0; i < z->slots_used; i++)
+		if (z->sec[i].base)
+			secmap_set(z, z->sec[i].base, z->sec[i].s->len, z->sec[i].s);
+	mv_unlock(&z->lock);
 }
 
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
@@ -80,7 +94,7 @@ void mv_zone_destroy(struct mv_zone *z)
 	for (size_t i = 0; z->sec && i < z->slots_used; i++) {
 		struct mv_secref *r = &z->sec[i];
 		if (r->base) {
-			secmap_set(r->base, r->s->len, NULL);
+			secmap_set(z, r->base, r->s->len, NULL);
 			mv_os_release(r->base, r->s->len);
 		}
 		if (r->s)
@@ -296,7 +310,7 @@ static bool add_sections(struct mv_zone *z, size_t first, size_t last)
 		char *b = base + ((i - first) << MV_SECTION_SHIFT);
 		s->len = slot_len(z, i);
 		mv_rstore(s->base, b);
-		secmap_set(b, s->len, s);
+		secmap_set(z, b, s->len, s);
 		/* published last: the slot holds memory (mv_zone_pfn_valid) */
 		__atomic_store_n(&z->sec[i].base, b, __ATOMIC_RELEASE);
 		mv_relaxed_add(&z->nr_sections, 1);
@@ -341,7 +355,7 @@ void mv_zone_unmap_section(struct mv_zone *z, size_t i)
 	MV_ASSERT(base && !mv_zone_any_backed(z, start, nr));
 	/* absent first (mv_zone_pfn_valid), then unmapped from the section map */
 	__atomic_store_n(&r->base, (char *)NULL, __ATOMIC_RELEASE);
-	secmap_set(base, len, NULL);
+	secmap_set(z, base, len, NULL);
 	mv_rstore(s->base, (char *)NULL);
 	for (size_t p = start; p < start + nr; p += z->pageblock_nr_pages)
 		mv_relaxed_add(&z->nr_pageblocks_mt[mv_get_pfnblock_migratetype(z, p)], (size_t)-1);

@@ -97,16 +97,32 @@ struct mv_secref {
 
 extern struct mv_section *_Atomic *_Atomic mv_secmap;
 
+/* A section map entry of the default arena's zone carries this tag in its
+ * low bit (sections are page-aligned), so that mova_free knows the owner
+ * from the entry alone, without loading the section's zone and the default
+ * arena's (mv_zone_mark_default). */
+#define MV_SECMAP_DFLT ((uintptr_t)1)
+
+static inline uintptr_t mv_secmap_entry(const void *p)
+{
+	uintptr_t i = (uintptr_t)p >> MV_SECTION_SHIFT;
+	struct mv_section *_Atomic *map = atomic_load_explicit(&mv_secmap, memory_order_acquire);
+	if (unlikely(i >= MV_SECMAP_ENTRIES || !map))
+		return 0;
+	return (uintptr_t)atomic_load_explicit(&map[i], memory_order_acquire);
+}
 /* The section holding p (any pointer), or NULL: one load. Check len (and
  * zone) before trusting it: the map covers a 64 MiB piece, the section may
  * cover less of it. */
 static inline struct mv_section *mv_section_of(const void *p)
 {
-	uintptr_t i = (uintptr_t)p >> MV_SECTION_SHIFT;
-	struct mv_section *_Atomic *map = atomic_load_explicit(&mv_secmap, memory_order_acquire);
-	if (unlikely(i >= MV_SECMAP_ENTRIES || !map))
-		return NULL;
-	return atomic_load_explicit(&map[i], memory_order_acquire);
+	return (struct mv_section *)(mv_secmap_entry(p) & ~MV_SECMAP_DFLT);
+}
+/* The section holding p when it is the default arena's, else NULL */
+static inline struct mv_section *mv_section_of_dflt(const void *p)
+{
+	uintptr_t e = mv_secmap_entry(p);
+	return e & MV_SECMAP_DFLT ? (struct mv_section *)(e - MV_SECMAP_DFLT) : NULL;
 }
 static inline struct mv_page *mv_section_desc(const struct mv_section *s)
 {
@@ -119,6 +135,7 @@ struct mv_zone {
 	struct mv_secref *sec; /* nr_sections_max slots */
 	size_t nr_sections_max;
 	size_t slots_used;               /* slots below have been mapped at least once */
+	uintptr_t secmap_tag;            /* MV_SECMAP_DFLT for the default arena's zone */
 	_Atomic size_t nr_sections;      /* slots holding memory now */
 	_Atomic size_t sections_added;   /* slots mapped, ever */
 	_Atomic size_t sections_removed; /* slots given back whole, ever */
@@ -184,6 +201,8 @@ enum { MV_THP_OFF, MV_THP_NEVER, MV_THP_MADVISE, MV_THP_ALWAYS };
 int mv_zone_init(struct mv_zone *z, size_t reserve_bytes, unsigned pageblock_order,
 		 struct mv_vmstat *vm);
 void mv_zone_destroy(struct mv_zone *z);
+/* tag the zone's section map entries as the default arena's (MV_SECMAP_DFLT) */
+void mv_zone_mark_default(struct mv_zone *z);
 
 /* the slot of pfn, and the pfn of a slot's first page */
 static inline size_t mv_pfn_section(size_t pfn)

@@ -37,12 +37,11 @@
 #include "../common/statstext.h"
 #include "../common/pattern.h"
 #include "../common/capture.h"
+#include "../common/probe.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
-
-extern char **environ;
 
 TestSuite(badinput, .timeout = 60);
 
@@ -703,67 +702,17 @@ struct probe {
 	int kcompactd_threads;
 };
 
-/* conf_probe, next to this program */
-static const char *probe_path(void)
-{
-	static char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-	cr_assert_gt(n, 0);
-	path[n] = '\0';
-	char *slash = strrchr(path, '/');
-	cr_assert_not_null(slash);
-	strcpy(slash + 1, "conf_probe");
-	return path;
-}
-
 /* Run conf_probe with MOVA_CONF set to conf (unset for NULL). */
 static void run_probe(const char *conf, struct probe *r)
 {
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **envp = calloc(n + 2, sizeof *envp);
-	cr_assert_not_null(envp);
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], "MOVA_CONF=", 10))
-			envp[k++] = environ[i];
-	char *setting = NULL;
-	if (conf) {
-		setting = malloc(strlen(conf) + 16);
-		cr_assert_not_null(setting);
-		sprintf(setting, "MOVA_CONF=%s", conf);
-		envp[k++] = setting;
-	}
-	envp[k] = NULL;
-	FILE *out = tmpfile(), *err = tmpfile();
-	cr_assert(out && err);
-	posix_spawn_file_actions_t fa;
-	cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(out), STDOUT_FILENO), 0);
-	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(err), STDERR_FILENO), 0);
-	const char *path = probe_path();
-	char *argv[] = {(char *)path, NULL};
-	pid_t pid;
-	int rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
-	cr_assert_eq(rc, 0, "posix_spawn %s: %s", path, strerror(rc));
-	posix_spawn_file_actions_destroy(&fa);
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	char outbuf[512];
-	read_all(out, outbuf, sizeof outbuf);
-	read_all(err, r->err, sizeof r->err);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "MOVA_CONF=%s: conf_probe status %#x; stdout: %s; stderr: %s", conf, status,
-		  outbuf, r->err);
+	conf_probe_run(conf, outbuf, sizeof outbuf, r->err, sizeof r->err);
 	int got =
 	    sscanf(outbuf,
 		   "reserved_bytes=%zu pageblock_order=%u cma_pageblocks=%llu "
 		   "kcompactd_threads=%d",
 		   &r->reserved, &r->pageblock_order, &r->cma_pageblocks, &r->kcompactd_threads);
 	cr_assert_eq(got, 4, "conf_probe printed '%s'", outbuf);
-	free(setting);
-	free(envp);
 }
 
 /* conf_probe's stderr must be exactly err, and the default arena as given */

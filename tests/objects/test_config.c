@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "mova.h"
+#include "../common/capture.h"
+#include "../common/probe.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -505,55 +507,12 @@ Test(config, two_arenas_at_once, .timeout = 60)
 
 /* ------------------------------------------------------------ huge pages */
 
-extern char **environ;
-
-/* Run conf_probe (next to this program) with MOVA_CONF=conf: its stderr
- * into err, and the thp_mode and thp_system it printed. */
+/* Run conf_probe with MOVA_CONF=conf: its stderr into err, and the
+ * thp_mode and thp_system it printed. */
 static void thp_probe(const char *conf, char *err, size_t errcap, unsigned *mode, unsigned *sys)
 {
-	static char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 32);
-	cr_assert_gt(n, 0);
-	path[n] = '\0';
-	char *slash = strrchr(path, '/');
-	cr_assert_not_null(slash);
-	strcpy(slash + 1, "conf_probe");
-	size_t ne = 0;
-	while (environ[ne])
-		ne++;
-	char **envp = calloc(ne + 2, sizeof *envp), setting[256];
-	cr_assert_not_null(envp);
-	size_t k = 0;
-	for (size_t i = 0; i < ne; i++)
-		if (strncmp(environ[i], "MOVA_CONF=", 10))
-			envp[k++] = environ[i];
-	snprintf(setting, sizeof setting, "MOVA_CONF=%s", conf);
-	envp[k++] = setting;
-	envp[k] = NULL;
-	FILE *out = tmpfile(), *errf = tmpfile();
-	cr_assert(out && errf);
-	posix_spawn_file_actions_t fa;
-	cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(out), STDOUT_FILENO), 0);
-	cr_assert_eq(posix_spawn_file_actions_adddup2(&fa, fileno(errf), STDERR_FILENO), 0);
-	char *argv[] = {path, NULL};
-	pid_t pid;
-	cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, envp), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "MOVA_CONF=%s: status %#x", conf,
-		  status);
-	char outbuf[512] = "";
-	rewind(out);
-	rewind(errf);
-	size_t got = fread(outbuf, 1, sizeof outbuf - 1, out);
-	outbuf[got] = '\0';
-	got = fread(err, 1, errcap - 1, errf);
-	err[got] = '\0';
-	fclose(out);
-	fclose(errf);
-	free(envp);
+	char outbuf[512];
+	conf_probe_run(conf, outbuf, sizeof outbuf, err, errcap);
 	const char *t = strstr(outbuf, "thp_mode=");
 	cr_assert_not_null(t, "conf_probe printed '%s'", outbuf);
 	cr_assert_eq(sscanf(t, "thp_mode=%u thp_system=%u", mode, sys), 2, "'%s'", outbuf);

@@ -6,12 +6,19 @@
  * never another object's memory. arena.c's test hook, mv_arena_test_next_tag,
  * makes the tag come back at once; ../objects/test_lifecycle.c checks the
  * same over ordinary creations through the public API alone.
+ *
+ * Also the section map's tag (zone.h, MV_SECMAP_DFLT): mova_free's fast
+ * path trusts a tagged entry to be the default arena's section without
+ * loading the section's zone, so only the default arena's sections, those
+ * mapped before it was published and after, may carry it.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mova.h"
+#include "zone.h"
 
 /* test-only, defined in lib/arena.c */
 void mv_arena_test_next_tag(uint32_t tag);
@@ -58,4 +65,47 @@ Test(arena, reused_tag_refuses_dead_arena_handles, .timeout = 240)
 			cr_assert_eq(mova_hfree(b, fresh[i]), 0);
 		mova_arena_destroy(b);
 	}
+}
+
+Test(arena, section_map_tags_the_default_arena_alone, .timeout = 60)
+{
+	/* the default arena: its first section, and one added later */
+	void *p = mova_malloc(64), *big = mova_malloc((size_t)96 << 20);
+	cr_assert(p && big);
+	struct mv_section *sp = mv_section_of(p), *sb = mv_section_of(big);
+	cr_assert_not_null(sp);
+	cr_assert_not_null(sb);
+	cr_assert_eq(((uintptr_t)sp | (uintptr_t)sb) & MV_SECMAP_DFLT, 0, "an untagged section");
+	cr_assert_eq(mv_section_of_dflt(p), sp);
+	cr_assert_eq(mv_section_of_dflt(big), sb);
+	cr_assert_eq(mv_section_of_dflt((char *)big + ((size_t)95 << 20)),
+		     mv_section_of((char *)big + ((size_t)95 << 20)));
+	cr_assert_eq(sp->zone, sb->zone);
+
+	/* a private arena's sections are in the map, untagged */
+	mova_arena *a = small_arena();
+	cr_assert_not_null(a);
+	mova_handle h = mova_halloc(a, 64);
+	cr_assert_neq(h, MOVA_NULL);
+	void *q = mova_pin(a, h);
+	cr_assert_not_null(q);
+	struct mv_section *sq = mv_section_of(q);
+	cr_assert_not_null(sq);
+	cr_assert_neq(sq->zone, sp->zone);
+	cr_assert_null(mv_section_of_dflt(q));
+	/* mova_free refuses it (another arena's object, not this malloc's),
+	 * and the object stays whole */
+	memset(q, 0x5a, 64);
+	mova_free(q);
+	cr_assert_eq(((unsigned char *)q)[63], 0x5a);
+	mova_unpin(a, h);
+	cr_assert_eq(mova_hfree(a, h), 0);
+	mova_arena_destroy(a);
+
+	/* outside any section, and beyond the map */
+	int local;
+	cr_assert_null(mv_section_of_dflt(&local));
+	cr_assert_null(mv_section_of_dflt((void *)~(uintptr_t)0));
+	mova_free(big);
+	mova_free(p);
 }
