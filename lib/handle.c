@@ -297,16 +297,28 @@ int mova_hfree(mova_arena *a, mova_handle h)
 		struct mv_tcache *tc = mv_tls_last.tc;
 		struct mv_slab *s = mv_pg_load(pg->slab);
 		uint32_t n = tc->nhidx;
-		if (likely(n < MV_HCACHE && !mv_rcu_readers_ever() &&
-			   atomic_load_explicit(&s->owner, memory_order_relaxed) == tc)) {
-			size_t size = mv_backref_size(mv_slab_backref(s, p));
-			tc->hidx[n] = mv_handle_index(h);
-			mv_rstore(tc->nhidx, n + 1); /* read by mv_htable_live */
-			mv_owner_add(&tc->live_bytes, -(int64_t)size);
-			mv_slab_push(s, p);
-			s->used--;
-			mv_fstat(tc, hfree_fast);
-			return 0;
+		if (likely(n < MV_HCACHE)) {
+			struct mv_rcu_batch *b = tc->pending;
+			bool readers = mv_rcu_readers_ever();
+			if (likely(!readers
+				       ? atomic_load_explicit(&s->owner, memory_order_relaxed) == tc
+				       : b && b->n < MV_RCU_BATCH - 1)) {
+				size_t size = mv_backref_size(mv_slab_backref(s, p));
+				tc->hidx[n] = mv_handle_index(h);
+				mv_rstore(tc->nhidx, n + 1); /* read by mv_htable_live */
+				mv_owner_add(&tc->live_bytes, -(int64_t)size);
+				if (!readers) {
+					mv_slab_push(s, p);
+					s->used--;
+				} else {
+					/* after a grace period (the batch's last
+					 * slot is mv_tcache_defer_slot's: it sends
+					 * the batch) */
+					b->slot[b->n++] = p;
+				}
+				mv_fstat(tc, hfree_fast);
+				return 0;
+			}
 		}
 	}
 	return hfree_finish(a, e, h, w);

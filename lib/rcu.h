@@ -30,6 +30,8 @@ struct mv_rcu_batch {
 	struct mv_rcu_head head;
 	struct mv_heap *heap;
 	void (*fn)(struct mv_rcu_batch *b); /* runs after a grace period */
+	void *owner;                        /* the fn's: where the batch goes back (tcache.c) */
+	struct mv_rcu_batch *next;          /* on the owner's list of batches back */
 	uint32_t n;
 	void *slot[MV_RCU_BATCH];
 };

@@ -223,6 +223,8 @@ static void settle(struct mova_arena *a, struct mv_tcache *tc, bool pack, bool b
 		mv_tcache_release_now(&a->heap, tc);
 	if (barrier && may_wait && mv_rcu_readers_ever() && mv_rcu_batches_inflight())
 		mv_rcu_barrier();
+	/* batches past their grace period wait for their owners: take them */
+	mv_heap_recycle_all(&a->heap);
 	mv_bins_trim(&a->heap);
 	if (pack && may_wait)
 		for (int pass = 0; pass < 8 && mv_compact_pack(a, MIGRATE_SYNC_LIGHT); pass++)

@@ -1230,47 +1230,98 @@ void *mv_mov_alloc_slow(struct mv_heap *h, struct mv_tcache *tc, unsigned cls)
 	return mv_slab_pop(s);
 }
 
+/* slot p of s, a slab tc does not own, under its bin's lock */
+static void mov_free_shared(struct mv_heap *h, struct mv_tcache *tc, struct mv_bin *bin,
+			    struct mv_slab *s, void *p)
+{
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed)) {
+		/* another thread's current slab: its owner takes these in */
+		mv_fl_set(p, s->xlist);
+		s->xlist = p;
+		s->nxlist++;
+		return;
+	}
+	bin_del(bin, s);
+	mv_slab_push(s, p);
+	s->used--;
+	if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
+		s->list = MV_SL_NONE;
+		mv_slab_destroy(h, tc, s);
+		return;
+	}
+	bin_add_shared(bin, s);
+}
+
+#define MV_FREE_CHUNK 256
+
 void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slots, unsigned n)
 {
-	struct mv_bin *locked = NULL;
-	for (unsigned i = 0; i < n; i++) {
-		void *p = slots[i];
+	/* A batch's slots (an hfree's grace period, a migration's sources)
+	 * are of every class, in any order: taking the bin lock as the class
+	 * changes took it once a slot (272,903 times for 300,000 slots of a
+	 * random hfree+halloc loop). Owned slabs' slots and large objects
+	 * first, without a lock, then one lock per class present. */
+	if (n == 1) {
+		/* one slot (an hfree without readers) */
+		void *p = slots[0];
 		struct mv_page *pg = mv_zone_page_of(p);
 		if (mv_pg_load(pg->type) == PG_LARGE) {
 			mv_large_free(h, tc, p);
-			continue;
+			return;
 		}
 		struct mv_slab *s = mv_pg_load(pg->slab);
 		if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
 			mv_slab_push(s, p);
 			s->used--;
-			continue;
+			return;
 		}
 		struct mv_bin *bin = &h->bins[s->cls];
-		if (locked != bin) {
-			if (locked)
-				mv_unlock(&locked->lock);
-			mv_lock(&bin->lock);
-			locked = bin;
-		}
-		if (atomic_load_explicit(&s->owner, memory_order_relaxed)) {
-			mv_fl_set(p, s->xlist);
-			s->xlist = p;
-			s->nxlist++;
-			continue;
-		}
-		bin_del(bin, s);
-		mv_slab_push(s, p);
-		s->used--;
-		if (s->used == 0 && bin->nr_empty >= MV_BIN_EMPTY_KEEP) {
-			s->list = MV_SL_NONE;
-			mv_slab_destroy(h, tc, s);
-			continue;
-		}
-		bin_add_shared(bin, s);
+		mv_lock(&bin->lock);
+		mov_free_shared(h, tc, bin, s, p);
+		mv_unlock(&bin->lock);
+		return;
 	}
-	if (locked)
-		mv_unlock(&locked->lock);
+	struct mv_slab *sl[MV_FREE_CHUNK];
+	uint16_t next[MV_FREE_CHUNK], head[MV_NR_CLASSES];
+	uint64_t present[(MV_NR_CLASSES + 63) / 64];
+	for (unsigned base = 0; base < n; base += MV_FREE_CHUNK) {
+		unsigned m = MV_MIN(n - base, MV_FREE_CHUNK);
+		memset(present, 0, sizeof present);
+		for (unsigned i = 0; i < m; i++) {
+			void *p = slots[base + i];
+			struct mv_page *pg = mv_zone_page_of(p);
+			if (mv_pg_load(pg->type) == PG_LARGE) {
+				mv_large_free(h, tc, p);
+				continue;
+			}
+			struct mv_slab *s = mv_pg_load(pg->slab);
+			if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+				mv_slab_push(s, p);
+				s->used--;
+				continue;
+			}
+			/* onto its class's list (the class's first one empties it) */
+			unsigned cls = s->cls;
+			uint64_t m64 = (uint64_t)1 << (cls % 64);
+			if (!(present[cls / 64] & m64)) {
+				present[cls / 64] |= m64;
+				head[cls] = UINT16_MAX;
+			}
+			sl[i] = s;
+			next[i] = head[cls];
+			head[cls] = (uint16_t)i;
+		}
+		for (unsigned w = 0; w < sizeof present / sizeof present[0]; w++)
+			while (present[w]) {
+				unsigned cls = w * 64 + (unsigned)__builtin_ctzll(present[w]);
+				present[w] &= present[w] - 1;
+				struct mv_bin *bin = &h->bins[cls];
+				mv_lock(&bin->lock);
+				for (unsigned i = head[cls]; i != UINT16_MAX; i = next[i])
+					mov_free_shared(h, tc, bin, sl[i], slots[base + i]);
+				mv_unlock(&bin->lock);
+			}
+	}
 }
 
 void mv_mov_unfreeze_all(struct mv_heap *h, struct mv_tcache *tc)

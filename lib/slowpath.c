@@ -29,6 +29,7 @@ bool mv_slowpath_reclaim(struct mova_arena *a, struct mv_tcache *tc)
 	 * (backpressure on deferred frees), unless we are a reader ourselves */
 	if (mv_rcu_readers_ever() && !mv_rcu_in_reader())
 		mv_rcu_barrier();
+	mv_heap_recycle_all(&a->heap);
 	mv_bins_trim(&a->heap);
 	mv_heap_drain_all_pcp(&a->heap);
 	/* and, as the kernel compacts before failing, pack sparse slabs */
@@ -143,6 +144,8 @@ void *mv_slowpath_mov(struct mova_arena *a, struct mv_tcache *tc, unsigned cls)
 {
 	mv_tcache_answer_flush(&a->heap, tc);
 	mv_slowpath_tick(a);
+	/* slots back from their grace period first: they may hold this class */
+	mv_tcache_recycle(&a->heap, tc);
 	void *p = mv_mov_alloc_slow(&a->heap, tc, cls);
 	if (unlikely(!p)) {
 		/* reclaim may have freed slots of this class (its grace period

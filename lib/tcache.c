@@ -90,6 +90,84 @@ static void batch_done(struct mv_rcu_batch *b)
 	mv_meta_free(&h->meta, b, sizeof *b);
 }
 
+/* ------------------------------------------------------------ batches back (tcache.h) */
+
+static void sink_put(struct mv_heap *h, struct mv_rcu_sink *k)
+{
+	if (atomic_fetch_sub_explicit(&k->refs, 1, memory_order_acq_rel) == 1)
+		mv_meta_free(&h->meta, k, sizeof *k);
+}
+
+/* runs on liburcu's call_rcu worker after the grace period: back to the
+ * owner, or freed here when the owner is gone */
+static void batch_back(struct mv_rcu_batch *b)
+{
+	struct mv_heap *h = b->heap;
+	struct mv_rcu_sink *k = b->owner;
+	struct mv_rcu_batch *head = atomic_load_explicit(&k->ready, memory_order_relaxed);
+	do {
+		if (head == MV_SINK_CLOSED) {
+			batch_done(b);
+			sink_put(h, k);
+			return;
+		}
+		b->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&k->ready, &head, b, memory_order_release,
+							memory_order_relaxed));
+	/* b is the owner's now: not touched again */
+	mv_count(&h->vm, MV_VM_rcu_batches, 1);
+	sink_put(h, k);
+}
+
+/* the slots of a list of batches back to their slabs (tc: the caller's
+ * cache, or NULL); the first batch kept as tc's next pending one */
+static void batches_free(struct mv_heap *h, struct mv_tcache *tc, struct mv_rcu_batch *b)
+{
+	while (b) {
+		struct mv_rcu_batch *next = b->next;
+		mv_mov_free_slots(h, tc, b->slot, b->n);
+		if (tc && !tc->pending) {
+			b->n = 0;
+			tc->pending = b;
+		} else {
+			mv_meta_free(&h->meta, b, sizeof *b);
+		}
+		b = next;
+	}
+}
+
+void mv_tcache_recycle_slow(struct mv_heap *h, struct mv_tcache *tc)
+{
+	batches_free(h, tc, atomic_exchange_explicit(&tc->sink->ready, NULL, memory_order_acquire));
+}
+
+/* the cache is going: later batches are freed by the worker */
+static void sink_close(struct mv_heap *h, struct mv_tcache *tc)
+{
+	struct mv_rcu_sink *k = tc->sink;
+	if (!k)
+		return;
+	tc->sink = NULL;
+	batches_free(h, NULL,
+		     atomic_exchange_explicit(&k->ready, MV_SINK_CLOSED, memory_order_acquire));
+	sink_put(h, k);
+}
+
+void mv_heap_recycle_all(struct mv_heap *h)
+{
+	/* any thread may take a stack whole; a cache on the list has its
+	 * sink (sink_close runs after the unlink) */
+	mv_lock(&h->threads_lock);
+	for (struct mv_tcache *t = h->tcaches; t; t = t->tnext) {
+		struct mv_rcu_sink *k = __atomic_load_n(&t->sink, __ATOMIC_ACQUIRE);
+		if (k && atomic_load_explicit(&k->ready, memory_order_relaxed))
+			batches_free(
+			    h, NULL,
+			    atomic_exchange_explicit(&k->ready, NULL, memory_order_acquire));
+	}
+	mv_unlock(&h->threads_lock);
+}
+
 void mv_tcache_flush_pending(struct mv_heap *h, struct mv_tcache *tc)
 {
 	struct mv_rcu_batch *b = tc->pending;
@@ -108,6 +186,20 @@ void mv_tcache_flush_pending(struct mv_heap *h, struct mv_tcache *tc)
 	}
 	b->heap = h;
 	b->fn = batch_done;
+	if (!tc->sink && !tc->dead) {
+		struct mv_rcu_sink *k = mv_meta_alloc(&h->meta, sizeof *k);
+		if (k) {
+			atomic_init(&k->ready, NULL);
+			atomic_init(&k->refs, 1);
+			/* published to mv_heap_recycle_all (acquire there) */
+			__atomic_store_n(&tc->sink, k, __ATOMIC_RELEASE);
+		}
+	}
+	if (tc->sink) {
+		atomic_fetch_add_explicit(&tc->sink->refs, 1, memory_order_relaxed);
+		b->owner = tc->sink;
+		b->fn = batch_back;
+	}
 	mv_rcu_defer(b);
 }
 
@@ -131,6 +223,11 @@ void mv_tcache_flush_pending_now(struct mv_heap *h, struct mv_tcache *tc)
 void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot)
 {
 	struct mv_rcu_batch *b = tc->pending;
+	if (unlikely(!b)) {
+		/* batches back from their grace period: one becomes the next */
+		mv_tcache_recycle(h, tc);
+		b = tc->pending;
+	}
 	if (unlikely(!b)) {
 		b = mv_meta_alloc(&h->meta, sizeof *b);
 		if (!b) {
@@ -161,6 +258,7 @@ void mv_tcache_defer_slot(struct mv_heap *h, struct mv_tcache *tc, void *slot)
 void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_recycle(h, tc);
 	mv_tcache_flush_pending(h, tc);
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
@@ -171,6 +269,7 @@ void mv_tcache_flush(struct mv_heap *h, struct mv_tcache *tc)
 void mv_tcache_release_now(struct mv_heap *h, struct mv_tcache *tc)
 {
 	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_recycle(h, tc);
 	mv_tcache_flush_pending_now(h, tc);
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
@@ -180,6 +279,7 @@ void mv_tcache_release_now(struct mv_heap *h, struct mv_tcache *tc)
 void mv_tcache_flush_asked(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
 {
 	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_recycle(h, tc);
 	mv_tcache_flush_pending_now(h, tc);
 	mv_mov_unfreeze_all(h, tc);
 	mv_raw_collect_delayed(h, tc);
@@ -199,6 +299,7 @@ void mv_tcache_decay(struct mv_heap *h, struct mv_tcache *tc, uint32_t gen)
 {
 	tc->decay_seen = gen;
 	mv_raw_rbuf_flush_all(tc);
+	mv_tcache_recycle(h, tc);
 	mv_raw_collect_delayed(h, tc);
 	mv_raw_decay(h, tc);
 	mv_pcp_drain(&h->zone, &tc->pcp);
@@ -253,6 +354,7 @@ void mv_tcache_destroy(struct mv_heap *h, struct mv_tcache *tc)
 	fstat_retire(h, tc);
 	tc->dead = 1;
 	mv_unlock(&h->threads_lock);
+	sink_close(h, tc);
 	mv_mutex_destroy(&tc->pcp.lock);
 	mv_meta_free(&h->meta, tc, sizeof *tc);
 }
@@ -278,6 +380,8 @@ void mv_tcache_retire_orphan(struct mv_heap *h, struct mv_tcache *tc)
 	mv_relaxed_store(&tc->live_bytes, 0);
 	fstat_retire(h, tc);
 	tc->dead = 1;
+	/* batches back to a thread that is not here: their slots to the bins */
+	sink_close(h, tc);
 }
 
 static struct mv_thread *thread_self(void)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh: model-check tests/model/handle.pml with spin (see docs/MIGRATION.md).
+# run.sh: model-check tests/model/handle.pml (the handle protocol) and
+# tests/model/sink.pml (grace-period batches back to their owner) with spin
+# (see docs/MIGRATION.md).
 #
 #   - the real protocol must pass in every scenario (exhaustive safety search:
 #     assertions and invalid end states, i.e. deadlocks);
@@ -41,7 +43,12 @@ FUTEX="-DFUTEX -DNO_READER -DNO_FREER"  # the futex wait, without its timeout
 TIGHT="-DTIGHT -DNO_READER"             # two slots: migrations run out of room
 
 # name | expectation | defines | for a failure: what pan must report (regex)
+# (the checks named sink* are of sink.pml, the others of handle.pml)
 checks=(
+	"sink|pass||"
+	"sink-trap-close-null|fail|-DTRAP_CLOSE_NULL|violated \\(freed\\[i\\]==1\\)"
+	"sink-trap-no-closed-check|fail|-DTRAP_NO_CLOSED_CHECK|violated \\(freed\\[i\\]==1\\)"
+	"sink-trap-no-refs|fail|-DTRAP_NO_REFS|violated  !\\(sink_freed\\)"
 	"real-pin|pass|$PIN|"
 	"real-read|pass|$READ|"
 	"real-all|pass|$ALL|"
@@ -78,15 +85,15 @@ fi
 
 # one check: prints one line, writes $work/$name/verdict (ok or FAIL)
 run_one() {
-	local name=$1 expect=$2 defs=$3 want=$4
+	local name=$1 expect=$2 defs=$3 want=$4 m=${5:-handle.pml}
 	local dir=$work/$name
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	cd "$dir" || return
-	cp "$model" handle.pml
+	cp "$here/$m" "$m"
 	local -a d
 	read -ra d <<<"$defs"
-	if ! "$spin" "${d[@]}" -a handle.pml >spin.out 2>&1; then
+	if ! "$spin" "${d[@]}" -a "$m" >spin.out 2>&1; then
 		echo "FAIL $name: spin -a failed"; cat spin.out
 		echo FAIL >verdict; return
 	fi
@@ -119,14 +126,14 @@ run_one() {
 			echo ok >verdict
 		else
 			printf 'FAIL %-28s should pass but: %s\n' "$name" "$first"
-			"$spin" "${d[@]}" -t -p -g handle.pml >trail.txt 2>&1
+			"$spin" "${d[@]}" -t -p -g "$m" >trail.txt 2>&1
 			tail -40 trail.txt
 			echo FAIL >verdict
 		fi
 	else
 		if [ "$errors" != 0 ] && echo "$first" | grep -qE "$want"; then
 			printf 'ok   %-28s fails as it must: %s\n' "$name" "${first#pan:1: }"
-			"$spin" "${d[@]}" -t -p -g handle.pml >trail.txt 2>&1
+			"$spin" "${d[@]}" -t -p -g "$m" >trail.txt 2>&1
 			echo ok >verdict
 		elif [ "$errors" != 0 ]; then
 			printf 'FAIL %-28s fails, but not as expected (%s): %s\n' "$name" "$want" "$first"
@@ -138,12 +145,14 @@ run_one() {
 	fi
 }
 
-echo "model: $model ($("$spin" -V))"
+echo "models: $model, $here/sink.pml ($("$spin" -V))"
 start=$SECONDS
 running=0
 for c in "${checks[@]}"; do
 	IFS='|' read -r name expect defs want <<<"$c"
-	run_one "$name" "$expect" "$defs" "$want" &
+	m=handle.pml
+	[[ $name == sink* ]] && m=sink.pml
+	run_one "$name" "$expect" "$defs" "$want" "$m" &
 	running=$((running + 1))
 	if [ "$running" -ge "$jobs" ]; then
 		wait -n

@@ -11,7 +11,11 @@
  *  - the thread caches' deferred slots (mv_tcache_defer_slot) stay
  *    allocated while such a reader is inside, and are freed after.
  */
+#ifdef MV_CR_STANDALONE /* ThreadSanitizer builds: see ../common/cr_standalone.c */
+#include "../common/cr_standalone.c"
+#else
 #include <criterion/criterion.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -168,10 +172,100 @@ Test(rcu, tcache_deferred_slots_freed_after_readers_leave)
 	mv_rcu_barrier();
 	cr_assert(atomic_load(&released));
 	cr_assert_eq(uh_ev(h, MV_VM_rcu_batches), 1, "one batch, one grace period");
-	/* freed by the worker (no cache): to the frozen slab's xlist, the rest emptied */
-	cr_assert_eq(cur->used - cur->nxlist, 0);
+	/* back to its owner, not freed by the worker: the slots stay
+	 * allocated till the owner's next slow path */
+	cr_assert_not_null(tc->sink);
+	cr_assert_not_null(atomic_load(&tc->sink->ready), "the batch is not back at its owner");
+	cr_assert_not_null(h->bins[mc].full, "the worker freed the slots");
+	cr_assert_null(tc->pending);
+	mv_tcache_recycle(h, tc);
+	/* the owner's frees: onto its own slab directly, the rest emptied;
+	 * the batch is its next pending one */
+	cr_assert_eq(cur->used, 0);
+	cr_assert_eq(cur->nxlist, 0);
 	cr_assert_null(h->bins[mc].full);
+	cr_assert_null(atomic_load(&tc->sink->ready));
+	cr_assert_not_null(tc->pending, "the batch was not reused");
+	cr_assert_eq(tc->pending->n, 0);
 	cr_assert_eq(pthread_join(t, NULL), 0);
 	mv_tcache_destroy(h, tc);
 	uh_destroy(h);
+}
+
+/* 3 batches of 64 B slots deferred by tc (a reader is inside meanwhile) */
+static void defer_batches(struct mv_heap *h, struct mv_tcache *tc, unsigned mc, void **s,
+			  unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		s[i] = mv_mov_alloc_slow(h, tc, mc);
+		cr_assert_not_null(s[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		mv_tcache_defer_slot(h, tc, s[i]);
+}
+
+Test(rcu, batches_of_a_cache_gone_are_freed_by_the_worker)
+{
+	struct mv_heap *h = uh_create(16 * MiB, 6);
+	struct mv_tcache *tc = mv_tcache_transient(h);
+	unsigned mc = mv_mov_class(64);
+	enum { N = 3 * MV_RCU_BATCH };
+	static void *s[N];
+	pthread_t t = start_reader(1);
+	defer_batches(h, tc, mc, s, N);
+	cr_assert_null(tc->pending);
+	/* the owner goes while its batches wait for the reader: they must
+	 * not come back to it, nor be lost */
+	mv_tcache_destroy(h, tc);
+	mv_rcu_barrier();
+	cr_assert(atomic_load(&released));
+	cr_assert_eq(uh_ev(h, MV_VM_rcu_batches), 3);
+	cr_assert_null(h->bins[mc].full, "slots of a closed sink's batches were not freed");
+	cr_assert_eq(h->bins[mc].nr_partial_free, 0);
+	for (int f = 0; f < MV_NR_FULLNESS; f++)
+		cr_assert_null(h->bins[mc].partial[f], "slots left allocated");
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	uh_verify(h);
+	uh_destroy(h);
+}
+
+static struct mv_heap *idle_heap;
+static _Atomic int idle_deferred, idle_go;
+
+/* defers three batches, then idles (no slow path) till told to go */
+static void *idle_owner(void *arg)
+{
+	(void)arg;
+	struct mv_tcache *tc = mv_tcache_transient(idle_heap);
+	static void *s[3 * MV_RCU_BATCH];
+	defer_batches(idle_heap, tc, mv_mov_class(64), s, 3 * MV_RCU_BATCH);
+	atomic_store(&idle_deferred, 1);
+	while (!atomic_load(&idle_go))
+		usleep(1000);
+	mv_tcache_destroy(idle_heap, tc);
+	return NULL;
+}
+
+Test(rcu, batches_back_at_an_idle_owner_are_taken_by_a_reclaimer)
+{
+	idle_heap = uh_create(16 * MiB, 6);
+	unsigned mc = mv_mov_class(64);
+	pthread_t r = start_reader(1), o;
+	cr_assert_eq(pthread_create(&o, NULL, idle_owner, NULL), 0);
+	while (!atomic_load(&idle_deferred))
+		usleep(1000);
+	mv_rcu_barrier();
+	cr_assert(atomic_load(&released));
+	cr_assert_not_null(idle_heap->bins[mc].full, "the worker freed the slots");
+	/* what settle (reclaim.c) and the out-of-memory path do after their
+	 * barrier: the slots of every cache's batches back, owner or not */
+	mv_heap_recycle_all(idle_heap);
+	cr_assert_null(idle_heap->bins[mc].full, "slots of batches back were left");
+	for (int f = 0; f < MV_NR_FULLNESS; f++)
+		cr_assert_null(idle_heap->bins[mc].partial[f], "slots left allocated");
+	atomic_store(&idle_go, 1);
+	cr_assert_eq(pthread_join(o, NULL), 0);
+	cr_assert_eq(pthread_join(r, NULL), 0);
+	uh_verify(idle_heap);
+	uh_destroy(idle_heap);
 }
