@@ -1252,6 +1252,24 @@ static void mov_free_shared(struct mv_heap *h, struct mv_tcache *tc, struct mv_b
 	bin_add_shared(bin, s);
 }
 
+/* slot (or large object) p freed where no lock is needed: a large
+ * object, or a slot of a slab tc owns; else its slab, for the bin's way */
+static inline struct mv_slab *mov_free_unlocked(struct mv_heap *h, struct mv_tcache *tc, void *p)
+{
+	struct mv_page *pg = mv_zone_page_of(p);
+	if (mv_pg_load(pg->type) == PG_LARGE) {
+		mv_large_free(h, tc, p);
+		return NULL;
+	}
+	struct mv_slab *s = mv_pg_load(pg->slab);
+	if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
+		mv_slab_push(s, p);
+		s->used--;
+		return NULL;
+	}
+	return s;
+}
+
 #define MV_FREE_CHUNK 256
 
 void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slots, unsigned n)
@@ -1264,17 +1282,9 @@ void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slo
 	if (n == 1) {
 		/* one slot (an hfree without readers) */
 		void *p = slots[0];
-		struct mv_page *pg = mv_zone_page_of(p);
-		if (mv_pg_load(pg->type) == PG_LARGE) {
-			mv_large_free(h, tc, p);
+		struct mv_slab *s = mov_free_unlocked(h, tc, p);
+		if (!s)
 			return;
-		}
-		struct mv_slab *s = mv_pg_load(pg->slab);
-		if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-			mv_slab_push(s, p);
-			s->used--;
-			return;
-		}
 		struct mv_bin *bin = &h->bins[s->cls];
 		mv_lock(&bin->lock);
 		mov_free_shared(h, tc, bin, s, p);
@@ -1288,18 +1298,9 @@ void mv_mov_free_slots(struct mv_heap *h, struct mv_tcache *tc, void *const *slo
 		unsigned m = MV_MIN(n - base, MV_FREE_CHUNK);
 		memset(present, 0, sizeof present);
 		for (unsigned i = 0; i < m; i++) {
-			void *p = slots[base + i];
-			struct mv_page *pg = mv_zone_page_of(p);
-			if (mv_pg_load(pg->type) == PG_LARGE) {
-				mv_large_free(h, tc, p);
+			struct mv_slab *s = mov_free_unlocked(h, tc, slots[base + i]);
+			if (!s)
 				continue;
-			}
-			struct mv_slab *s = mv_pg_load(pg->slab);
-			if (tc && atomic_load_explicit(&s->owner, memory_order_relaxed) == tc) {
-				mv_slab_push(s, p);
-				s->used--;
-				continue;
-			}
 			/* onto its class's list (the class's first one empties it) */
 			unsigned cls = s->cls;
 			uint64_t m64 = (uint64_t)1 << (cls % 64);
