@@ -254,22 +254,18 @@ static bool collapsible(struct mv_zone *z, size_t pb, unsigned *walks)
 	return movable_pages >= pbn - pbn / 4 && movable_pages + free_pages == pbn;
 }
 
-unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
+/* collapse up to max pageblocks below *top, walking at most max_walks;
+ * *top ends where the walk stopped */
+static unsigned thp_collapse_below(struct mv_zone *z, size_t *top, unsigned max, unsigned max_walks)
 {
 	enum { MAX = 8 };
 	size_t pbs[MAX];
-	/* the descriptors of this many pageblocks walked at most, under the
-	 * lock: a few hundred microseconds */
-	unsigned n = 0, walks = 0, max_walks = 64;
-	/* under a budget the free pages a collapse makes resident would be
-	 * charged for nothing */
-	if (z->thp != MV_THP_MADVISE || !max || mv_relaxed_load(&z->limit_pages))
-		return 0;
+	unsigned n = 0, walks = 0;
 	max = MV_MIN(max, (unsigned)MAX);
 	mv_lock(&z->lock);
 	/* from the top down, where compaction's free scanner packs objects */
-	size_t top = mv_relaxed_load(&z->populated_pfn);
-	for (size_t pb = top; pb >= z->pageblock_nr_pages && n < max && walks < max_walks;) {
+	size_t pb = MV_MIN(*top, mv_relaxed_load(&z->populated_pfn));
+	while (pb >= z->pageblock_nr_pages && n < max && walks < max_walks) {
 		pb -= z->pageblock_nr_pages;
 		if (!mv_zone_pfn_valid(z, pb) || !collapsible(z, pb, &walks))
 			continue;
@@ -278,6 +274,7 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 			pbs[n++] = pb;
 		}
 	}
+	*top = pb < z->pageblock_nr_pages ? 0 : pb;
 	mv_unlock(&z->lock);
 	/* the sections cannot go meanwhile: their pageblocks are in use */
 	for (unsigned i = 0; i < n; i++) {
@@ -285,5 +282,34 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 					 z->pageblock_nr_pages << MV_PAGE_SHIFT, MV_OS_COLLAPSE);
 		mv_relaxed_add(err ? &z->thp_collapse_failed : &z->thp_collapse, 1);
 	}
+	return n;
+}
+
+/* under a budget the free pages a collapse makes resident would be
+ * charged for nothing */
+static bool thp_collapse_allowed(struct mv_zone *z)
+{
+	return z->thp == MV_THP_MADVISE && !mv_relaxed_load(&z->limit_pages);
+}
+
+unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
+{
+	size_t top = SIZE_MAX;
+	if (!max || !thp_collapse_allowed(z))
+		return 0;
+	/* the descriptors of this many pageblocks walked at most, under the
+	 * lock: a few hundred microseconds */
+	return thp_collapse_below(z, &top, max, 64);
+}
+
+unsigned mv_zone_thp_collapse_all(struct mv_zone *z)
+{
+	size_t top = SIZE_MAX;
+	unsigned n = 0;
+	if (!thp_collapse_allowed(z))
+		return 0;
+	/* eight at a time, the lock dropped between batches */
+	while (top)
+		n += thp_collapse_below(z, &top, 8, 64);
 	return n;
 }
