@@ -83,8 +83,8 @@ Test(thp, compaction_collapses_packed_pageblocks, .timeout = 120)
 	/* about 24 MiB live after the frees: a dozen pageblocks packed, each
 	 * advised and collapsed (done or failed: the kernel may have no huge
 	 * page to give), and still advised when mova_compact returns */
-	uint64_t tried = after.thp_collapse + after.thp_collapse_failed -
-			 before.thp_collapse - before.thp_collapse_failed;
+	uint64_t tried = after.thp_collapse + after.thp_collapse_failed - before.thp_collapse -
+			 before.thp_collapse_failed;
 	cr_log_info("advised %llu -> %llu pageblocks; %llu collapses tried, %llu done",
 		    (unsigned long long)before.thp_advised_pageblocks,
 		    (unsigned long long)after.thp_advised_pageblocks, (unsigned long long)tried,
@@ -117,4 +117,41 @@ Test(thp, never_advises_nothing, .timeout = 120)
 	cr_assert_eq(after.thp_collapse + after.thp_collapse_failed, 0);
 	consistent(&after);
 	release(a);
+}
+
+/* A raw large allocation (malloc's) is not advised: a program may touch a
+ * buffer sparsely, and a huge page faults 2 MiB at its first touch. A
+ * handle object of the same size is. */
+Test(thp, raw_large_not_advised, .timeout = 60)
+{
+	mova_stats before, after;
+	mova_arena *d = mova_default_arena();
+	mova_stats_get(d, &before);
+	if (before.thp_mode != MOVA_THP_MADVISE)
+		return; /* THP disabled here: nothing is advised anyway */
+	enum { SIZE = 16 << 20 };
+	char *p = mova_malloc(SIZE);
+	cr_assert(p);
+	for (size_t i = 0; i < SIZE; i += 4096)
+		p[i] = 1;
+	mova_stats_get(d, &after);
+	cr_assert_eq(after.thp_advised, before.thp_advised, "%llu pageblocks advised for malloc",
+		     (unsigned long long)(after.thp_advised - before.thp_advised));
+	mova_free(p);
+
+	mova_config cfg;
+	mova_config_init(&cfg);
+	cfg.kcompactd = 0;
+	mova_arena *a = mova_arena_create(&cfg);
+	cr_assert(a);
+	mova_stats_get(a, &before);
+	mova_handle h1 = mova_halloc(a, SIZE);
+	cr_assert(h1);
+	pin_fill(a, h1, 7);
+	mova_stats_get(a, &after);
+	/* 8 pageblocks, all but the ends covered whole at least */
+	cr_assert_geq(after.thp_advised - before.thp_advised, 6);
+	consistent(&after);
+	cr_assert_eq(mova_hfree(a, h1), 0);
+	mova_arena_destroy(a);
 }
