@@ -20,7 +20,8 @@
  *                 kernel by PAGEMAP_SCAN's PAGE_IS_HUGE; "n/a" where the
  *                 kernel lacks it) and resident / live then (the process's
  *                 anonymous resident memory above a baseline taken before
- *                 the arena was made, over the live objects' bytes)
+ *                 the arena was made, over the live objects' bytes), and
+ *                 the time mova_compact took (the last round's)
  *   tlb           TLB-bound: 256 MiB of movable objects of 64-256 B, each
  *                 written, half freed at random, mova_compact(a, -1), then
  *                 20 million reads of random live objects (mova_deref in a
@@ -211,7 +212,7 @@ static double large_churn(unsigned thp, size_t *huge)
 
 /* what frag measured last: share of live bytes on huge pages (-1: n/a),
  * resident / live after the compaction */
-static double frag_share[2], frag_ratio[2];
+static double frag_share[2], frag_ratio[2], frag_compact_s[2];
 
 static size_t frag_size(unsigned *seed)
 {
@@ -247,7 +248,9 @@ static double frag(unsigned thp, size_t *huge)
 			h[i] = 0;
 		}
 	}
+	double c0 = now();
 	mova_compact(a, -1);
+	frag_compact_s[thp == MOVA_THP_NEVER] = now() - c0;
 	/* the live bytes, each object's counted on the huge page it sits on */
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 	size_t live = 0, on_huge = 0;
@@ -409,8 +412,10 @@ int main(int argc, char **argv)
 			if (frag_share[0] >= 0)
 				snprintf(sd, sizeof sd, "%.1f%%", 100 * frag_share[0]);
 			printf("%-14s live bytes on huge pages: never %s, default %s; "
-			       "resident/live: never %.3f, default %.3f\n",
-			       "  frag", sn, sd, frag_ratio[1], frag_ratio[0]);
+			       "resident/live: never %.3f, default %.3f; mova_compact: never "
+			       "%.3f s, default %.3f s (last round)\n",
+			       "  frag", sn, sd, frag_ratio[1], frag_ratio[0], frag_compact_s[1],
+			       frag_compact_s[0]);
 		}
 	}
 	if (tlb_sum == 1) /* keeps the reads */
