@@ -40,9 +40,35 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
  * skipped, and a list's walk ends once it has seen all its backed blocks,
  * which sit at the head (add_to_free_list): free pageblocks that were never
  * backed (CMA reserved at creation, the arena's grown top) cost nothing. */
+/* Is the free block at pfn (of an order below the pageblock's) in a huge
+ * page worth keeping whole? Temeraire's give-back: a huge page is not
+ * broken to return a few 4 KiB pages of it unless memory is short (a
+ * budget) or the pageblock is mostly free (compaction empties sparse
+ * ones, and they go back whole). Without this every mova_compact split
+ * each huge page the last one collapsed, for its few free pages, and
+ * collapsed it again. *last and *keep remember the last pageblock asked. */
+static bool keep_in_huge_page(struct mv_zone *z, size_t pfn, size_t *last, bool *keep)
+{
+	size_t pb = mv_pageblock_start_pfn(z, pfn);
+	if (pb != *last) {
+		size_t free_pages, movable_pages;
+		*last = pb;
+		*keep = false;
+		if (mv_zone_thp_advised(z, pb)) {
+			mv_prep_move_freepages_block(z, pb, &free_pages, &movable_pages);
+			*keep = free_pages < z->pageblock_nr_pages / 2;
+		}
+	}
+	return *keep;
+}
+
 static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, bool by_pages,
 			    size_t *excess, size_t *batch_pfn, unsigned *batch_order)
 {
+	bool thp = z->thp == MV_THP_MADVISE && mv_relaxed_load(&z->thp_advised_now) &&
+		   !mv_relaxed_load(&z->limit_pages);
+	size_t last = MV_PFN_NONE;
+	bool keep = false;
 	/* decay (by_pages) gives back the smallest blocks first: the memory
 	 * left idle is mostly fragments, and a large block kept backed is what
 	 * the next large request reuses without faulting (largest first, a
@@ -64,6 +90,12 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 				uint32_t next = mv_pfn_to_page(z, pfn)->lru.next;
 				size_t nr = (size_t)1 << o;
 				size_t bp = nr - mv_zone_count_unbacked(z, pfn, nr);
+				if (bp && thp && o < (int)z->pageblock_order &&
+				    keep_in_huge_page(z, pfn, &last, &keep)) {
+					want--;
+					pfn = next;
+					continue;
+				}
 				if (bp) {
 					want--;
 					size_t nb = mv_zone_backed_pageblocks(z, pfn, (unsigned)o);
