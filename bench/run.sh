@@ -167,7 +167,7 @@ done
 wp_md=""
 if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
 	if [ $mode = smoke ]; then
-		for w in tight tight1 mixed larson prodcons lifetimes falseshare largechurn randstep; do
+		for w in tight tight1 mixed larson prodcons lifetimes falseshare largechurn randstep tlb; do
 			log "whole program (smoke): $w under mova-preload"
 			if ! LD_PRELOAD=${preload[mova-preload]} timeout $limit "$bindir/bench-wp" $w 2 0.01 \
 				>"$res/wp-$w.log" 2>&1; then
@@ -180,6 +180,27 @@ if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
 		BENCH_WP_BIN=$bindir/bench-wp BENCH_WP_LIB=${preload[mova-preload]} \
 			"$repo/bench/wp.sh" -n "$macro_rounds" --out "$wp_md" >/dev/null || wp_md=""
 	fi
+fi
+
+# ------------------------------------------------------------------ huge pages
+# bench/thp.c: thp=never beside the default in one process (mova only);
+# smoke: tiny, must not fail; otherwise its table joins the report below
+thp_txt=""
+if [ -x "$bindir/bench-thp" ] && [[ -z "$only" || ",$only," == *",mova,"* ]]; then
+	case $mode in
+	smoke) thp_args=(1 0.01) ;;
+	quick) thp_args=(1 0.25) ;;
+	full) thp_args=("$macro_rounds" 1) ;;
+	esac
+	[ $report_only = 1 ] || {
+		log "huge pages: bench-thp ${thp_args[*]}"
+		if ! timeout "$limit" "$bindir/bench-thp" "${thp_args[@]}" >"$res/thp.txt" 2>&1; then
+			echo "mova: bench-thp ${thp_args[*]} : failed; bench/results/$mode/thp.txt" \
+				>>"$res/failures.txt"
+			rm -f "$res/thp.txt"
+		fi
+	}
+	[ -f "$res/thp.txt" ] && thp_txt=$res/thp.txt
 fi
 
 # ------------------------------------------------------------------ report
@@ -207,6 +228,20 @@ if [ -n "$wp_md" ] && [ -f "$wp_md" ]; then
 		cat "$wp_md"
 	} >>"$md"
 	cp "$wp_md" "$data/wp.md"
+fi
+if [ -n "$thp_txt" ]; then
+	{
+		printf '\n## Huge pages\n\n'
+		printf 'bench/thp.c (`bench-thp %s`): each workload in a fresh arena with thp=never and\n' \
+			"${thp_args[*]}"
+		printf 'with the default (madvise), interleaved; median seconds, never / default, and\n'
+		printf 'the AnonHugePages seen. frag: the share of live bytes on huge pages after\n'
+		printf 'mova_compact, and resident / live then.\n\n'
+		printf '```\n'
+		cat "$thp_txt"
+		printf '```\n'
+	} >>"$md"
+	cp "$thp_txt" "$data/thp.txt"
 fi
 
 if command -v gnuplot >/dev/null; then

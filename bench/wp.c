@@ -26,6 +26,11 @@
  *   largechurn T    blocks of 1-8 MiB allocated, written, freed (T threads)
  *   randstep        a pool of 4,096 objects; each step frees a random one and
  *                   allocates 16-256 B, touching its first and last byte
+ *   tlb             TLB-bound (one thread): 128 MiB in objects of 64-256 B,
+ *                   each written, then 10 million reads of random objects
+ *                   (a byte at each end); the allocation is timed too (SCALE
+ *                   8: 1 GiB and 80 million reads). Huge pages under the
+ *                   objects save most of the reads' TLB misses
  *
  * usage: bench-wp NAME [THREADS] [SCALE]   (SCALE multiplies the work, 1 = about a second
  * on one core under glibc). Prints one line: name, threads, a checksum.
@@ -389,12 +394,40 @@ static void randstep(void)
 	atomic_fetch_add(&checksum, sum);
 }
 
+/* ------------------------------------------------------------ tlb */
+
+static void tlb(void)
+{
+	size_t total = (size_t)((double)(128u << 20) * scale), n = total / 160;
+	if (n < 1024)
+		n = 1024;
+	char **obj = xmalloc(n * sizeof *obj);
+	uint16_t *len = xmalloc(n * sizeof *len);
+	uint64_t seed = 0x7157, sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t sz = 64 + rnd(&seed) % 193;
+		obj[i] = xmalloc(sz);
+		memset(obj[i], (int)i, sz);
+		len[i] = (uint16_t)sz;
+	}
+	long reads = (long)(10e6 * scale);
+	for (long r = 0; r < reads; r++) {
+		size_t i = rnd(&seed) % n;
+		sum += (unsigned char)obj[i][0] + (unsigned char)obj[i][len[i] - 1];
+	}
+	for (size_t i = 0; i < n; i++)
+		free(obj[i]);
+	free(obj);
+	free(len);
+	atomic_fetch_add(&checksum, sum);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-wp NAME [THREADS] [SCALE]\n"
 				"  NAME: tight tight1 mixed larson prodcons lifetimes falseshare "
-				"largechurn randstep\n");
+				"largechurn randstep tlb\n");
 		return 2;
 	}
 	const char *name = argv[1];
@@ -440,6 +473,8 @@ int main(int argc, char **argv)
 		run_threads(largechurn_thread, nthreads);
 	else if (!strcmp(name, "randstep"))
 		randstep();
+	else if (!strcmp(name, "tlb"))
+		tlb();
 	else {
 		fprintf(stderr, "bench-wp: unknown workload %s\n", name);
 		return 2;

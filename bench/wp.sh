@@ -13,7 +13,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rounds=3 threads=2 scale=1 out=""
-only="tight,tight1,mixed,larson,prodcons,lifetimes,falseshare,largechurn,randstep"
+only="tight,tight1,mixed,larson,prodcons,lifetimes,falseshare,largechurn,randstep,tlb"
 while [ $# -gt 0 ]; do
 	case $1 in
 	-n) rounds=$2; shift ;;

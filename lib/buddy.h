@@ -147,6 +147,10 @@ size_t mv_zone_return_pages(struct mv_zone *z, size_t nr_pages);
  * else happens). Returns how many were tried. For kcompactd, within its
  * CPU budget. */
 unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max);
+/* The same over the whole zone, in batches (mova_compact(a, -1): the
+ * pageblocks it packed get their huge pages before it returns). Returns
+ * how many were tried. */
+unsigned mv_zone_thp_collapse_all(struct mv_zone *z);
 /* Give back whole the sections that hold nothing, neither allocated nor
  * backed (every giving back above ends with this): the highest first; the
  * lowest stays. Returns how many went. Takes zone->lock. */

@@ -709,6 +709,8 @@ int mova_compact(mova_arena *a, int order)
 		compact_node(a);
 		mv_bins_trim(&a->heap);
 		mv_zone_return_free(&a->heap.zone, 0, MV_RETURN_MIN_ORDER);
+		/* the pageblocks now dense: huge pages (issue 16) */
+		mv_zone_thp_collapse_all(&a->heap.zone);
 		return 0;
 	}
 	/* __alloc_pages_direct_compact: try_to_compact_pages, async then sync-light */

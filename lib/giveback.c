@@ -40,9 +40,35 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
  * skipped, and a list's walk ends once it has seen all its backed blocks,
  * which sit at the head (add_to_free_list): free pageblocks that were never
  * backed (CMA reserved at creation, the arena's grown top) cost nothing. */
+/* Is the free block at pfn (of an order below the pageblock's) in a huge
+ * page worth keeping whole? Temeraire's give-back: a huge page is not
+ * broken to return a few 4 KiB pages of it unless memory is short (a
+ * budget) or the pageblock is mostly free (compaction empties sparse
+ * ones, and they go back whole). Without this every mova_compact split
+ * each huge page the last one collapsed, for its few free pages, and
+ * collapsed it again. *last and *keep remember the last pageblock asked. */
+static bool keep_in_huge_page(struct mv_zone *z, size_t pfn, size_t *last, bool *keep)
+{
+	size_t pb = mv_pageblock_start_pfn(z, pfn);
+	if (pb != *last) {
+		size_t free_pages, movable_pages;
+		*last = pb;
+		*keep = false;
+		if (mv_zone_thp_advised(z, pb)) {
+			mv_prep_move_freepages_block(z, pb, &free_pages, &movable_pages);
+			*keep = free_pages < z->pageblock_nr_pages / 2;
+		}
+	}
+	return *keep;
+}
+
 static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, bool by_pages,
 			    size_t *excess, size_t *batch_pfn, unsigned *batch_order)
 {
+	bool thp = z->thp == MV_THP_MADVISE && mv_relaxed_load(&z->thp_advised_now) &&
+		   !mv_relaxed_load(&z->limit_pages);
+	size_t last = MV_PFN_NONE;
+	bool keep = false;
 	/* decay (by_pages) gives back the smallest blocks first: the memory
 	 * left idle is mostly fragments, and a large block kept backed is what
 	 * the next large request reuses without faulting (largest first, a
@@ -64,6 +90,12 @@ static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, b
 				uint32_t next = mv_pfn_to_page(z, pfn)->lru.next;
 				size_t nr = (size_t)1 << o;
 				size_t bp = nr - mv_zone_count_unbacked(z, pfn, nr);
+				if (bp && thp && o < (int)z->pageblock_order &&
+				    keep_in_huge_page(z, pfn, &last, &keep)) {
+					want--;
+					pfn = next;
+					continue;
+				}
 				if (bp) {
 					want--;
 					size_t nb = mv_zone_backed_pageblocks(z, pfn, (unsigned)o);
@@ -254,22 +286,18 @@ static bool collapsible(struct mv_zone *z, size_t pb, unsigned *walks)
 	return movable_pages >= pbn - pbn / 4 && movable_pages + free_pages == pbn;
 }
 
-unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
+/* collapse up to max pageblocks below *top, walking at most max_walks;
+ * *top ends where the walk stopped */
+static unsigned thp_collapse_below(struct mv_zone *z, size_t *top, unsigned max, unsigned max_walks)
 {
 	enum { MAX = 8 };
 	size_t pbs[MAX];
-	/* the descriptors of this many pageblocks walked at most, under the
-	 * lock: a few hundred microseconds */
-	unsigned n = 0, walks = 0, max_walks = 64;
-	/* under a budget the free pages a collapse makes resident would be
-	 * charged for nothing */
-	if (z->thp != MV_THP_MADVISE || !max || mv_relaxed_load(&z->limit_pages))
-		return 0;
+	unsigned n = 0, walks = 0;
 	max = MV_MIN(max, (unsigned)MAX);
 	mv_lock(&z->lock);
 	/* from the top down, where compaction's free scanner packs objects */
-	size_t top = mv_relaxed_load(&z->populated_pfn);
-	for (size_t pb = top; pb >= z->pageblock_nr_pages && n < max && walks < max_walks;) {
+	size_t pb = MV_MIN(*top, mv_relaxed_load(&z->populated_pfn));
+	while (pb >= z->pageblock_nr_pages && n < max && walks < max_walks) {
 		pb -= z->pageblock_nr_pages;
 		if (!mv_zone_pfn_valid(z, pb) || !collapsible(z, pb, &walks))
 			continue;
@@ -278,6 +306,7 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 			pbs[n++] = pb;
 		}
 	}
+	*top = pb < z->pageblock_nr_pages ? 0 : pb;
 	mv_unlock(&z->lock);
 	/* the sections cannot go meanwhile: their pageblocks are in use */
 	for (unsigned i = 0; i < n; i++) {
@@ -285,5 +314,34 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 					 z->pageblock_nr_pages << MV_PAGE_SHIFT, MV_OS_COLLAPSE);
 		mv_relaxed_add(err ? &z->thp_collapse_failed : &z->thp_collapse, 1);
 	}
+	return n;
+}
+
+/* under a budget the free pages a collapse makes resident would be
+ * charged for nothing */
+static bool thp_collapse_allowed(struct mv_zone *z)
+{
+	return z->thp == MV_THP_MADVISE && !mv_relaxed_load(&z->limit_pages);
+}
+
+unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
+{
+	size_t top = SIZE_MAX;
+	if (!max || !thp_collapse_allowed(z))
+		return 0;
+	/* the descriptors of this many pageblocks walked at most, under the
+	 * lock: a few hundred microseconds */
+	return thp_collapse_below(z, &top, max, 64);
+}
+
+unsigned mv_zone_thp_collapse_all(struct mv_zone *z)
+{
+	size_t top = SIZE_MAX;
+	unsigned n = 0;
+	if (!thp_collapse_allowed(z))
+		return 0;
+	/* eight at a time, the lock dropped between batches */
+	while (top)
+		n += thp_collapse_below(z, &top, 8, 64);
 	return n;
 }
