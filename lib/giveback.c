@@ -40,6 +40,24 @@ static void free_given_back(struct mv_zone *z, size_t pfn, unsigned order)
  * skipped, and a list's walk ends once it has seen all its backed blocks,
  * which sit at the head (add_to_free_list): free pageblocks that were never
  * backed (CMA reserved at creation, the arena's grown top) cost nothing. */
+/*
+ * How many free pages a huge page may carry: a collapse makes them
+ * resident, and keeping a huge page whole keeps them so. The dial trades
+ * the share of live bytes on huge pages after compaction against resident
+ * / live, the product's first promise (the fragmentation workload, issue 16:
+ * a collapse of pageblocks up to 1/4 free and a giving back that keeps
+ * huge pages up to 1/2 free give 99.6% on huge pages and resident / live
+ * 1.24 where main had 1.135; 1/16 gives 21% and 1.149; 1/32 1.137).
+ * Compaction leaves slab tails and gaps of 10-110 free pages in each packed
+ * pageblock, so both cannot hold until slabs fill those holes. So:
+ * mova_compact(a, -1), asked for memory, collapses only pageblocks at most
+ * 1/MV_THP_FREE_DIV free and keeps no huge page whole; kcompactd, in the
+ * background, collapses up to 1/MV_THP_FREE_DIV_BG free (a few a pass) and
+ * its decay keeps huge pages less than half free whole.
+ */
+#define MV_THP_FREE_DIV 32
+#define MV_THP_FREE_DIV_BG 4
+
 /* Is the free block at pfn (of an order below the pageblock's) in a huge
  * page worth keeping whole? Temeraire's give-back: a huge page is not
  * broken to return a few 4 KiB pages of it unless memory is short (a
@@ -65,7 +83,11 @@ static bool keep_in_huge_page(struct mv_zone *z, size_t pfn, size_t *last, bool 
 static unsigned take_backed(struct mv_zone *z, unsigned min_order, bool whole, bool by_pages,
 			    size_t *excess, size_t *batch_pfn, unsigned *batch_order)
 {
-	bool thp = z->thp == MV_THP_MADVISE && mv_relaxed_load(&z->thp_advised_now) &&
+	/* huge pages are kept whole by the background giving back only
+	 * (kcompactd's decay, by pages): an explicit one (mova_compact,
+	 * malloc_trim, reclaim, a policy change) is asked for the memory, and
+	 * resident / live is the product's first promise (MV_THP_FREE_DIV) */
+	bool thp = by_pages && z->thp == MV_THP_MADVISE && mv_relaxed_load(&z->thp_advised_now) &&
 		   !mv_relaxed_load(&z->limit_pages);
 	size_t last = MV_PFN_NONE;
 	bool keep = false;
@@ -272,23 +294,24 @@ size_t mv_zone_free_backed_low(struct mv_zone *z)
 	return low;
 }
 
-/* a pageblock worth collapsing: movable, not advised yet, at least 3/4
- * of it movable objects (slabs and large runs), the rest free (the free
- * pages will be resident in the huge page: a quarter at most) */
-static bool collapsible(struct mv_zone *z, size_t pb, unsigned *walks)
+/* a pageblock worth collapsing: movable, not advised yet, movable objects
+ * (slabs and large runs) but for 1/div of it at most, the rest free (the
+ * free pages become resident in the huge page) */
+static bool collapsible(struct mv_zone *z, size_t pb, unsigned div, unsigned *walks)
 {
 	size_t free_pages, movable_pages, pbn = z->pageblock_nr_pages;
 	if (mv_get_pfnblock_migratetype(z, pb) != MIGRATE_MOVABLE || mv_zone_thp_advised(z, pb) ||
-	    mv_zone_count_unbacked(z, pb, pbn) > pbn / 4)
+	    mv_zone_count_unbacked(z, pb, pbn) > pbn / div)
 		return false;
 	(*walks)++;
 	mv_prep_move_freepages_block(z, pb, &free_pages, &movable_pages);
-	return movable_pages >= pbn - pbn / 4 && movable_pages + free_pages == pbn;
+	return movable_pages >= pbn - pbn / div && movable_pages + free_pages == pbn;
 }
 
 /* collapse up to max pageblocks below *top, walking at most max_walks;
  * *top ends where the walk stopped */
-static unsigned thp_collapse_below(struct mv_zone *z, size_t *top, unsigned max, unsigned max_walks)
+static unsigned thp_collapse_below(struct mv_zone *z, size_t *top, unsigned max, unsigned max_walks,
+				   unsigned div)
 {
 	enum { MAX = 8 };
 	size_t pbs[MAX];
@@ -299,7 +322,7 @@ static unsigned thp_collapse_below(struct mv_zone *z, size_t *top, unsigned max,
 	size_t pb = MV_MIN(*top, mv_relaxed_load(&z->populated_pfn));
 	while (pb >= z->pageblock_nr_pages && n < max && walks < max_walks) {
 		pb -= z->pageblock_nr_pages;
-		if (!mv_zone_pfn_valid(z, pb) || !collapsible(z, pb, &walks))
+		if (!mv_zone_pfn_valid(z, pb) || !collapsible(z, pb, div, &walks))
 			continue;
 		if (mv_zone_thp_advise_pageblock(z, pb)) {
 			mv_buddy_back_pageblock(z, pb);
@@ -331,7 +354,7 @@ unsigned mv_zone_thp_collapse(struct mv_zone *z, unsigned max)
 		return 0;
 	/* the descriptors of this many pageblocks walked at most, under the
 	 * lock: a few hundred microseconds */
-	return thp_collapse_below(z, &top, max, 64);
+	return thp_collapse_below(z, &top, max, 64, MV_THP_FREE_DIV_BG);
 }
 
 unsigned mv_zone_thp_collapse_all(struct mv_zone *z)
@@ -342,6 +365,6 @@ unsigned mv_zone_thp_collapse_all(struct mv_zone *z)
 		return 0;
 	/* eight at a time, the lock dropped between batches */
 	while (top)
-		n += thp_collapse_below(z, &top, 8, 64);
+		n += thp_collapse_below(z, &top, 8, 64, MV_THP_FREE_DIV);
 	return n;
 }
