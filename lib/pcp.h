@@ -46,7 +46,7 @@
 #define MV_PCP_RUN_MIN ((1u << (MV_PAGE_ALLOC_COSTLY_ORDER - 1)) + 1) /* 5 pages */
 #define MV_PCP_RUN_MAX 64u                                            /* pages: 256 KiB */
 #define MV_PCP_RUN_BINS (MV_PCP_RUN_MAX - MV_PCP_RUN_MIN + 1)
-#define MV_PCP_RUN_HIGH 512u /* pages the runs may hold, at most */
+#define MV_PCP_RUN_HIGH 256u /* pages the runs may hold, at most */
 _Static_assert(MV_PCP_RUN_BINS <= 64, "one bit per run list");
 
 /* The pages a list may hold before a drain: 1/64 of the zone's resident
@@ -62,7 +62,9 @@ static inline uint32_t mv_pcp_high(const struct mv_zone *z)
 
 /* The pages the runs may hold: 1/64 of the zone's resident pages, between
  * two of the largest runs (a loop of one size must not give its run back
- * each time) and MV_PCP_RUN_HIGH (2 MiB). */
+ * each time) and MV_PCP_RUN_HIGH (1 MiB: beside the order lists' 2 MiB,
+ * what a thread's runs hold is backed memory no other thread and no other
+ * size can use, which realloc loops over many sizes fault in anew). */
 static inline uint32_t mv_pcp_run_high(const struct mv_zone *z)
 {
 	size_t r = mv_relaxed_load(&z->resident_pages) / 64;
