@@ -158,8 +158,9 @@ static void bm_aligned(gb_state *st, void *arg)
 
 /* ------------------------------------------------------------ registration */
 
-static const int64_t pair_sizes[] = {16,  32,   48,   64,   96,   128,   192,   256,
-				     512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+static const int64_t pair_sizes[] = {16,    32,    48,     64,     96,     128,    192,
+				     256,   512,   1024,   2048,   4096,   8192,   16384,
+				     32768, 65536, 131072, 262144, 524288, 1048576};
 
 void bm_register_micro_malloc(void)
 {

@@ -711,6 +711,15 @@ void mv_buddy_free_range(struct mv_zone *z, size_t pfn, size_t nr)
 	mv_count(z->vm, MV_VM_pgfree, 1);
 }
 
+void mv_buddy_free_runs(struct mv_zone *z, const uint32_t *pfns, const uint32_t *nrs, unsigned n)
+{
+	mv_lock(&z->lock);
+	for (unsigned i = 0; i < n; i++)
+		free_range_locked(z, pfns[i], nrs[i]);
+	mv_unlock(&z->lock);
+	mv_count(z->vm, MV_VM_pgfree, n);
+}
+
 unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsigned count,
 			       uint32_t *out, bool *zeroed)
 {

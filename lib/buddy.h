@@ -51,6 +51,8 @@ size_t mv_buddy_alloc_exact(struct mv_zone *z, size_t nr, int mt, unsigned alloc
 void mv_buddy_free(struct mv_zone *z, size_t pfn, unsigned order);
 /* Free nr pages from pfn, any alignment (free_pages_exact, free_contig_range). */
 void mv_buddy_free_range(struct mv_zone *z, size_t pfn, size_t nr);
+/* Free n runs, nrs[i] pages from pfns[i], under one hold of the lock. */
+void mv_buddy_free_runs(struct mv_zone *z, const uint32_t *pfns, const uint32_t *nrs, unsigned n);
 /* Up to count blocks of order and mt for a per-thread list (rmqueue_bulk):
  * their pfns in out[]; returns how many. Descriptors say PG_PCP. */
 unsigned mv_buddy_rmqueue_bulk(struct mv_zone *z, unsigned order, int mt, unsigned count,

@@ -13,8 +13,11 @@ static void lock_arena(struct mova_arena *a, void *arg)
 	mv_lock(&a->heap.threads_lock);
 	for (unsigned c = 0; c < MV_NR_CLASSES; c++)
 		mv_lock(&a->heap.bins[c].lock);
-	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext)
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext) {
+		/* and its owner out of its lockless operations (pcp.h) */
 		mv_lock(&tc->pcp.lock);
+		mv_pcp_quiesce(&tc->pcp);
+	}
 	mv_lock(&a->heap.zone.lock);
 	mv_lock(&a->heap.htab.lock);
 	mv_lock(&a->heap.meta.lock);
@@ -28,8 +31,10 @@ static void unlock_arena(struct mova_arena *a, void *arg)
 	mv_unlock(&a->heap.meta.lock);
 	mv_unlock(&a->heap.htab.lock);
 	mv_unlock(&a->heap.zone.lock);
-	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext)
+	for (struct mv_tcache *tc = a->heap.tcaches; tc; tc = tc->tnext) {
+		mv_pcp_unquiesce(&tc->pcp);
 		mv_unlock(&tc->pcp.lock);
+	}
 	for (int c = MV_NR_CLASSES - 1; c >= 0; c--)
 		mv_unlock(&a->heap.bins[c].lock);
 	mv_unlock(&a->heap.threads_lock);
@@ -110,6 +115,7 @@ static void retire_orphans(struct mova_arena *a, void *arg)
 
 static void child(void)
 {
+	mv_pcp_fork_child(); /* a new process: membarrier registered again */
 	mv_unlock(&mv_global_meta()->lock);
 	mv_arena_foreach(unlock_arena, NULL);
 	mv_rcu_fork_child();

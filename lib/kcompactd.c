@@ -359,6 +359,7 @@ static void *kcompactd(void *arg)
 		if (now - k->owner_decay_ns >= (uint64_t)a->cfg.decay_ms * 1000000u) {
 			k->owner_decay_ns = now;
 			mv_heap_ask_decay(&a->heap, MV_OWNER_DECAY_MIN);
+			mv_heap_decay_pcp(&a->heap);
 		}
 		/* pageblocks the pass filled get huge pages: two at most (a
 		 * collapse copies 2 MiB), and the time counts in the budget */

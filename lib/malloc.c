@@ -116,7 +116,15 @@ MV_INLINE void *malloc_with(struct mova_arena *a, struct mv_tcache *tc, size_t s
 			memset(p, 0, usize);
 		return p;
 	}
-	void *p = mv_slowpath_large(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
+	/* a run of its size cached by this thread (pcp.h): no lock at all */
+	void *p = mv_large_alloc_cached(&a->heap, tc, size, MIGRATE_UNMOVABLE);
+	if (p) {
+		mv_tcache_answer_flush(&a->heap, tc);
+		if (zero)
+			memset(p, 0, size);
+	} else {
+		p = mv_slowpath_large(a, tc, size, 0, MIGRATE_UNMOVABLE, zero);
+	}
 	if (p)
 		large_live_add(a, tc, (int64_t)size);
 	return p;
@@ -200,7 +208,8 @@ static MV_NOINLINE void free_slow(void *p)
 	if (type == PG_LARGE && ((uintptr_t)p & MV_PAGE_MASK) == 0 &&
 	    !is_migrate_movable(mv_pg_load(pg->mt))) {
 		large_live_add(a, tc, -(int64_t)mv_large_size(pg));
-		mv_slowpath_large_free(a, tc, p);
+		if (!tc || !mv_large_free_cached(&a->heap, tc, p, pg))
+			mv_slowpath_large_free(a, tc, p);
 		return;
 	}
 	struct mv_slab *s = type == PG_SLAB ? mv_pg_load(pg->slab) : NULL;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -130,6 +131,38 @@ void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns
 	struct timespec ts = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, timeout_ns >= 0 ? &ts : NULL, NULL,
 		0);
+}
+
+/* the commands of <linux/membarrier.h> (4.14), defined here for older headers */
+#define MV_MEMBARRIER_CMD_QUERY 0
+#define MV_MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MV_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+
+bool mv_os_membarrier_register(void)
+{
+#ifdef SYS_membarrier
+	long cmds = syscall(SYS_membarrier, MV_MEMBARRIER_CMD_QUERY, 0);
+	if (cmds < 0 || !(cmds & MV_MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		return false;
+	return syscall(SYS_membarrier, MV_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0;
+#else
+	return false;
+#endif
+}
+
+int mv_os_membarrier(void)
+{
+#ifdef SYS_membarrier
+	return (int)syscall(SYS_membarrier, MV_MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+void mv_os_yield(void)
+{
+	sched_yield();
 }
 
 void mv_os_futex_wake(_Atomic uint32_t *addr, int nr)

@@ -92,6 +92,14 @@ size_t mv_os_anon_huge_bytes(void);
 void mv_os_futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns);
 void mv_os_futex_wake(_Atomic uint32_t *addr, int nr);
 
+/* membarrier(2), private expedited: register the process (true when it
+ * can be used), and make every running thread of the process execute a
+ * full memory barrier before returning (0, or -1 with errno). */
+bool mv_os_membarrier_register(void);
+int mv_os_membarrier(void);
+/* give up the CPU (sched_yield) */
+void mv_os_yield(void);
+
 /* nanoseconds of CLOCK_MONOTONIC and of this thread's CPU time */
 uint64_t mv_os_now_ns(void);
 uint64_t mv_os_thread_cpu_ns(void);

@@ -500,6 +500,14 @@ bool mv_tcache_is_mine(const struct mv_tcache *tc)
 	return false;
 }
 
+void mv_heap_decay_pcp(struct mv_heap *h)
+{
+	mv_lock(&h->threads_lock);
+	for (struct mv_tcache *tc = h->tcaches; tc; tc = tc->tnext)
+		mv_pcp_decay(&h->zone, &tc->pcp);
+	mv_unlock(&h->threads_lock);
+}
+
 void mv_heap_drain_all_pcp(struct mv_heap *h)
 {
 	mv_lock(&h->threads_lock);

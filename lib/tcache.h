@@ -226,6 +226,10 @@ static inline void mv_tcache_answer_decay(struct mv_heap *h, struct mv_tcache *t
 		mv_tcache_decay(h, tc, gen);
 }
 
+/* the page lists of every thread that has not used them since the last
+ * call back to the zone (kcompactd, every decay_ms: the kernel's
+ * vmstat_update draining idle CPUs' lists) */
+void mv_heap_decay_pcp(struct mv_heap *h);
 /* every live thread's page lists back to the zone (drain_all_pages) */
 void mv_heap_drain_all_pcp(struct mv_heap *h);
 

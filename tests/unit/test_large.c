@@ -157,9 +157,11 @@ Test(large, movable_and_through_page_lists, .init = setup, .fini = teardown)
 	check_run(p, 5 * 4096, 5, MIGRATE_MOVABLE);
 	cr_assert_eq(mv_get_pfnblock_migratetype(&h->zone, mv_zone_pfn(&h->zone, p)),
 		     MIGRATE_MOVABLE, "a movable run sits in a movable pageblock");
-	cr_assert_eq(in_use() - tc->pcp.count, 5, "the tail of the order went to the page lists");
+	cr_assert_eq(in_use() - mv_pcp_held(&tc->pcp), 5,
+		     "the tail of the order went to the page lists");
 	mv_large_free(h, tc, p);
-	cr_assert_eq(in_use(), tc->pcp.count, "freed to the page lists");
+	cr_assert_eq(in_use(), mv_pcp_held(&tc->pcp), "freed to the page lists");
+	cr_assert_eq(atomic_load(&tc->pcp.run_pages), 5, "as a run of its size");
 	mv_pcp_drain(&h->zone, &tc->pcp);
 	cr_assert_eq(uh_free(h), uh_populated(h));
 	mv_tcache_destroy(h, tc);

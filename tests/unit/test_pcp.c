@@ -31,11 +31,23 @@ static size_t populated(void)
 	return atomic_load(&z.populated_pfn);
 }
 
+/* the pages on the order lists and on the run lists, walked */
 static size_t pcp_pages(const struct mv_pcp *pcp)
 {
 	size_t n = 0;
 	for (unsigned i = 0; i < MV_NR_PCP_LISTS; i++)
 		n += (size_t)pcp->lists[i].n << (i / MIGRATE_PCPTYPES);
+	for (int mt = 0; mt < MIGRATE_PCPTYPES; mt++)
+		for (unsigned i = 0; i < MV_PCP_RUN_BINS; i++)
+			for (uint32_t p = pcp->runs[mt][i]; p != MV_PFN_NONE;
+			     p = mv_pfn_to_page(&z, p)->lru.next) {
+				const struct mv_page *pg = mv_pfn_to_page(&z, p);
+				cr_assert(pg->type == PG_ALLOC && pg->x == MV_PCP_RUN_MIN + i,
+					  "a run on the lists says PG_ALLOC and its length");
+				cr_assert_eq(p % ((size_t)1 << mv_order_for_pages(pg->x)), 0,
+					     "a run on the lists is aligned to its order");
+				n += MV_PCP_RUN_MIN + i;
+			}
 	return n;
 }
 
@@ -82,32 +94,34 @@ Test(pcp, refill_and_drain_accounting)
 			}
 			cr_assert_eq(atomic_load(&vm.ev[MV_VM_pcp_refill]), refills + 1,
 				     "three blocks of order %u must come from one refill", order);
-			cr_assert_eq(pcp.count, pcp_pages(&pcp), "count %u, lists hold %zu",
-				     pcp.count, pcp_pages(&pcp));
+			cr_assert_eq(mv_pcp_held(&pcp), pcp_pages(&pcp), "held %zu, lists hold %zu",
+				     mv_pcp_held(&pcp), pcp_pages(&pcp));
 			const char *err = mv_zone_verify(&z);
 			cr_assert_null(err, "%s", err);
 			for (int i = 0; i < 3; i++)
 				mv_pcp_free_range(&z, &pcp, pfns[mt][i], (size_t)1 << order);
-			cr_assert_eq(pcp.count, pcp_pages(&pcp));
+			cr_assert_eq(mv_pcp_held(&pcp), pcp_pages(&pcp));
 		}
 		/* zone + lists = everything */
-		cr_assert_eq(atomic_load(&z.nr_free_pages) + pcp.count, populated());
+		cr_assert_eq(atomic_load(&z.nr_free_pages) + mv_pcp_held(&pcp), populated());
 	}
 	/* an exact allocation frees its tail through the lists */
 	size_t pfn = mv_pcp_alloc_exact(&z, &pcp, 5, MIGRATE_MOVABLE, NULL);
 	cr_assert_neq(pfn, NONE);
 	cr_assert_eq(mv_pfn_to_page(&z, pfn)->x, 5);
-	cr_assert_eq(atomic_load(&z.nr_free_pages) + pcp.count + 5, populated());
+	cr_assert_eq(atomic_load(&z.nr_free_pages) + mv_pcp_held(&pcp) + 5, populated());
 	mv_pcp_free_range(&z, &pcp, pfn, 5);
-	/* orders above the lists' go straight to the zone */
-	size_t before = pcp.count;
-	pfn = mv_pcp_alloc(&z, &pcp, MV_PAGE_ALLOC_COSTLY_ORDER + 1, MIGRATE_UNMOVABLE, NULL);
+	/* orders above the lists' come from the zone; past the runs' sizes
+	 * they go straight back */
+	unsigned big = mv_order_for_pages(MV_PCP_RUN_MAX) + 1;
+	size_t before = mv_pcp_held(&pcp);
+	pfn = mv_pcp_alloc(&z, &pcp, big, MIGRATE_UNMOVABLE, NULL);
 	cr_assert_neq(pfn, NONE);
-	cr_assert_eq(pcp.count, before);
-	mv_pcp_free_range(&z, &pcp, pfn, (size_t)1 << (MV_PAGE_ALLOC_COSTLY_ORDER + 1));
-	cr_assert_eq(pcp.count, before);
+	cr_assert_eq(mv_pcp_held(&pcp), before);
+	mv_pcp_free_range(&z, &pcp, pfn, (size_t)1 << big);
+	cr_assert_eq(mv_pcp_held(&pcp), before);
 	mv_pcp_drain(&z, &pcp);
-	cr_assert_eq(pcp.count, 0);
+	cr_assert_eq(mv_pcp_held(&pcp), 0);
 	cr_assert_eq(pcp_pages(&pcp), 0);
 	check_all_free();
 	mv_zone_destroy(&z);
@@ -139,15 +153,71 @@ Test(pcp, high_watermark_drains)
 		mv_pcp_free_range(&z, &pcp, blocks[i].pfn, (size_t)1 << blocks[i].order);
 		cr_assert_lt(pcp.count, MV_PCP_HIGH, "the lists grew to %u pages, high is %u",
 			     pcp.count, MV_PCP_HIGH);
-		cr_assert_eq(pcp.count, pcp_pages(&pcp));
+		cr_assert_leq(pcp.run_pages, mv_pcp_run_high(&z), "the runs grew to %u pages",
+			      pcp.run_pages);
+		cr_assert_eq(mv_pcp_held(&pcp), pcp_pages(&pcp));
 		for (unsigned l = 0; l < MV_NR_PCP_LISTS; l++)
 			cr_assert_leq(pcp.lists[l].n, MV_PCP_LIST_MAX);
 		const char *err = mv_zone_verify(&z);
 		cr_assert_null(err, "%s", err);
 	}
 	cr_assert_gt(atomic_load(&vm.ev[MV_VM_pcp_drain]), 0);
-	cr_assert_eq(atomic_load(&z.nr_free_pages) + pcp.count, populated());
+	cr_assert_eq(atomic_load(&z.nr_free_pages) + mv_pcp_held(&pcp), populated());
 	mv_pcp_drain(&z, &pcp);
+	check_all_free();
+	mv_zone_destroy(&z);
+}
+
+/* runs of 5..64 pages: reused as they are, bounded, drained */
+Test(pcp, runs_reused_bounded_and_drained)
+{
+	cr_assert_eq(mv_zone_init(&z, 16 * MiB, PBO, &vm), 0);
+	static struct mv_pcp pcp;
+	mv_pcp_init(&pcp);
+	enum { N = MV_PCP_RUN_MAX - MV_PCP_RUN_MIN + 1 };
+	static size_t pfns[N];
+	for (unsigned i = 0; i < N; i++) {
+		pfns[i] = mv_pcp_alloc_exact(&z, &pcp, MV_PCP_RUN_MIN + i, MIGRATE_MOVABLE, NULL);
+		cr_assert_neq(pfns[i], NONE);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		mv_pcp_free_range(&z, &pcp, pfns[i], MV_PCP_RUN_MIN + i);
+		cr_assert_leq(pcp.run_pages, mv_pcp_run_high(&z), "the runs hold %u pages",
+			      pcp.run_pages);
+	}
+	cr_assert_eq(atomic_load(&z.nr_free_pages) + mv_pcp_held(&pcp), populated());
+	cr_assert_eq(mv_pcp_held(&pcp), pcp_pages(&pcp));
+	/* the smallest runs stayed (the largest go back first): each comes
+	 * back as it was, without the zone */
+	size_t zone_free = atomic_load(&z.nr_free_pages);
+	size_t pfn = mv_pcp_alloc_exact(&z, &pcp, MV_PCP_RUN_MIN, MIGRATE_MOVABLE, NULL);
+	cr_assert_eq(pfn, pfns[0], "the run freed is the run taken");
+	cr_assert_eq(atomic_load(&z.nr_free_pages), zone_free, "and the zone was not asked");
+	const struct mv_page *pg = mv_pfn_to_page(&z, pfn);
+	cr_assert(pg->type == PG_ALLOC && pg->x == MV_PCP_RUN_MIN && pg->mt == MIGRATE_MOVABLE);
+	/* another type's runs are not this one's */
+	size_t u = mv_pcp_alloc_exact(&z, &pcp, MV_PCP_RUN_MIN, MIGRATE_UNMOVABLE, NULL);
+	cr_assert_neq(u, NONE);
+	cr_assert_eq(mv_get_pfnblock_migratetype(&z, u), MIGRATE_UNMOVABLE);
+	mv_pcp_free_range(&z, &pcp, u, MV_PCP_RUN_MIN);
+	mv_pcp_free_range(&z, &pcp, pfn, MV_PCP_RUN_MIN);
+	/* runs not aligned to their order (a shrunk run's tail) go to the zone */
+	size_t r = mv_pcp_alloc_exact(&z, &pcp, 16, MIGRATE_MOVABLE, NULL);
+	cr_assert_neq(r, NONE);
+	size_t held = mv_pcp_held(&pcp);
+	zone_free = atomic_load(&z.nr_free_pages);
+	mv_pcp_free_range(&z, &pcp, r + 1, 9);
+	cr_assert_eq(mv_pcp_held(&pcp), held, "the unaligned run did not go onto the lists");
+	cr_assert_eq(atomic_load(&z.nr_free_pages), zone_free + 9);
+	/* (up to 8 pages, the order lists take it in aligned blocks) */
+	mv_pcp_free_range(&z, &pcp, r + 10, 6);
+	cr_assert_eq(mv_pcp_held(&pcp), held + 6);
+	cr_assert_eq(pcp.run_pages, pcp_pages(&pcp) - pcp.count, "none of it as a run");
+	mv_pcp_free_range(&z, &pcp, r, 1);
+	cr_assert_eq(mv_pcp_held(&pcp), pcp_pages(&pcp));
+	cr_assert_eq(atomic_load(&z.nr_free_pages) + mv_pcp_held(&pcp), populated());
+	mv_pcp_drain(&z, &pcp);
+	cr_assert_eq(mv_pcp_held(&pcp), 0, "a drain returns every run");
 	check_all_free();
 	mv_zone_destroy(&z);
 }
@@ -240,7 +310,8 @@ static void *worker_main(void *arg)
 			int mt = (int)((r >> 8) % MIGRATE_PCPTYPES);
 			unsigned kind = (unsigned)((r >> 16) % 10);
 			if (kind < 7) {
-				/* orders 0..3 use the lists, 4 and 5 go to the zone */
+				/* orders 0..3 use the lists, 4 and 5 come from the
+				 * zone and go back to the runs */
 				unsigned order = (unsigned)((r >> 24) % 6);
 				size_t pfn = mv_pcp_alloc(&z, &w->pcp, order, mt, NULL);
 				if (pfn == NONE)
@@ -316,8 +387,8 @@ Test(pcp, two_threads_one_zone, .timeout = 120)
 		cr_assert(w->allocs > 1000 && w->frees > 1000 && w->drains > 0,
 			  "thread %u did too little: %u allocs, %u frees, %u drains", t, w->allocs,
 			  w->frees, w->drains);
-		cr_assert_eq(w->pcp.count, pcp_pages(&w->pcp),
-			     "thread %u: count %u, lists hold %zu", t, w->pcp.count,
+		cr_assert_eq(mv_pcp_held(&w->pcp), pcp_pages(&w->pcp),
+			     "thread %u: held %zu, lists hold %zu", t, mv_pcp_held(&w->pcp),
 			     pcp_pages(&w->pcp));
 	}
 	for (size_t p = 0; p < z.nr_pages_max; p++)
@@ -325,13 +396,13 @@ Test(pcp, two_threads_one_zone, .timeout = 120)
 	/* every page is on the zone's lists or on a thread's list */
 	const char *err = mv_zone_verify(&z);
 	cr_assert_null(err, "before draining: mv_zone_verify: %s", err);
-	size_t listed = workers[0].pcp.count + workers[1].pcp.count;
+	size_t listed = mv_pcp_held(&workers[0].pcp) + mv_pcp_held(&workers[1].pcp);
 	cr_assert_eq(atomic_load(&z.nr_free_pages) + listed, populated(),
 		     "%zu free + %zu on the lists != %zu populated", atomic_load(&z.nr_free_pages),
 		     listed, populated());
 	for (unsigned t = 0; t < NR_THREADS; t++) {
 		mv_pcp_drain(&z, &workers[t].pcp);
-		cr_assert_eq(workers[t].pcp.count, 0);
+		cr_assert_eq(mv_pcp_held(&workers[t].pcp), 0);
 	}
 	check_all_free();
 	free(owner);

@@ -16,7 +16,12 @@
  *    a thread keeps caches for at most 16 heaps and evicts the least
  *    recently used;
  *  - mv_tcache_flush gives back the frozen slabs, the kept slabs, the page
- *    lists and the buffered remote frees.
+ *    lists and the buffered remote frees;
+ *  - page runs (pcp.h): a thread's freed runs of 5..64 pages are reused
+ *    without the zone, what they hold stays within mv_pcp_run_high, and
+ *    they all go back at thread exit, on a drain from another thread
+ *    (compaction's and isolation's mv_heap_drain_all_pcp) while the owner
+ *    keeps using its lists, and on decay once the owner left them idle.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -25,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "large.h"
 #include "unit_heap.h"
 
 TestSuite(tcache, .timeout = 60);
@@ -374,4 +380,109 @@ Test(tcache, flush_gives_back_what_it_holds, .init = setup, .fini = teardown)
 	mv_tcache_destroy(h, other);
 	mv_tcache_destroy(h, tc);
 	free(a);
+}
+
+/* ------------------------------------------------------------ page runs */
+
+enum { RUN_SIZES = MV_PCP_RUN_MAX - MV_PCP_RUN_MIN + 1 };
+
+struct runs_work {
+	pthread_barrier_t *bar; /* when set: wait twice holding runs, then use them again */
+	struct mv_tcache *tc;
+	size_t held, high, reused_allocs, reused_same;
+};
+
+/* large objects of every run size, freed; then each size again */
+static void runs_round(struct runs_work *w)
+{
+	static __thread void *p[RUN_SIZES];
+	for (unsigned i = 0; i < RUN_SIZES; i++) {
+		p[i] = mv_large_alloc(h, w->tc, (MV_PCP_RUN_MIN + i) * 4096 - 100, 0,
+				      MIGRATE_UNMOVABLE, false);
+		cr_assert_not_null(p[i]);
+	}
+	for (unsigned i = 0; i < RUN_SIZES; i++)
+		mv_large_free(h, w->tc, p[i]);
+	w->held = atomic_load(&w->tc->pcp.run_pages);
+	w->high = mv_pcp_run_high(&h->zone);
+	/* past the bound the largest runs go back first: the smallest stays */
+	uint64_t allocs = uh_ev(h, MV_VM_pgalloc);
+	void *q = mv_large_alloc(h, w->tc, MV_PCP_RUN_MIN * 4096, 0, MIGRATE_UNMOVABLE, false);
+	w->reused_allocs = uh_ev(h, MV_VM_pgalloc) - allocs;
+	w->reused_same = q == p[0];
+	mv_large_free(h, w->tc, q);
+}
+
+static void *runs_thread(void *arg)
+{
+	struct runs_work *w = arg;
+	w->tc = mv_tcache_of(h);
+	runs_round(w);
+	if (w->bar) {
+		pthread_barrier_wait(w->bar); /* holding runs: the main thread drains or decays */
+		pthread_barrier_wait(w->bar);
+		runs_round(w); /* the owner's lists after a drain from elsewhere */
+	}
+	return NULL;
+}
+
+Test(tcache, page_runs_reused_bounded_and_returned_at_exit, .init = setup, .fini = teardown)
+{
+	struct runs_work w = {0};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, runs_thread, &w), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_gt(w.held, 0, "freed runs are kept by the thread");
+	cr_assert_leq(w.held, w.high, "the runs hold %zu pages, over the bound %zu", w.held,
+		      w.high);
+	cr_assert_lt(w.high, (size_t)RUN_SIZES * (MV_PCP_RUN_MIN + MV_PCP_RUN_MAX) / 2,
+		     "the bound is below what was freed: some runs went back");
+	cr_assert_eq(w.reused_allocs, 0, "a run of a cached size comes without the zone");
+	cr_assert(w.reused_same, "and is the one freed");
+	cr_assert_null(h->tcaches);
+	cr_assert_eq(uh_free(h), uh_populated(h), "thread exit returned every run");
+	uh_verify(h);
+}
+
+Test(tcache, page_runs_drained_by_another_thread, .init = setup, .fini = teardown)
+{
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	struct runs_work w = {.bar = &bar};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, runs_thread, &w), 0);
+	pthread_barrier_wait(&bar);
+	cr_assert_gt(mv_pcp_held(&w.tc->pcp), 0);
+	cr_assert_lt(uh_free(h), uh_populated(h));
+	mv_heap_drain_all_pcp(h); /* as compaction and isolation do */
+	cr_assert_eq(mv_pcp_held(&w.tc->pcp), 0);
+	cr_assert_eq(uh_free(h), uh_populated(h), "every run back in the zone");
+	uh_verify(h);
+	pthread_barrier_wait(&bar);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_gt(w.held, 0, "the owner keeps runs again after the drain");
+	cr_assert_eq(uh_free(h), uh_populated(h));
+	pthread_barrier_destroy(&bar);
+	uh_verify(h);
+}
+
+Test(tcache, page_runs_decay_when_idle, .init = setup, .fini = teardown)
+{
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, 2);
+	struct runs_work w = {.bar = &bar};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, runs_thread, &w), 0);
+	pthread_barrier_wait(&bar);
+	size_t held = mv_pcp_held(&w.tc->pcp);
+	cr_assert_gt(held, 0);
+	mv_heap_decay_pcp(h); /* used since the last look: kept */
+	cr_assert_eq(mv_pcp_held(&w.tc->pcp), held);
+	mv_heap_decay_pcp(h); /* idle for a whole period: back to the zone */
+	cr_assert_eq(mv_pcp_held(&w.tc->pcp), 0);
+	cr_assert_eq(uh_free(h), uh_populated(h));
+	pthread_barrier_wait(&bar);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	pthread_barrier_destroy(&bar);
+	uh_verify(h);
 }
