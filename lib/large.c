@@ -158,7 +158,13 @@ bool mv_large_resize(struct mv_heap *h, struct mv_tcache *tc, void *p, size_t si
 		mark_tails(z, pfn, nr, PG_NONE);
 		mv_pg_store(hd->x, (uint32_t)nr_new);
 		mark_tails(z, pfn, nr_new, PG_TAIL);
-		mv_pcp_free_range(z, tc ? &tc->pcp : NULL, pfn + nr_new, nr - nr_new);
+		/* the tail to the zone, not the thread's page runs (pcp.h): it
+		 * is the room this block grows back into in place (a run on the
+		 * lists reads as allocated), and a realloc loop that shrinks and
+		 * grows moved its block each time instead (realloc_churn: 4.2
+		 * page faults an operation and 80 us, against 2.4-3.1 and 41-52) */
+		(void)tc;
+		mv_pcp_free_range(z, NULL, pfn + nr_new, nr - nr_new);
 	} else if (nr_new > nr) {
 		/* room to grow again, from 64 pages on: a buffer grown by small
 		 * steps (a page at a time, say) then takes the zone lock every
