@@ -588,7 +588,9 @@ Test(reclaim, other_threads_give_their_caches, .timeout = 120)
 		cr_assert_eq(mova_hfree(a, ho.h[i]), 0);
 	mova_stats st = stats_of(a);
 	size_t held = reclaimable_pages(a);
-	cr_assert_eq(st.live_handles, 0);
+	/* the holder's own 70000-byte object may be live between its halloc
+	 * and its hfree (a TSan run caught it there once): one at most */
+	cr_assert_leq(st.live_handles, 1);
 	cr_assert_gt(held, 0, "the holder keeps no reclaimable slab");
 	cr_assert_eq(mova_set_limit(a, LIMIT), 0);
 	/* fill with movable objects of one class until the budget refuses */
