@@ -8,9 +8,9 @@
  *
  * Order in prepare, and why: the registry; every arena's compaction lock
  * (a compaction may sit in synchronize_rcu holding it, so it must end
- * before liburcu's fork hooks take the grace-period lock); liburcu's hooks
- * (they pause the call_rcu worker, whose callbacks take bin locks, so they
- * come before the bins); then per arena the threads list, the bins in
+ * before liburcu's fork hooks take the grace-period lock); rcu.c's hooks
+ * (they pause mova's grace-period thread, whose callbacks take bin locks,
+ * so they come before the bins, then liburcu's); then per arena the threads list, the bins in
  * class order, every thread's page list, the zone, the handle table, the
  * meta pool; last the global meta pool.
  */

@@ -8,7 +8,8 @@
  *    mmap'd registry, without malloc);
  *  - deferred reclamation of memory objects leave (hfree, migration), one
  *    grace period per batch of slots, never one per object: a batch goes
- *    to call_rcu and its callback runs on liburcu's worker thread;
+ *    to mova's grace-period thread (rcu.c), which runs its callback after
+ *    the next grace period, within about a millisecond;
  *  - mv_rcu_readers_ever(): false until some thread has entered a read
  *    section; until then no reader can hold an object's old address, so
  *    freed memory is reused at once (see handle.c for the ordering).
@@ -20,14 +21,10 @@
 
 struct mv_heap;
 
-struct mv_rcu_head {
-	void *opaque[2]; /* a struct rcu_head: checked in rcu.c */
-};
-
 #define MV_RCU_BATCH 250
 
 struct mv_rcu_batch {
-	struct mv_rcu_head head;
+	struct mv_rcu_batch *gp_next; /* on the grace-period queue (rcu.c) */
 	struct mv_heap *heap;
 	void (*fn)(struct mv_rcu_batch *b); /* runs after a grace period */
 	void *owner;                        /* the fn's: where the batch goes back (tcache.c) */
@@ -47,11 +44,12 @@ static inline bool mv_rcu_readers_ever(void)
 bool mv_rcu_in_reader(void);
 void mv_rcu_read_lock(void);
 void mv_rcu_read_unlock(void);
-/* Run b->fn(b) after a grace period. Call without any mova lock held: the
- * first call creates liburcu's worker thread, which allocates. */
+/* Run b->fn(b) after a grace period, on the grace-period thread. Call
+ * without any mova lock held: it may start that thread, which allocates. */
 void mv_rcu_defer(struct mv_rcu_batch *b);
-/* Batches deferred and not yet run (process-wide). A barrier costs about
- * 10 ms (liburcu's worker polls), so callers check this first. */
+/* Batches deferred and not yet run (process-wide). A barrier waits a grace
+ * period at least (10 ms and more while a reader lingers: liburcu-bp polls
+ * then), so callers check this first. */
 extern _Atomic size_t mv_rcu_inflight;
 static inline bool mv_rcu_batches_inflight(void)
 {
