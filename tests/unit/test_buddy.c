@@ -646,3 +646,61 @@ Test(buddy, return_free_does_not_chase_concurrent_frees)
 		mv_buddy_free(&m.z, pfn[i], 0);
 	model_fini(&m);
 }
+
+/* Issue 16's give-back policy (lib/giveback.c, take_backed): kcompactd's
+ * decay (mv_zone_return_pages, by pages) does not split a huge page for
+ * the few free pages of a mostly full pageblock advised MADV_HUGEPAGE
+ * (Temeraire's rule); it gives back those of a pageblock that is not
+ * advised. An explicit giving back (mv_zone_return_free: mova_compact,
+ * malloc_trim, reclaim) is asked for the memory and takes them all, and
+ * the pageblock is no longer advised. */
+Test(buddy, decay_keeps_huge_pages_whole_explicit_giving_back_does_not)
+{
+	static struct model m;
+	model_init(&m, ((size_t)4 << 9) * MV_PAGE_SIZE, 9, 1);
+	mv_zone_set_thp(&m.z, MOVA_THP_MADVISE);
+	if (mv_zone_thp_mode(&m.z) != MOVA_THP_MADVISE) {
+		cr_log_info("THP disabled on this system: nothing to test");
+		model_fini(&m);
+		return;
+	}
+	enum { PBN = 512, N = 2 * PBN, HOLE = PBN / 4 };
+	static size_t pfn[N];
+	for (unsigned i = 0; i < N; i++) {
+		pfn[i] = mv_buddy_alloc(&m.z, 0, MIGRATE_MOVABLE, 0, NULL);
+		cr_assert_neq(pfn[i], NONE);
+	}
+	size_t a = pfn[0] & ~(size_t)(PBN - 1), b = a + PBN;
+	for (unsigned i = 0; i < N; i++)
+		cr_assert(pfn[i] >= a && pfn[i] < b + PBN, "the pages fill two pageblocks");
+	mv_lock(&m.z.lock);
+	cr_assert(mv_zone_thp_advise_pageblock(&m.z, a));
+	mv_unlock(&m.z.lock);
+	/* a quarter of each pageblock freed: backed and free */
+	for (unsigned i = 0; i < N; i++)
+		if ((pfn[i] & (PBN - 1)) < HOLE) {
+			mv_buddy_free(&m.z, pfn[i], 0);
+			pfn[i] = NONE;
+		}
+	size_t resident = atomic_load(&m.z.resident_pages);
+	size_t gone = mv_zone_return_pages(&m.z, N);
+	cr_assert_eq(gone, HOLE, "decay gave back %zu pages: the %d of the pageblock not advised",
+		     gone, HOLE);
+	cr_assert_eq(atomic_load(&m.z.resident_pages), resident - HOLE);
+	mv_lock(&m.z.lock);
+	cr_assert(mv_zone_thp_advised(&m.z, a), "the huge page was split");
+	cr_assert_not(mv_zone_thp_advised(&m.z, b));
+	mv_unlock(&m.z.lock);
+	gone = mv_zone_return_free(&m.z, 0, 0);
+	cr_assert_eq(gone, HOLE, "the explicit giving back took %zu pages", gone);
+	cr_assert_eq(atomic_load(&m.z.resident_pages), resident - 2 * HOLE);
+	mv_lock(&m.z.lock);
+	cr_assert_not(mv_zone_thp_advised(&m.z, a), "still advised with pages given back");
+	mv_unlock(&m.z.lock);
+	const char *err = mv_zone_verify(&m.z);
+	cr_assert_null(err, "%s", err);
+	for (unsigned i = 0; i < N; i++)
+		if (pfn[i] != NONE)
+			mv_buddy_free(&m.z, pfn[i], 0);
+	model_fini(&m);
+}
