@@ -444,36 +444,47 @@ Test(tcache, page_runs_reused_bounded_and_returned_at_exit, .init = setup, .fini
 	uh_verify(h);
 }
 
+/* a thread that stops holding its runs, for the main thread to act on them;
+ * runs_holder_end lets it go on (a round after) and joins it */
+static pthread_t runs_holder(struct runs_work *w, pthread_barrier_t *bar)
+{
+	pthread_barrier_init(bar, NULL, 2);
+	*w = (struct runs_work){.bar = bar};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, runs_thread, w), 0);
+	pthread_barrier_wait(bar);
+	return t;
+}
+
+static void runs_holder_end(pthread_t t, pthread_barrier_t *bar)
+{
+	pthread_barrier_wait(bar);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	pthread_barrier_destroy(bar);
+}
+
 Test(tcache, page_runs_drained_by_another_thread, .init = setup, .fini = teardown)
 {
 	pthread_barrier_t bar;
-	pthread_barrier_init(&bar, NULL, 2);
-	struct runs_work w = {.bar = &bar};
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, runs_thread, &w), 0);
-	pthread_barrier_wait(&bar);
+	struct runs_work w;
+	pthread_t t = runs_holder(&w, &bar);
 	cr_assert_gt(mv_pcp_held(&w.tc->pcp), 0);
 	cr_assert_lt(uh_free(h), uh_populated(h));
 	mv_heap_drain_all_pcp(h); /* as compaction and isolation do */
 	cr_assert_eq(mv_pcp_held(&w.tc->pcp), 0);
 	cr_assert_eq(uh_free(h), uh_populated(h), "every run back in the zone");
 	uh_verify(h);
-	pthread_barrier_wait(&bar);
-	cr_assert_eq(pthread_join(t, NULL), 0);
+	runs_holder_end(t, &bar);
 	cr_assert_gt(w.held, 0, "the owner keeps runs again after the drain");
 	cr_assert_eq(uh_free(h), uh_populated(h));
-	pthread_barrier_destroy(&bar);
 	uh_verify(h);
 }
 
 Test(tcache, page_runs_decay_when_idle, .init = setup, .fini = teardown)
 {
 	pthread_barrier_t bar;
-	pthread_barrier_init(&bar, NULL, 2);
-	struct runs_work w = {.bar = &bar};
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, runs_thread, &w), 0);
-	pthread_barrier_wait(&bar);
+	struct runs_work w;
+	pthread_t t = runs_holder(&w, &bar);
 	size_t held = mv_pcp_held(&w.tc->pcp);
 	cr_assert_gt(held, 0);
 	mv_heap_decay_pcp(h); /* used since the last look: kept */
@@ -481,8 +492,6 @@ Test(tcache, page_runs_decay_when_idle, .init = setup, .fini = teardown)
 	mv_heap_decay_pcp(h); /* idle for a whole period: back to the zone */
 	cr_assert_eq(mv_pcp_held(&w.tc->pcp), 0);
 	cr_assert_eq(uh_free(h), uh_populated(h));
-	pthread_barrier_wait(&bar);
-	cr_assert_eq(pthread_join(t, NULL), 0);
-	pthread_barrier_destroy(&bar);
+	runs_holder_end(t, &bar);
 	uh_verify(h);
 }
