@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# run.sh: model-check tests/model/handle.pml (the handle protocol) and
-# tests/model/sink.pml (grace-period batches back to their owner) with spin
+# run.sh: model-check tests/model/handle.pml (the handle protocol),
+# tests/model/sink.pml (grace-period batches back to their owner) and
+# tests/model/gp.pml (the grace-period thread: rounds, barrier, fork) with spin
 # (see docs/MIGRATION.md).
 #
 #   - the real protocol must pass in every scenario (exhaustive safety search:
@@ -43,8 +44,13 @@ FUTEX="-DFUTEX -DNO_READER -DNO_FREER"  # the futex wait, without its timeout
 TIGHT="-DTIGHT -DNO_READER"             # two slots: migrations run out of room
 
 # name | expectation | defines | for a failure: what pan must report (regex)
-# (the checks named sink* are of sink.pml, the others of handle.pml)
+# (the checks named sink* are of sink.pml, gp* of gp.pml, the others of handle.pml)
 checks=(
+	"gp|pass||"
+	"gp-no-thread|pass|-DNO_THREAD|"
+	"gp-trap-done-early|fail|-DTRAP_DONE_EARLY|violated .*ran\\[i\\]==1"
+	"gp-trap-no-pause|fail|-DTRAP_NO_PAUSE|violated  !\\(round_by_worker\\)"
+	"gp-trap-state-kept|fail|-DTRAP_STATE_KEPT|invalid end state"
 	"sink|pass||"
 	"sink-trap-close-null|fail|-DTRAP_CLOSE_NULL|violated \\(freed\\[i\\]==1\\)"
 	"sink-trap-no-closed-check|fail|-DTRAP_NO_CLOSED_CHECK|violated \\(freed\\[i\\]==1\\)"
@@ -145,13 +151,14 @@ run_one() {
 	fi
 }
 
-echo "models: $model, $here/sink.pml ($("$spin" -V))"
+echo "models: $model, $here/sink.pml, $here/gp.pml ($("$spin" -V))"
 start=$SECONDS
 running=0
 for c in "${checks[@]}"; do
 	IFS='|' read -r name expect defs want <<<"$c"
 	m=handle.pml
 	[[ $name == sink* ]] && m=sink.pml
+	[[ $name == gp* ]] && m=gp.pml
 	run_one "$name" "$expect" "$defs" "$want" "$m" &
 	running=$((running + 1))
 	if [ "$running" -ge "$jobs" ]; then
