@@ -165,7 +165,9 @@ done
 # must not rot, and mova must survive them); otherwise bench/wp.sh runs them
 # under every allocator and its table joins the report below
 wp_md=""
-if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
+if [ $report_only = 1 ]; then
+	[ -f "$res/wp.md" ] && wp_md=$res/wp.md # the run's own table, not a new run
+elif [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
 	if [ $mode = smoke ]; then
 		for w in tight tight1 mixed larson prodcons lifetimes falseshare largechurn randstep tlb; do
 			log "whole program (smoke): $w under mova-preload"
@@ -178,6 +180,7 @@ if [ -x "$bindir/bench-wp" ] && [ -n "${preload[mova-preload]:-}" ]; then
 		wp_md=$res/wp.md
 		log "whole programs: bench/wp.sh -n $macro_rounds"
 		BENCH_WP_BIN=$bindir/bench-wp BENCH_WP_LIB=${preload[mova-preload]} \
+			BENCH_WP_REV="$(head -1 "$res/versions.txt" | cut -d' ' -f2-)" \
 			"$repo/bench/wp.sh" -n "$macro_rounds" --out "$wp_md" >/dev/null || wp_md=""
 	fi
 fi
@@ -192,14 +195,17 @@ if [ -x "$bindir/bench-thp" ] && [[ -z "$only" || ",$only," == *",mova,"* ]]; th
 	quick) thp_args=(1 0.25) ;;
 	full) thp_args=("$macro_rounds" 1) ;;
 	esac
-	[ $report_only = 1 ] || {
+	if [ $report_only = 1 ]; then
+		[ -f "$res/thp.args" ] && read -ra thp_args <"$res/thp.args"
+	else
+		echo "${thp_args[*]}" >"$res/thp.args"
 		log "huge pages: bench-thp ${thp_args[*]}"
 		if ! timeout "$limit" "$bindir/bench-thp" "${thp_args[@]}" >"$res/thp.txt" 2>&1; then
 			echo "mova: bench-thp ${thp_args[*]} : failed; bench/results/$mode/thp.txt" \
 				>>"$res/failures.txt"
 			rm -f "$res/thp.txt"
 		fi
-	}
+	fi
 	[ -f "$res/thp.txt" ] && thp_txt=$res/thp.txt
 fi
 

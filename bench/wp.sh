@@ -40,7 +40,10 @@ done
 md="" raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 emit() { printf '%s\n' "$*"; md+="$*"$'\n'; }
-emit "Whole-program workloads (\`bench/wp.sh -n $rounds -t $threads -s $scale\`, $(date -u +%Y-%m-%dT%H:%MZ), mova $(git -C "$repo" rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)): medians of $rounds rounds, $threads threads; lower is better."
+# the revision the library was built at: run.sh says (its build began the
+# run; HEAD may have moved since), else HEAD
+rev=${BENCH_WP_REV:-$(git -C "$repo" rev-parse --short HEAD)}
+emit "Whole-program workloads (\`bench/wp.sh -n $rounds -t $threads -s $scale\`, $(date -u +%Y-%m-%dT%H:%MZ), mova $rev, load $(cut -d' ' -f1-3 /proc/loadavg)): medians of $rounds rounds, $threads threads; lower is better."
 emit ""
 for w in ${only//,/ }; do
 	t=$threads
