@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <signal.h>
 #include <time.h>
 
 #include "compaction.h"
@@ -380,12 +379,8 @@ static int kcompactd_start(struct mova_arena *a)
 	k->stop = false;
 	k->max_order = 0;
 	k->decay_n = 0;
-	/* the thread must not take signals meant for the program */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int err = pthread_create(&k->thread, NULL, kcompactd, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* the thread takes no signal meant for the program (os.c) */
+	int err = mv_os_thread_create(&k->thread, kcompactd, a);
 	if (err) {
 		atomic_store(&k->retry_ns, mv_os_now_ns() + MV_KCD_RETRY_NS);
 		atomic_store_explicit(&k->state, MV_KCD_FAILED, memory_order_release);

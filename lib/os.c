@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,6 +41,19 @@ static int fault(enum mv_os_op op, size_t len)
 
 static void *reserve(size_t len, size_t align, int prot);
 static void *reserve_prot(size_t len, size_t align, int prot);
+
+int mv_os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	int err = fault(MV_OS_THREAD, 0);
+	if (err)
+		return err;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
 
 void *mv_os_reserve(size_t len, size_t align)
 {

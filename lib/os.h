@@ -8,6 +8,8 @@
 #ifndef MV_OS_H
 #define MV_OS_H
 
+#include <pthread.h>
+
 #include "internal.h"
 
 enum mv_os_op {
@@ -18,6 +20,7 @@ enum mv_os_op {
 	MV_OS_MBIND,
 	MV_OS_MOVE,   /* mv_os_move_pages */
 	MV_OS_ADVISE, /* huge page advice and collapse */
+	MV_OS_THREAD, /* mv_os_thread_create */
 	MV_OS_NR_OPS
 };
 
@@ -25,6 +28,11 @@ enum mv_os_op {
  * makes the operation fail with that errno, without calling the OS. */
 typedef int (*mv_os_fault_fn)(enum mv_os_op op, size_t len);
 extern _Atomic(mv_os_fault_fn) mv_os_fault_hook;
+
+/* Start a thread running fn(arg) with every signal
+ * blocked (mova's threads must not take the program's signals). 0 or the
+ * errno of pthread_create (EAGAIN under a thread limit). */
+int mv_os_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* Reserve len bytes of address space aligned to align (a power of two >=
  * the page size), inaccessible and not backed. NULL with errno on failure. */

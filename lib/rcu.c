@@ -30,11 +30,11 @@ extern _Thread_local struct urcu_bp_reader *urcu_bp_reader
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
 
 #include "diag.h"
+#include "os.h"
 #include "rcu.h"
 
 _Atomic int mv_rcu_readers_flag;
@@ -243,18 +243,14 @@ static bool gp_ensure(void)
 	if (!atomic_compare_exchange_strong(&gp.state, &st, GP_STARTING))
 		return false;
 	int saved = errno;
-	/* the thread must not take signals meant for the program */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_t t;
-	int err = pthread_create(&t, NULL, gp_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_t t; /* no signal meant for the program (os.c) */
+	int err = mv_os_thread_create(&t, gp_thread, NULL);
 	if (err) {
 		static _Atomic int warned;
 		mv_warn_once(&warned,
 			     "cannot start the grace-period thread (%s): what is freed after a "
-			     "read section is reused only when memory is short",
+			     "read section waits for compaction, reclaim or a later start "
+			     "(tried again every 100 ms)",
 			     strerror(err));
 		atomic_store(&gp.retry_ns, gp_now_ns() + MV_GP_RETRY_NS);
 		atomic_store_explicit(&gp.state, GP_FAILED, memory_order_release);

@@ -26,6 +26,7 @@
 #include "buddy.h"
 #include "kcompactd.h"
 #include "os.h"
+#include "rcu.h"
 #include "../common/pinned.h"
 
 static mova_arena *small_arena(unsigned nr_pageblocks, int kcompactd)
@@ -376,4 +377,60 @@ Test(faults, kcompactd_stop_and_restart_under_load)
 	cr_assert_gt(st.compact_daemon_wake, 0, "kcompactd never ran");
 	consistent(l.a);
 	mova_arena_destroy(l.a);
+}
+
+/* ------------------------------------------------ no grace-period thread */
+
+/*
+ * pthread_create fails (a thread limit, ulimit -u) when the first read
+ * section would start the grace-period thread (lib/rcu.c). Deferred
+ * batches then wait in the queue, and a barrier (what compaction, reclaim
+ * and the out-of-memory path call) runs them in its caller; once threads
+ * can be made again (100 ms later at least), the next deferral starts the
+ * thread and batches run there.
+ */
+static _Atomic int gp_ran;
+static pthread_t gp_ran_on;
+
+static void gp_batch_fn(struct mv_rcu_batch *b)
+{
+	(void)b;
+	gp_ran_on = pthread_self();
+	atomic_fetch_add(&gp_ran, 1);
+}
+
+Test(faults, no_grace_period_thread_barrier_runs_the_batches)
+{
+	if (mv_rcu_readers_ever()) {
+		/* one process for every test (the TSan build): the thread exists */
+		cr_log_info("a read section was entered before: nothing to test here");
+		return;
+	}
+	inject_on(MV_OS_THREAD, 0);
+	mv_rcu_read_lock(); /* would start the thread: it cannot */
+	mv_rcu_read_unlock();
+	cr_assert_geq(atomic_load(&fail_count), 1, "the thread's creation was not tried");
+	static struct mv_rcu_batch b[4];
+	for (int i = 0; i < 3; i++) {
+		b[i].fn = gp_batch_fn;
+		mv_rcu_defer(&b[i]);
+	}
+	usleep(20000);
+	cr_assert_eq(atomic_load(&gp_ran), 0, "a batch ran with no thread and no barrier");
+	cr_assert(mv_rcu_batches_inflight());
+	mv_rcu_barrier();
+	cr_assert_eq(atomic_load(&gp_ran), 3, "the barrier left batches");
+	cr_assert(pthread_equal(gp_ran_on, pthread_self()), "not run by the barrier's caller");
+	cr_assert_not(mv_rcu_batches_inflight());
+	/* threads again: after the retry interval the next deferral starts it */
+	inject_off();
+	usleep(150000);
+	b[3].fn = gp_batch_fn;
+	mv_rcu_defer(&b[3]);
+	for (int i = 0; i < 2000 && atomic_load(&gp_ran) < 4; i++)
+		usleep(1000);
+	cr_assert_eq(atomic_load(&gp_ran), 4, "no thread ran the batch after threads came back");
+	cr_assert_not(pthread_equal(gp_ran_on, pthread_self()));
+	mv_rcu_barrier();
+	cr_assert_not(mv_rcu_batches_inflight());
 }
